@@ -1,0 +1,359 @@
+/**
+ * The detector contract. A detector is a pure state machine over the points of one series:
+ * `initial()` makes a fresh state, `score` assesses a point against the state without changing it, and
+ * `learn` returns the state after the point. Its `state` Schema encodes the state to JSON and back, so it can
+ * be checkpointed and restored.
+ *
+ * Deciding is separate ({@link Verdict.Decide}): {@link step} combines a detector and a decider into one pure
+ * transition `(state, value, time) => [state, verdict]`, applying the rules every detector shares: non-finite
+ * input is ignored without touching the state, and a point judged anomalous is not learned unless the detector
+ * says `learnAnomalies`.
+ *
+ * `learn` may update the state in place for speed (and return it), as long as every law of
+ * `@llm-sentinel/detectors/testing` still holds; `score` must never mutate.
+ *
+ * @since 0.1.0
+ */
+import { Pipeable, Result, Schema, SchemaTransformation, Stream } from "effect"
+import { dual } from "effect/Function"
+import type { MetricPoint, SeriesKey } from "./Series.ts"
+import * as Verdict from "./Verdict.ts"
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface Detector<S, In = number> extends Pipeable.Pipeable {
+  /** A stable identifier, part of anomaly ids: `"zscore"`, `"ewma"`, … */
+  readonly name: string
+  /** The parameters this instance runs with, for display and documentation. */
+  readonly params: Readonly<Record<string, unknown>>
+  /** Points to learn before the detector may fire. */
+  readonly minSamples: number
+  /** Whether points judged anomalous are learned (default false: an incident does not become the new normal). */
+  readonly learnAnomalies: boolean
+  /** Encodes the state to JSON-compatible values and back. */
+  readonly state: Schema.Codec<S, unknown>
+  readonly initial: () => S
+  readonly score: (state: S, input: In, time: number) => Verdict.Assessment
+  readonly learn: (state: S, input: In, time: number) => S
+  /** Whether an input may be scored and learned; by default finite numbers (or arrays of them). */
+  readonly accepts: (input: In) => boolean
+}
+
+/**
+ * A detector of any state over numbers, as held in collections.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+// biome-ignore lint/suspicious/noExplicitAny: existential state type
+export type Any = Detector<any, number>
+
+const acceptsFinite = (input: unknown): boolean => {
+  if (typeof input === "number") return Number.isFinite(input)
+  if (Array.isArray(input) || ArrayBuffer.isView(input)) {
+    for (const x of input as Iterable<unknown>) if (typeof x !== "number" || !Number.isFinite(x)) return false
+    return true
+  }
+  return false
+}
+
+const DetectorProto = {
+  pipe() {
+    // biome-ignore lint/complexity/noArguments: Pipeable protocol
+    return Pipeable.pipeArguments(this, arguments)
+  }
+}
+
+/**
+ * Builds a detector. `learnAnomalies` defaults to false and `accepts` to "finite numbers".
+ *
+ * @example
+ * ```ts
+ * import { Detector } from "@llm-sentinel/core"
+ * import { Schema } from "effect"
+ * // flags values further than 3 from the running maximum
+ * const maxJump = Detector.make({
+ *   name: "max-jump",
+ *   params: { jump: 3 },
+ *   minSamples: 1,
+ *   state: Schema.Struct({ n: Schema.Number, max: Schema.Number }),
+ *   initial: () => ({ n: 0, max: 0 }),
+ *   score: (s, x) => ({ score: Math.max(0, x - s.max) / 3 * 4, expected: s.max, lower: 0, upper: s.max + 3, ready: s.n >= 1 }),
+ *   learn: (s, x) => ({ n: s.n + 1, max: Math.max(s.max, x) })
+ * })
+ * ```
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make = <S, In = number>(options: {
+  readonly name: string
+  readonly params?: Readonly<Record<string, unknown>>
+  readonly minSamples: number
+  readonly learnAnomalies?: boolean
+  readonly state: Schema.Codec<S, unknown>
+  readonly initial: () => S
+  readonly score: (state: S, input: In, time: number) => Verdict.Assessment
+  readonly learn: (state: S, input: In, time: number) => S
+  readonly accepts?: (input: In) => boolean
+}): Detector<S, In> =>
+  Object.assign(Object.create(DetectorProto), {
+    name: options.name,
+    params: options.params ?? {},
+    minSamples: options.minSamples,
+    learnAnomalies: options.learnAnomalies ?? false,
+    state: options.state,
+    initial: options.initial,
+    score: options.score,
+    learn: options.learn,
+    accepts: options.accepts ?? acceptsFinite
+  })
+
+/**
+ * One pure transition of a detector with a deciding step.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Step<S, In = number> = (state: S, input: In, time: number) => readonly [S, Verdict.Verdict]
+
+const rejected = Verdict.notReady("non-finite input ignored")
+
+/**
+ * Combines a detector with a deciding step (default {@link Verdict.threshold}) into one transition. Input the
+ * detector does not accept yields a not-ready verdict and leaves the state untouched.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const step =
+  <S, In>(detector: Detector<S, In>, decide: Verdict.Decide = Verdict.threshold()): Step<S, In> =>
+  (state, input, time) => {
+    if (!detector.accepts(input) || !Number.isFinite(time)) return [state, rejected]
+    const assessment = detector.score(state, input, time)
+    const verdict = decide(assessment, typeof input === "number" ? input : Number.NaN)
+    if (verdict.anomalous && !detector.learnAnomalies) return [state, verdict]
+    return [detector.learn(state, input, time), verdict]
+  }
+
+/**
+ * Runs a detector over a whole array of values (times are the indices unless given), from a fresh state.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const run = <S, In>(
+  detector: Detector<S, In>,
+  inputs: ReadonlyArray<In>,
+  options: { readonly decide?: Verdict.Decide; readonly times?: ReadonlyArray<number>; readonly state?: S } = {}
+): { readonly state: S; readonly verdicts: Array<Verdict.Verdict> } => {
+  const transition = step(detector, options.decide)
+  let state = options.state ?? detector.initial()
+  const verdicts: Array<Verdict.Verdict> = new Array(inputs.length)
+  for (let i = 0; i < inputs.length; i++) {
+    const [next, verdict] = transition(state, inputs[i] as In, options.times?.[i] ?? i)
+    state = next
+    verdicts[i] = verdict
+  }
+  return { state, verdicts }
+}
+
+/**
+ * A checkpoint could not be decoded into a detector's state.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class DetectorStateError extends Schema.TaggedError<DetectorStateError>("@llm-sentinel/core/DetectorStateError")(
+  "DetectorStateError",
+  {
+    detector: Schema.String,
+    message: Schema.String
+  }
+) {}
+
+/**
+ * Encodes a detector state as a JSON string.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const snapshot = <S, In>(detector: Detector<S, In>, state: S): string =>
+  JSON.stringify(Schema.encodeSync(detector.state)(state))
+
+/**
+ * Decodes a JSON string made by {@link snapshot} back into a state.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const restore = <S, In>(detector: Detector<S, In>, json: string): Result.Result<S, DetectorStateError> => {
+  let raw: unknown
+  try {
+    raw = JSON.parse(json)
+  } catch (e) {
+    return Result.fail(new DetectorStateError({ detector: detector.name, message: `not JSON: ${String(e)}` }))
+  }
+  return Result.mapError(
+    Schema.decodeUnknownResult(detector.state)(raw),
+    (e) => new DetectorStateError({ detector: detector.name, message: e.message })
+  )
+}
+
+/**
+ * A `Float64Array` encoded as an array of numbers (non-finite entries as `null`), for ring buffers in
+ * detector state.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const Float64ArrayState: Schema.Codec<Float64Array<ArrayBuffer>, ReadonlyArray<number | null>> = Schema.Array(
+  Schema.NullOr(Schema.Number)
+).pipe(
+  Schema.decodeTo(
+    Schema.instanceOf(Float64Array),
+    SchemaTransformation.transform<Float64Array<ArrayBuffer>, ReadonlyArray<number | null>>({
+      decode: (xs) => Float64Array.from(xs, (x) => (x === null ? Number.NaN : x)),
+      encode: (arr) => Array.from(arr, (x) => (Number.isFinite(x) ? x : null))
+    })
+  )
+)
+
+/**
+ * A number that may be non-finite (NaN, ±Infinity), encoded as a JSON-safe string for those cases.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const AnyNumberState: Schema.Codec<number, number | string> = Schema.Union([Schema.Number, Schema.String]).pipe(
+  Schema.decodeTo(
+    Schema.Number,
+    SchemaTransformation.transform<number, number | string>({
+      decode: (x) => (typeof x === "number" ? x : Number(x)),
+      encode: (x) => (Number.isFinite(x) ? x : String(x))
+    })
+  )
+)
+
+/**
+ * One detector's verdict on one point of one series.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Scored {
+  readonly point: MetricPoint
+  readonly detector: string
+  readonly verdict: Verdict.Verdict
+}
+
+/**
+ * Which detectors run on a series. A list applies to every series; a function chooses per series key (an empty
+ * list means the series is not watched).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Selection = ReadonlyArray<Any> | ((key: SeriesKey) => ReadonlyArray<Any>)
+
+/**
+ * The state of the detect stage: the detector states of every series, keyed by series id.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface DetectState {
+  readonly series: Map<string, SeriesDetectors>
+}
+
+interface SeriesDetectors {
+  readonly detectors: ReadonlyArray<Any>
+  readonly steps: ReadonlyArray<Step<unknown, number>>
+  // biome-ignore lint/suspicious/noExplicitAny: per-detector state
+  readonly states: Array<any>
+}
+
+/**
+ * Options of the detect stage.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface DetectOptions {
+  readonly detectors: Selection
+  readonly decide?: Verdict.Decide
+  /** Emit only the verdicts that fired (default false: every verdict, which the alert policy needs to resolve). */
+  readonly onlyAnomalous?: boolean
+}
+
+/**
+ * A pure, chunk-wise detect function with its own state: feed it arrays of points, get the verdicts. The stream
+ * operator {@link detect} and `sentinel replay` both run this, so there is one implementation of detection.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const makeDetectFn = (
+  options: DetectOptions
+): {
+  readonly state: DetectState
+  readonly apply: (points: ReadonlyArray<MetricPoint>) => Array<Scored>
+} => {
+  const state: DetectState = { series: new Map() }
+  const select =
+    typeof options.detectors === "function" ? options.detectors : () => options.detectors as ReadonlyArray<Any>
+  const decide = options.decide ?? Verdict.threshold()
+  const onlyAnomalous = options.onlyAnomalous ?? false
+  const apply = (points: ReadonlyArray<MetricPoint>): Array<Scored> => {
+    const out: Array<Scored> = []
+    for (let i = 0; i < points.length; i++) {
+      const point = points[i]!
+      let series = state.series.get(point.key.id)
+      if (series === undefined) {
+        const detectors = select(point.key)
+        series = {
+          detectors,
+          steps: detectors.map((d) => step(d, decide)),
+          states: detectors.map((d) => d.initial())
+        }
+        state.series.set(point.key.id, series)
+      }
+      for (let d = 0; d < series.detectors.length; d++) {
+        const [next, verdict] = series.steps[d]!(series.states[d], point.value, point.time)
+        series.states[d] = next
+        if (!onlyAnomalous || verdict.anomalous) out.push({ point, detector: series.detectors[d]!.name, verdict })
+      }
+    }
+    return out
+  }
+  return { state, apply }
+}
+
+/**
+ * The detect stage as a stream operator: metric points in, verdicts out, per-series order kept, work done per
+ * chunk.
+ *
+ * @example
+ * ```ts
+ * import { Detector, Series } from "@llm-sentinel/core"
+ * import { Stream } from "effect"
+ * declare const zscore: Detector.Any
+ * const points = Stream.make({ key: Series.makeKey("chat", "gpt-4o", "latency"), time: 0, value: 500 })
+ * const verdicts = points.pipe(Detector.detect({ detectors: [zscore] }))
+ * ```
+ * @category combinators
+ * @since 0.1.0
+ */
+export const detect: {
+  (options: DetectOptions): <E, R>(self: Stream.Stream<MetricPoint, E, R>) => Stream.Stream<Scored, E, R>
+  <E, R>(self: Stream.Stream<MetricPoint, E, R>, options: DetectOptions): Stream.Stream<Scored, E, R>
+} = dual(
+  2,
+  <E, R>(self: Stream.Stream<MetricPoint, E, R>, options: DetectOptions): Stream.Stream<Scored, E, R> =>
+    Stream.mapAccumArray(
+      self,
+      () => makeDetectFn(options),
+      (fn, points) => [fn, fn.apply(points)]
+    )
+)

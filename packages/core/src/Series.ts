@@ -1,0 +1,126 @@
+/**
+ * Series keys and metric points. A series is one `service × model × metric` (optionally refined by extra
+ * dimensions such as `environment`); every detector keeps its state per series.
+ *
+ * Keys are interned by a {@link Registry}: the same (service, model, metric) always yields the same key object,
+ * looked up through nested maps so the hot path builds no strings. The registry bounds cardinality: past
+ * `maxSeries` new keys are refused and counted, never silently dropped.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+
+/**
+ * The identity of one series. `id` is the canonical string form, `service/model/metric` (with
+ * `;dim=value` pairs appended for extra dimensions), used in anomaly ids and storage.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface SeriesKey {
+  readonly id: string
+  readonly service: string
+  readonly model: string
+  readonly metric: string
+  readonly dimensions: Readonly<Record<string, string>>
+}
+
+/**
+ * The JSON form of a series key.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const SeriesKeySchema = Schema.Struct({
+  id: Schema.String,
+  service: Schema.String,
+  model: Schema.String,
+  metric: Schema.String,
+  dimensions: Schema.Record(Schema.String, Schema.String)
+})
+
+/**
+ * One observation of one series at an event time (epoch milliseconds).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface MetricPoint {
+  readonly key: SeriesKey
+  readonly time: number
+  readonly value: number
+}
+
+const escapePart = (s: string): string => s.replaceAll("%", "%25").replaceAll("/", "%2F").replaceAll(";", "%3B")
+
+/**
+ * Builds a key without interning (for tests, queries and configuration). Use a {@link Registry} in hot paths.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const makeKey = (
+  service: string,
+  model: string,
+  metric: string,
+  dimensions: Readonly<Record<string, string>> = {}
+): SeriesKey => {
+  let id = `${escapePart(service)}/${escapePart(model)}/${escapePart(metric)}`
+  for (const name of Object.keys(dimensions).sort()) id += `;${escapePart(name)}=${escapePart(dimensions[name] ?? "")}`
+  return { id, service, model, metric, dimensions }
+}
+
+/**
+ * Interns series keys with a bound on how many distinct series may exist.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Registry {
+  /** The interned key, or `undefined` when the series would exceed `maxSeries` (counted in `overflow`). */
+  readonly key: (service: string, model: string, metric: string, dimension?: string) => SeriesKey | undefined
+  readonly size: () => number
+  /** How many lookups were refused because the registry was full. */
+  readonly overflow: () => number
+  readonly maxSeries: number
+}
+
+/**
+ * Creates a registry. `dimension` names the one optional extra dimension carried by `key(…, dimension)` (for
+ * example `environment`).
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const makeRegistry = (options: { readonly maxSeries?: number; readonly dimension?: string } = {}): Registry => {
+  const maxSeries = options.maxSeries ?? 100_000
+  const dimensionName = options.dimension
+  const byService = new Map<string, Map<string, Map<string, Map<string, SeriesKey>>>>()
+  let size = 0
+  let overflow = 0
+  const key = (service: string, model: string, metric: string, dimension?: string): SeriesKey | undefined => {
+    let byModel = byService.get(service)
+    if (byModel === undefined) byService.set(service, (byModel = new Map()))
+    let byMetric = byModel.get(model)
+    if (byMetric === undefined) byModel.set(model, (byMetric = new Map()))
+    let byDim = byMetric.get(metric)
+    if (byDim === undefined) byMetric.set(metric, (byDim = new Map()))
+    const dim = dimension ?? ""
+    const found = byDim.get(dim)
+    if (found !== undefined) return found
+    if (size >= maxSeries) {
+      overflow++
+      return undefined
+    }
+    const made = makeKey(
+      service,
+      model,
+      metric,
+      dimensionName !== undefined && dimension !== undefined ? { [dimensionName]: dimension } : {}
+    )
+    byDim.set(dim, made)
+    size++
+    return made
+  }
+  return { key, size: () => size, overflow: () => overflow, maxSeries }
+}
