@@ -1,0 +1,103 @@
+/**
+ * Event-time progress. A bounded out-of-orderness watermark: after seeing event time `t` for a series, events
+ * older than `t - maxDelay` are no longer expected, so windows ending before that may close. Events up to
+ * `allowedLateness` behind the watermark still update the windows they belong to (a late firing, revision > 0);
+ * older ones are late: counted and sent to the late side output.
+ *
+ * A series that goes silent would never advance its watermark; after `idleTimeout` of processing time without
+ * an event its watermark advances with the processing clock, so its windows close (and empty windows are
+ * emitted, which is what makes a traffic drop visible). After `expireAfter` of silence its state is dropped.
+ *
+ * @since 0.1.0
+ */
+import { Duration, Result, Schema } from "effect"
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface Watermark {
+  readonly maxDelayMs: number
+  readonly allowedLatenessMs: number
+  readonly idleTimeoutMs: number
+  readonly expireAfterMs: number
+}
+
+/**
+ * Invalid watermark parameters.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class InvalidWatermark extends Schema.TaggedError<InvalidWatermark>("@llm-sentinel/core/InvalidWatermark")(
+  "InvalidWatermark",
+  { parameter: Schema.String, message: Schema.String }
+) {}
+
+/**
+ * Converts a duration input to milliseconds, or `undefined` when it is not a duration.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const toMillis = (input: Duration.Input): number | undefined => {
+  const d = Duration.fromInput(input)
+  if (d._tag === "None") return undefined
+  const ms = Duration.toMillis(d.value)
+  return Number.isNaN(ms) ? undefined : ms
+}
+
+/**
+ * A bounded out-of-orderness watermark. Defaults: `maxDelay` 5 s, `allowedLateness` 0, `idleTimeout` 30 s,
+ * `expireAfter` 1 hour.
+ *
+ * @example
+ * ```ts
+ * import { Watermark } from "@llm-sentinel/core"
+ * const wm = Watermark.bounded({ maxDelay: "10 seconds", allowedLateness: "1 minute" }) // Result
+ * ```
+ * @category constructors
+ * @since 0.1.0
+ */
+export const bounded = (
+  options: {
+    readonly maxDelay?: Duration.Input
+    readonly allowedLateness?: Duration.Input
+    readonly idleTimeout?: Duration.Input
+    readonly expireAfter?: Duration.Input
+  } = {}
+): Result.Result<Watermark, InvalidWatermark> => {
+  const read = (parameter: string, input: Duration.Input | undefined, fallback: number, positive: boolean) => {
+    if (input === undefined) return fallback
+    const ms = toMillis(input)
+    if (ms === undefined || !Number.isFinite(ms) || ms < 0 || (positive && ms === 0)) {
+      return new InvalidWatermark({
+        parameter,
+        message: `${parameter} must be a finite ${positive ? "positive" : "non-negative"} duration, got ${
+          String(input)
+        }`
+      })
+    }
+    return ms
+  }
+  const maxDelayMs = read("maxDelay", options.maxDelay, 5_000, false)
+  if (typeof maxDelayMs !== "number") return Result.fail(maxDelayMs)
+  const allowedLatenessMs = read("allowedLateness", options.allowedLateness, 0, false)
+  if (typeof allowedLatenessMs !== "number") return Result.fail(allowedLatenessMs)
+  const idleTimeoutMs = read("idleTimeout", options.idleTimeout, 30_000, true)
+  if (typeof idleTimeoutMs !== "number") return Result.fail(idleTimeoutMs)
+  const expireAfterMs = read("expireAfter", options.expireAfter, 3_600_000, true)
+  if (typeof expireAfterMs !== "number") return Result.fail(expireAfterMs)
+  if (expireAfterMs < idleTimeoutMs) {
+    return Result.fail(new InvalidWatermark({ parameter: "expireAfter", message: "expireAfter must be ≥ idleTimeout" }))
+  }
+  return Result.succeed({ maxDelayMs, allowedLatenessMs, idleTimeoutMs, expireAfterMs })
+}
+
+/**
+ * The default watermark (see {@link bounded}).
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const defaults: Watermark = Result.getOrThrow(bounded())

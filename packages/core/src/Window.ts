@@ -1,0 +1,541 @@
+/**
+ * Event-time windows per series: tumbling, sliding (hopping) and session windows, half-open `[start, end)`,
+ * aligned at `time - time % slide` (Flink's and Arroyo's vocabulary: `size`, `slide`, `gap`).
+ *
+ * Sliding windows are computed from panes of width `slide`: each point updates one pane, and a window is the
+ * merge of its `size / slide` panes, so a point costs one aggregate update whatever the overlap.
+ *
+ * Windows close when the series' watermark ({@link Watermark}) passes their end. Points up to
+ * `allowedLateness` behind the watermark re-fire the time windows they fall in (`revision` 1, 2, …); older
+ * points are late: counted and returned on the late side output. Sessions do not re-fire: a point later than
+ * the watermark allows never reopens a closed session and is sent to the late output.
+ *
+ * @since 0.1.0
+ */
+import { Clock, Effect, Result, Schema, Stream } from "effect"
+import { dual } from "effect/Function"
+import * as Aggregate from "./Aggregate.ts"
+import * as Extract from "./Extract.ts"
+import type * as Series from "./Series.ts"
+import * as Watermark from "./Watermark.ts"
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export type Window =
+  | { readonly _tag: "Tumbling"; readonly sizeMs: number; readonly slideMs: number }
+  | { readonly _tag: "Sliding"; readonly sizeMs: number; readonly slideMs: number }
+  | { readonly _tag: "Session"; readonly gapMs: number }
+
+/**
+ * Invalid window parameters, reported at construction.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class InvalidWindow extends Schema.TaggedError<InvalidWindow>("@llm-sentinel/core/InvalidWindow")(
+  "InvalidWindow",
+  { parameter: Schema.String, message: Schema.String }
+) {}
+
+const positive = (parameter: string, input: unknown): Result.Result<number, InvalidWindow> => {
+  const ms = Watermark.toMillis(input as never)
+  return ms !== undefined && Number.isFinite(ms) && ms >= 1 && Number.isInteger(ms)
+    ? Result.succeed(ms)
+    : Result.fail(
+      new InvalidWindow({
+        parameter,
+        message: `${parameter} must be a positive whole number of milliseconds, got ${String(input)}`
+      })
+    )
+}
+
+/**
+ * Fixed, non-overlapping windows of `size`.
+ *
+ * @example
+ * ```ts
+ * import { Window } from "@llm-sentinel/core"
+ * import { Effect } from "effect"
+ * Effect.gen(function*() {
+ *   const w = yield* Window.tumbling({ size: "1 minute" }) // fails with InvalidWindow for "0 seconds"
+ * })
+ * ```
+ * @category constructors
+ * @since 0.1.0
+ */
+export const tumbling = (options: { readonly size: import("effect").Duration.Input }): Result.Result<
+  Window,
+  InvalidWindow
+> => Result.map(positive("size", options.size), (sizeMs) => ({ _tag: "Tumbling", sizeMs, slideMs: sizeMs }))
+
+/**
+ * Overlapping windows of `size`, one starting every `slide`. `slide` must divide `size`.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const sliding = (options: {
+  readonly size: import("effect").Duration.Input
+  readonly slide: import("effect").Duration.Input
+}): Result.Result<Window, InvalidWindow> =>
+  Result.flatMap(positive("size", options.size), (sizeMs) =>
+    Result.flatMap(positive("slide", options.slide), (slideMs) =>
+      slideMs > sizeMs
+        ? Result.fail(new InvalidWindow({ parameter: "slide", message: `slide (${slideMs} ms) exceeds size (${sizeMs} ms)` }))
+        : sizeMs % slideMs !== 0
+        ? Result.fail(
+          new InvalidWindow({ parameter: "slide", message: `slide (${slideMs} ms) must divide size (${sizeMs} ms)` })
+        )
+        : Result.succeed<Window>({ _tag: "Sliding", sizeMs, slideMs })))
+
+/**
+ * Alias of {@link sliding}.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const hopping = sliding
+
+/**
+ * Windows of activity separated by at least `gap` without points. A session ends `gap` after its last point.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const session = (options: { readonly gap: import("effect").Duration.Input }): Result.Result<
+  Window,
+  InvalidWindow
+> => Result.map(positive("gap", options.gap), (gapMs) => ({ _tag: "Session", gapMs }))
+
+/**
+ * One closed (or re-fired) window of one series.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface WindowResult {
+  readonly key: Series.SeriesKey
+  readonly start: number
+  readonly end: number
+  readonly summary: Aggregate.Summary
+  /** 0 for the on-time firing, n for the n-th late update within `allowedLateness`. */
+  readonly revision: number
+  /** Why it closed: the watermark passed its end, the series went idle, or the input ended (`flush`). */
+  readonly closedBy: "watermark" | "idle" | "flush"
+}
+
+/**
+ * What one step of the windowing produces.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Output {
+  readonly windows: Array<WindowResult>
+  readonly late: Array<Series.MetricPoint>
+}
+
+/**
+ * Counters of the windowing state.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Counters {
+  /** Points accepted into windows. */
+  readonly points: number
+  /** Points later than `allowedLateness` allows. */
+  readonly late: number
+  readonly windowsClosed: number
+  /** Series dropped after `expireAfter` of silence. */
+  readonly expired: number
+  readonly activeSeries: number
+}
+
+/**
+ * Options of the windowing.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface WindowOptions {
+  readonly window: Window
+  readonly watermark?: Watermark.Watermark
+  /** Whether the series' aggregates keep a quantile sketch (default: metrics derived by quantiles). */
+  readonly quantiles?: (key: Series.SeriesKey) => boolean
+}
+
+interface TimeSeries {
+  readonly key: Series.SeriesKey
+  readonly quantiles: boolean
+  maxTime: number
+  watermark: number
+  lastArrival: number
+  nextEnd: number
+  firedUpTo: number
+  readonly panes: Map<number, Aggregate.Aggregate>
+  readonly revisions: Map<number, number>
+}
+
+interface Session {
+  start: number
+  last: number
+  agg: Aggregate.Aggregate
+}
+
+interface SessionSeries {
+  readonly key: Series.SeriesKey
+  readonly quantiles: boolean
+  maxTime: number
+  watermark: number
+  lastArrival: number
+  sessions: Array<Session>
+}
+
+/**
+ * The windowing as a pure state machine over chunks: `points(points, now)`, `tick(now)` (processing time, for
+ * idle series) and `flush()` (close everything, at the end of the input).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Windower {
+  readonly points: (points: ReadonlyArray<Series.MetricPoint>, now: number) => Output
+  readonly tick: (now: number) => Output
+  readonly flush: () => Output
+  readonly counters: () => Counters
+}
+
+const byQuantiles = (key: Series.SeriesKey): boolean => Extract.derivationsOf(key.metric).includes("quantiles")
+
+const floorTo = (t: number, step: number): number => t - (((t % step) + step) % step)
+
+/**
+ * Makes a {@link Windower}.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const makeWindower = (options: WindowOptions): Windower => {
+  const wm = options.watermark ?? Watermark.defaults
+  const wantsQuantiles = options.quantiles ?? byQuantiles
+  const spec = options.window
+  let points = 0
+  let late = 0
+  let windowsClosed = 0
+  let expired = 0
+  const counters = (): Counters => ({ points, late, windowsClosed, expired, activeSeries: series.size })
+
+  if (spec._tag === "Session") return makeSessionWindower(spec.gapMs, wm, wantsQuantiles, {
+    onPoint: () => points++,
+    onLate: () => late++,
+    onClosed: () => windowsClosed++,
+    onExpired: () => expired++
+  }, (series) => ({ ...counters(), activeSeries: series }))
+
+  const { sizeMs, slideMs } = spec
+  const series = new Map<string, TimeSeries>()
+
+  const windowOf = (s: TimeSeries, end: number, closedBy: WindowResult["closedBy"], revision: number): WindowResult => {
+    const start = end - sizeMs
+    let agg = Aggregate.empty(false)
+    for (let p = start; p < end; p += slideMs) {
+      const pane = s.panes.get(p)
+      if (pane !== undefined) agg = sizeMs === slideMs ? pane : Aggregate.combine(agg, pane)
+    }
+    return { key: s.key, start, end, summary: Aggregate.finish(agg), revision, closedBy }
+  }
+
+  const advance = (s: TimeSeries, watermark: number, closedBy: WindowResult["closedBy"], out: Output) => {
+    if (watermark > s.watermark) s.watermark = watermark
+    while (s.nextEnd <= s.watermark) {
+      out.windows.push(windowOf(s, s.nextEnd, closedBy, 0))
+      windowsClosed++
+      s.firedUpTo = s.nextEnd
+      s.nextEnd += slideMs
+    }
+    const keepFrom = s.watermark - wm.allowedLatenessMs - sizeMs
+    for (const start of s.panes.keys()) if (start < keepFrom) s.panes.delete(start)
+    for (const end of s.revisions.keys()) if (end < keepFrom) s.revisions.delete(end)
+  }
+
+  const add = (p: Series.MetricPoint, now: number, out: Output) => {
+    let s = series.get(p.key.id)
+    if (s === undefined) {
+      s = {
+        key: p.key,
+        quantiles: wantsQuantiles(p.key),
+        maxTime: Number.NEGATIVE_INFINITY,
+        watermark: Number.NEGATIVE_INFINITY,
+        lastArrival: now,
+        nextEnd: floorTo(p.time, slideMs) + slideMs,
+        firedUpTo: Number.NEGATIVE_INFINITY,
+        panes: new Map(),
+        revisions: new Map()
+      }
+      series.set(p.key.id, s)
+    }
+    s.lastArrival = now
+    if (p.time < s.watermark - wm.allowedLatenessMs) {
+      late++
+      out.late.push(p)
+      return
+    }
+    points++
+    const paneStart = floorTo(p.time, slideMs)
+    let pane = s.panes.get(paneStart)
+    if (pane === undefined) s.panes.set(paneStart, pane = Aggregate.empty(s.quantiles))
+    Aggregate.add(pane, p.value)
+    if (s.firedUpTo === Number.NEGATIVE_INFINITY) {
+      // nothing fired yet: an early point may start the series' first window sooner
+      const end = paneStart + slideMs
+      if (end < s.nextEnd) s.nextEnd = end
+    } else if (p.time < s.firedUpTo) {
+      // a late point within allowedLateness: re-fire every closed window that contains it
+      for (let end = paneStart + slideMs; end <= s.firedUpTo && end - sizeMs <= p.time; end += slideMs) {
+        const revision = (s.revisions.get(end) ?? 0) + 1
+        s.revisions.set(end, revision)
+        out.windows.push(windowOf(s, end, "watermark", revision))
+      }
+    }
+    if (p.time > s.maxTime) {
+      s.maxTime = p.time
+      advance(s, p.time - wm.maxDelayMs, "watermark", out)
+    }
+  }
+
+  return {
+    points: (input, now) => {
+      const out: Output = { windows: [], late: [] }
+      for (let i = 0; i < input.length; i++) add(input[i]!, now, out)
+      return out
+    },
+    tick: (now) => {
+      const out: Output = { windows: [], late: [] }
+      for (const [id, s] of series) {
+        const silent = now - s.lastArrival
+        if (silent < wm.idleTimeoutMs) continue
+        advance(s, s.maxTime - wm.maxDelayMs + silent, "idle", out)
+        if (silent >= wm.expireAfterMs) {
+          series.delete(id)
+          expired++
+        }
+      }
+      return out
+    },
+    flush: () => {
+      const out: Output = { windows: [], late: [] }
+      for (const s of series.values()) {
+        let lastEnd = s.firedUpTo
+        for (const start of s.panes.keys()) lastEnd = Math.max(lastEnd, start + sizeMs)
+        advance(s, lastEnd, "flush", out)
+      }
+      series.clear()
+      return out
+    },
+    counters
+  }
+}
+
+const makeSessionWindower = (
+  gapMs: number,
+  wm: Watermark.Watermark,
+  wantsQuantiles: (key: Series.SeriesKey) => boolean,
+  count: { onPoint: () => void; onLate: () => void; onClosed: () => void; onExpired: () => void },
+  counters: (activeSeries: number) => Counters
+): Windower => {
+  const series = new Map<string, SessionSeries>()
+  const close = (s: SessionSeries, closedBy: WindowResult["closedBy"], out: Output, all: boolean) => {
+    const open: Array<Session> = []
+    for (const session of s.sessions) {
+      if (all || session.last + gapMs <= s.watermark) {
+        out.windows.push({
+          key: s.key,
+          start: session.start,
+          end: session.last + gapMs,
+          summary: Aggregate.finish(session.agg),
+          revision: 0,
+          closedBy
+        })
+        count.onClosed()
+      } else open.push(session)
+    }
+    s.sessions = open
+  }
+  return {
+    points: (input, now) => {
+      const out: Output = { windows: [], late: [] }
+      for (let i = 0; i < input.length; i++) {
+        const p = input[i]!
+        let s = series.get(p.key.id)
+        if (s === undefined) {
+          s = {
+            key: p.key,
+            quantiles: wantsQuantiles(p.key),
+            maxTime: Number.NEGATIVE_INFINITY,
+            watermark: Number.NEGATIVE_INFINITY,
+            lastArrival: now,
+            sessions: []
+          }
+          series.set(p.key.id, s)
+        }
+        s.lastArrival = now
+        if (p.time < s.watermark - wm.allowedLatenessMs) {
+          count.onLate()
+          out.late.push(p)
+          continue
+        }
+        count.onPoint()
+        // merge every session within `gap` of the point, and the point, into one
+        let merged: Session = { start: p.time, last: p.time, agg: Aggregate.add(Aggregate.empty(s.quantiles), p.value) }
+        const rest: Array<Session> = []
+        for (const session of s.sessions) {
+          if (session.last + gapMs > p.time && p.time + gapMs > session.start) {
+            merged = {
+              start: Math.min(merged.start, session.start),
+              last: Math.max(merged.last, session.last),
+              agg: Aggregate.combine(merged.agg, session.agg)
+            }
+          } else rest.push(session)
+        }
+        rest.push(merged)
+        rest.sort((a, b) => a.start - b.start)
+        s.sessions = rest
+        if (p.time > s.maxTime) {
+          s.maxTime = p.time
+          s.watermark = Math.max(s.watermark, p.time - wm.maxDelayMs)
+          close(s, "watermark", out, false)
+        }
+      }
+      return out
+    },
+    tick: (now) => {
+      const out: Output = { windows: [], late: [] }
+      for (const [id, s] of series) {
+        const silent = now - s.lastArrival
+        if (silent < wm.idleTimeoutMs) continue
+        s.watermark = Math.max(s.watermark, s.maxTime - wm.maxDelayMs + silent)
+        close(s, "idle", out, false)
+        if (silent >= wm.expireAfterMs) {
+          series.delete(id)
+          count.onExpired()
+        }
+      }
+      return out
+    },
+    flush: () => {
+      const out: Output = { windows: [], late: [] }
+      for (const s of series.values()) close(s, "flush", out, true)
+      series.clear()
+      return out
+    },
+    counters: () => counters(series.size)
+  }
+}
+
+/**
+ * Turns closed windows (revision 0 only: detectors never see a window twice) into the watched signals, e.g.
+ * the `latency` window of a series becomes points of `latency.p95`, `latency.p50`, … at the window's start.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const makeSignalFn = (options: {
+  readonly registry: Series.Registry
+  readonly metrics?: ReadonlyArray<Extract.MetricSpec>
+  /** Only these signals are produced (default all). */
+  readonly signals?: ReadonlyArray<string>
+}): ((windows: ReadonlyArray<WindowResult>) => Array<Series.MetricPoint>) => {
+  const wanted = options.signals === undefined ? undefined : new Set(options.signals)
+  const plans = new Map<string, ReadonlyArray<readonly [Aggregate.Derivation, ReadonlyArray<string>]>>()
+  const plan = (metric: string) => {
+    let found = plans.get(metric)
+    if (found === undefined) {
+      found = Extract.derivationsOf(metric, options.metrics).map((d) =>
+        [d, Aggregate.signals[d].map((s) => `${metric}.${s}`)] as const
+      )
+      plans.set(metric, found)
+    }
+    return found
+  }
+  return (windows) => {
+    const out: Array<Series.MetricPoint> = []
+    for (const w of windows) {
+      if (w.revision !== 0) continue
+      for (const [derivation, names] of plan(w.key.metric)) {
+        const values = Aggregate.derive(derivation, w.summary, w.end - w.start)
+        for (let i = 0; i < names.length; i++) {
+          const name = names[i]!
+          if (wanted !== undefined && !wanted.has(name)) continue
+          const dimension = Object.values(w.key.dimensions)[0]
+          const key = options.registry.key(w.key.service, w.key.model, name, dimension)
+          if (key !== undefined) out.push({ key, time: w.start, value: values[i]! })
+        }
+      }
+    }
+    return out
+  }
+}
+
+/**
+ * The windowing stage as a stream operator: points in, closed windows out. A processing-time tick every
+ * `tick` (default 1 s, from the `Clock`, so `TestClock` drives it) closes idle series; late points go to
+ * `onLate`; the end of the input flushes every open window.
+ *
+ * @category windowing
+ * @since 0.1.0
+ */
+export const aggregate: {
+  <E2 = never, R2 = never>(
+    options: WindowOptions & {
+      readonly tick?: import("effect").Duration.Input
+      readonly onLate?: (late: ReadonlyArray<Series.MetricPoint>) => Effect.Effect<void, E2, R2>
+    }
+  ): <E, R>(self: Stream.Stream<Series.MetricPoint, E, R>) => Stream.Stream<WindowResult, E | E2, R | R2>
+  <E, R, E2 = never, R2 = never>(
+    self: Stream.Stream<Series.MetricPoint, E, R>,
+    options: WindowOptions & {
+      readonly tick?: import("effect").Duration.Input
+      readonly onLate?: (late: ReadonlyArray<Series.MetricPoint>) => Effect.Effect<void, E2, R2>
+    }
+  ): Stream.Stream<WindowResult, E | E2, R | R2>
+} = dual(2, <E, R, E2, R2>(
+  self: Stream.Stream<Series.MetricPoint, E, R>,
+  options: WindowOptions & {
+    readonly tick?: import("effect").Duration.Input
+    readonly onLate?: (late: ReadonlyArray<Series.MetricPoint>) => Effect.Effect<void, E2, R2>
+  }
+): Stream.Stream<WindowResult, E | E2, R | R2> =>
+  Stream.unwrap(Effect.sync(() => {
+    const windower = makeWindower(options)
+    const ticks = Stream.tick(options.tick ?? "1 second").pipe(Stream.map(() => undefined))
+    const input: Stream.Stream<Series.MetricPoint | undefined, E, R> = Stream.merge(self, ticks, {
+      haltStrategy: "left"
+    })
+    const emit = (out: Output) =>
+      Effect.as(
+        out.late.length > 0 && options.onLate !== undefined ? options.onLate(out.late) : Effect.void,
+        out.windows
+      )
+    return input.pipe(
+      Stream.mapArrayEffect((chunk) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const pts: Array<Series.MetricPoint> = []
+          let ticked = false
+          for (const x of chunk) if (x === undefined) ticked = true
+          else pts.push(x)
+          const out = windower.points(pts, now)
+          if (ticked) {
+            const t = windower.tick(now)
+            out.windows.push(...t.windows)
+          }
+          return Effect.map(emit(out), (windows) => [windows] as const)
+        })
+      ),
+      Stream.concat(Stream.suspend(() => Stream.fromEffect(emit(windower.flush())))),
+      Stream.filter((ws): ws is [WindowResult, ...Array<WindowResult>] => ws.length > 0),
+      Stream.flattenArray
+    )
+  })))
