@@ -1,0 +1,176 @@
+/**
+ * Rolling z-score: how many standard deviations a point lies from the mean of the last `window` points.
+ *
+ * The mean and variance are kept by a sliding Welford update (O(1) per point, tens of ns), recomputed exactly
+ * from the ring each time it wraps so rounding errors cannot accumulate. Score: `|x − mean| / σ`, in σ units
+ * (4 = warning, 6 = critical with the default thresholds). When the window is constant (σ = 0) the scale falls
+ * back to `1e-9·|mean|` (or 1e-12) and scores are capped at 1000, so a flat series followed by any change fires
+ * with a finite score.
+ *
+ * @since 0.1.0
+ */
+import { Detector, type Verdict } from "@llm-sentinel/core"
+import { Schema } from "effect"
+import { clampScore, decodeParams, fmt, type Laws, PositiveInt, rejected, TINY, WARNING } from "./internal.ts"
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export const name = "zscore"
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface Params {
+  /** Points in the rolling window (count). Default 256. */
+  readonly window: number
+  /** Points to learn before the detector may fire (count, at least 2). Default 30. */
+  readonly minSamples: number
+  /** Whether points judged anomalous are learned. Default false. */
+  readonly learnAnomalies: boolean
+}
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export const defaults: Params = { window: 256, minSamples: 30, learnAnomalies: false }
+
+/**
+ * Validates a (partial) configuration.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const ParamsSchema: Schema.Codec<Partial<Params>, unknown> = Schema.Struct({
+  window: Schema.optionalKey(PositiveInt.check(Schema.isGreaterThanOrEqualTo(2), Schema.isLessThanOrEqualTo(1e6))),
+  minSamples: Schema.optionalKey(PositiveInt),
+  learnAnomalies: Schema.optionalKey(Schema.Boolean)
+})
+
+/**
+ * The detector state: the ring of the last `window` values and their running mean and sum of squared
+ * deviations. Updated in place by `learn`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface State {
+  readonly ring: Float64Array<ArrayBuffer>
+  /** Points learned in total. */
+  n: number
+  /** The ring slot the next value goes to. */
+  pos: number
+  mean: number
+  m2: number
+}
+
+const StateSchema = Schema.Struct({
+  ring: Detector.Float64ArrayState,
+  n: Schema.Number,
+  pos: Schema.Number,
+  mean: Detector.AnyNumberState,
+  m2: Detector.AnyNumberState
+})
+
+/**
+ * Creates a rolling z-score detector.
+ *
+ * @example
+ * ```ts
+ * import { Detector } from "@llm-sentinel/core"
+ * import { ZScore } from "@llm-sentinel/detectors"
+ * const { verdicts } = Detector.run(ZScore.make({ window: 64 }), [10, 11, 9, 10, 11, 9, 10, 50])
+ * ```
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make = (params?: Partial<Params>): Detector.Detector<State, number> => {
+  const p = decodeParams(ParamsSchema, defaults, params)
+  const w = p.window
+  const minSamples = Math.max(2, p.minSamples)
+  const score = (s: State, x: number): Verdict.Assessment => {
+    if (!Number.isFinite(x)) return rejected
+    const count = Math.min(s.n, w)
+    if (count < 2)
+      return {
+        score: 0,
+        expected: count === 1 ? s.mean : Number.NaN,
+        lower: Number.NaN,
+        upper: Number.NaN,
+        ready: false
+      }
+    const sd = Math.sqrt(Math.max(s.m2, 0) / (count - 1))
+    const scale = Math.max(sd, 1e-9 * Math.abs(s.mean), TINY)
+    const z = (x - s.mean) / scale
+    const result = clampScore(Math.abs(z))
+    const half = WARNING * scale
+    if (result < WARNING) {
+      return { score: result, expected: s.mean, lower: s.mean - half, upper: s.mean + half, ready: s.n >= minSamples }
+    }
+    return {
+      score: result,
+      expected: s.mean,
+      lower: s.mean - half,
+      upper: s.mean + half,
+      ready: s.n >= minSamples,
+      reason: `z=${fmt(z)} ${z > 0 ? "above" : "below"} mean ${fmt(s.mean)} (σ ${fmt(sd)}, last ${count})`
+    }
+  }
+  const learn = (s: State, x: number): State => {
+    if (!Number.isFinite(x)) return s
+    const ring = s.ring
+    if (s.n < w) {
+      const count = s.n + 1
+      const d = x - s.mean
+      s.mean += d / count
+      s.m2 += d * (x - s.mean)
+    } else {
+      const old = ring[s.pos]!
+      const mean = s.mean + (x - old) / w
+      s.m2 += (x - old) * (x - mean + old - s.mean)
+      s.mean = mean
+    }
+    ring[s.pos] = x
+    s.n++
+    s.pos = s.pos + 1 === w ? 0 : s.pos + 1
+    if (s.pos === 0) {
+      // exact two-pass recomputation once per window: bounds the drift of the sliding update
+      let sum = 0
+      for (let i = 0; i < w; i++) sum += ring[i]!
+      const mean = sum / w
+      let m2 = 0
+      for (let i = 0; i < w; i++) m2 += (ring[i]! - mean) ** 2
+      s.mean = mean
+      s.m2 = m2
+    }
+    return s
+  }
+  return Detector.make<State>({
+    name,
+    params: { ...p },
+    minSamples,
+    learnAnomalies: p.learnAnomalies,
+    state: StateSchema,
+    initial: () => ({ ring: new Float64Array(w), n: 0, pos: 0, mean: 0, m2: 0 }),
+    score,
+    learn
+  })
+}
+
+/**
+ * The laws this detector claims (see `@llm-sentinel/detectors/testing`).
+ *
+ * @category testing
+ * @since 0.1.0
+ */
+export const laws: Laws<Params> = {
+  shiftInvariant: true,
+  scaleInvariant: true,
+  monotonic: true,
+  sensitivity: { kind: "spike", size: 6 },
+  maxStateBytes: 4096,
+  testParams: { window: 64, minSamples: 20 }
+}

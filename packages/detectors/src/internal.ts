@@ -1,0 +1,246 @@
+/**
+ * Shared pieces of the shipped detectors: parameter validation, score clamping, and an order-statistics window
+ * (a ring in arrival order plus the same values kept sorted by binary insertion).
+ *
+ * Not part of the public API: the detector modules re-export what users need.
+ *
+ * @internal
+ */
+import { Verdict } from "@llm-sentinel/core"
+import { Schema } from "effect"
+
+/** The default warning threshold: bounds are placed where a score would reach it. */
+export const WARNING = Verdict.defaultThresholds.warning
+
+/** Scores are capped here so that they stay finite when a scale collapses to (almost) zero. */
+export const MAX_SCORE = 1000
+
+/** Makes any raw score a finite number in `[0, MAX_SCORE]` (NaN becomes 0). */
+export const clampScore = (s: number): number => (s >= MAX_SCORE ? MAX_SCORE : Math.max(s, 0))
+
+/** The smallest scale used for a series whose spread and level are both zero. */
+export const TINY = 1e-12
+
+/** The assessment for an input a detector cannot use (called directly, bypassing `Detector.step`). */
+export const rejected: Verdict.Assessment = {
+  score: 0,
+  expected: Number.NaN,
+  lower: Number.NaN,
+  upper: Number.NaN,
+  ready: false,
+  reason: "non-finite input ignored"
+}
+
+/** A positive integer. */
+export const PositiveInt = Schema.Int.check(Schema.isGreaterThan(0))
+/** A non-negative integer. */
+export const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+/** A finite number in (0, 1]. */
+export const UnitInterval = Schema.Finite.check(Schema.isGreaterThan(0), Schema.isLessThanOrEqualTo(1))
+/** A finite positive number. */
+export const PositiveFinite = Schema.Finite.check(Schema.isGreaterThan(0))
+/** A finite non-negative number. */
+export const NonNegativeFinite = Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0))
+
+/**
+ * Validates user parameters against a detector's schema (unknown keys are an error) and fills in defaults.
+ * Throws a `SchemaError` naming the offending field: acceptable at construction time only.
+ */
+export const decodeParams = <P extends object>(
+  schema: Schema.Codec<Partial<P>, unknown>,
+  defaults: P,
+  params: unknown
+): P => ({ ...defaults, ...Schema.decodeUnknownSync(schema)(params ?? {}, { onExcessProperty: "error" }) })
+
+/** Formats a number for a reason string. */
+export const fmt = (n: number): string => {
+  if (!Number.isFinite(n)) return String(n)
+  const a = Math.abs(n)
+  return a !== 0 && (a >= 1e6 || a < 1e-3) ? n.toExponential(3) : String(Math.round(n * 1000) / 1000)
+}
+
+/** Standard normal upper tail quantile from the natural log of a tail probability: z with P(Z > z) = e^logp. */
+export const zFromLogTail = (logp: number): number => {
+  if (!(logp < 0)) return 0
+  if (logp < -700) {
+    // asymptotic inversion of the Mills ratio: p ≈ φ(z)/z
+    const l = -2 * logp
+    return Math.sqrt(l - Math.log(l) - Math.log(2 * Math.PI))
+  }
+  return normalUpperQuantile(Math.exp(logp))
+}
+
+/** z with P(Z > z) = p for a standard normal Z (Acklam's rational approximation, relative error < 1.2e-9). */
+export const normalUpperQuantile = (p: number): number => {
+  if (p >= 0.5) return p >= 1 ? Number.NEGATIVE_INFINITY : -normalUpperQuantile(1 - p)
+  if (p <= 0) return Number.POSITIVE_INFINITY
+  // lower tail quantile of q = p, negated
+  const q = Math.sqrt(-2 * Math.log(p))
+  if (p < 0.02425) {
+    return -(
+      (((((-7.784894002430293e-3 * q - 3.223964580411365e-1) * q - 2.400758277161838) * q - 2.549732539343734) * q +
+        4.374664141464968) *
+        q +
+        2.938163982698783) /
+      ((((7.784695709041462e-3 * q + 3.224671290700398e-1) * q + 2.445134137142996) * q + 3.754408661907416) * q + 1)
+    )
+  }
+  const r0 = p - 0.5
+  const r = r0 * r0
+  return -(
+    ((((((-3.969683028665376e1 * r + 2.209460984245205e2) * r - 2.759285104469687e2) * r + 1.38357751867269e2) * r -
+      3.066479806614716e1) *
+      r +
+      2.506628277459239) *
+      r0) /
+    (((((-5.447609879822406e1 * r + 1.615858368580409e2) * r - 1.556989798598866e2) * r + 6.680131188771972e1) * r -
+      1.328068155288572e1) *
+      r +
+      1)
+  )
+}
+
+// --- order statistics over a sorted Float64Array prefix -------------------------------------------------------
+
+/** First index in `sorted[0, len)` whose value is `>= x`. */
+export const lowerBound = (sorted: Float64Array, len: number, x: number): number => {
+  let lo = 0
+  let hi = len
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (sorted[mid]! < x) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+/** First index in `sorted[0, len)` whose value is `> x`. */
+export const upperBound = (sorted: Float64Array, len: number, x: number): number => {
+  let lo = 0
+  let hi = len
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (sorted[mid]! <= x) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+/** Inserts `x` into `sorted[0, len)` (binary search, then one memmove); the array must have room. */
+export const insertSorted = (sorted: Float64Array, len: number, x: number): void => {
+  const i = upperBound(sorted, len, x)
+  sorted.copyWithin(i + 1, i, len)
+  sorted[i] = x
+}
+
+/** Removes one occurrence of `x` from `sorted[0, len)`; returns false when it is absent. */
+export const removeSorted = (sorted: Float64Array, len: number, x: number): boolean => {
+  const i = lowerBound(sorted, len, x)
+  if (i >= len || sorted[i] !== x) return false
+  sorted.copyWithin(i, i + 1, len)
+  sorted[len - 1] = 0
+  return true
+}
+
+/** The `p`-quantile of `sorted[0, len)` with linear interpolation (type 7); NaN when empty. */
+export const quantile = (sorted: Float64Array, len: number, p: number): number => {
+  if (len === 0) return Number.NaN
+  const h = (len - 1) * p
+  const i = Math.floor(h)
+  const lo = sorted[i]!
+  return i + 1 < len ? lo + (h - i) * (sorted[i + 1]! - lo) : lo
+}
+
+/**
+ * The `k`-th smallest (0-based) absolute deviation `|x - m|` over `sorted[0, len)`, in O(log len): the deviations
+ * left and right of `m` form two sorted sequences, and this is the k-th element of their union.
+ */
+const kthDeviation = (sorted: Float64Array, len: number, m: number, k: number): number => {
+  const s = lowerBound(sorted, len, m)
+  const na = s
+  const nb = len - s
+  const count = k + 1
+  let lo = Math.max(0, count - nb)
+  let hi = Math.min(count, na)
+  while (lo <= hi) {
+    const i = (lo + hi) >>> 1
+    const j = count - i
+    const aPrev = i > 0 ? m - sorted[s - i]! : Number.NEGATIVE_INFINITY
+    const aCur = i < na ? m - sorted[s - 1 - i]! : Number.POSITIVE_INFINITY
+    const bPrev = j > 0 ? sorted[s + j - 1]! - m : Number.NEGATIVE_INFINITY
+    const bCur = j < nb ? sorted[s + j]! - m : Number.POSITIVE_INFINITY
+    if (aPrev > bCur) hi = i - 1
+    else if (bPrev > aCur) lo = i + 1
+    else return Math.max(aPrev, bPrev)
+  }
+  return Number.NaN
+}
+
+/** The median absolute deviation from `m` of `sorted[0, len)`, in O(log len). */
+export const medianAbsDeviation = (sorted: Float64Array, len: number, m: number): number => {
+  if (len === 0) return Number.NaN
+  if (len % 2 === 1) return kthDeviation(sorted, len, m, (len - 1) / 2)
+  return (kthDeviation(sorted, len, m, len / 2 - 1) + kthDeviation(sorted, len, m, len / 2)) / 2
+}
+
+/** The mean absolute deviation from `m` of `xs[0, len)`, in O(len): the fallback when the MAD is zero. */
+export const meanAbsDeviation = (xs: Float64Array, len: number, m: number): number => {
+  let sum = 0
+  for (let i = 0; i < len; i++) sum += Math.abs(xs[i]! - m)
+  return len === 0 ? Number.NaN : sum / len
+}
+
+/**
+ * The robust scale of a window in σ units: 1.4826·MAD; when that is zero (flat or discrete series) the mean
+ * absolute deviation ·1.2533 (also σ for normal data); when that is zero too, `relativeFloor`·|median| or, for an
+ * all-zero window, {@link TINY}.
+ */
+export const robustScale = (sorted: Float64Array, len: number, median: number, relativeFloor: number): number => {
+  const mad = medianAbsDeviation(sorted, len, median) * 1.482602218505602
+  const floor = Math.max(relativeFloor * Math.abs(median), TINY)
+  if (mad > 0) return Math.max(mad, floor)
+  const meanAd = meanAbsDeviation(sorted, len, median) * 1.2533141373155003
+  return Math.max(meanAd, floor)
+}
+
+/** An order-statistics window: `ring` holds the last values in arrival order, `sorted` the same values sorted. */
+export interface SortedWindow {
+  readonly ring: Float64Array<ArrayBuffer>
+  readonly sorted: Float64Array<ArrayBuffer>
+  /** Values held, at most `ring.length`. */
+  count: number
+  /** The ring slot the next value goes to. */
+  pos: number
+}
+
+/** Learns `x` into a sorted window in place: O(log w) search plus one memmove, no allocation. */
+export const windowPush = (s: SortedWindow, x: number): void => {
+  const w = s.ring.length
+  if (s.count === w) {
+    removeSorted(s.sorted, s.count, s.ring[s.pos]!)
+    s.count--
+  }
+  insertSorted(s.sorted, s.count, x)
+  s.count++
+  s.ring[s.pos] = x
+  s.pos = s.pos + 1 === w ? 0 : s.pos + 1
+}
+
+/** The laws a detector claims, read by the law suite of `@llm-sentinel/detectors/testing`. */
+export interface Laws<P, In = number> {
+  /** Law name → why this detector opts out of it. */
+  readonly exempt?: Readonly<Record<string, string>>
+  readonly shiftInvariant?: boolean
+  readonly scaleInvariant?: boolean
+  readonly monotonic?: boolean
+  /** The smallest anomaly (in units of the series' noise σ) the detector must catch with its test params. */
+  readonly sensitivity?: { readonly kind: "spike" | "step"; readonly size: number }
+  /** An upper bound of the snapshot size in bytes with the test params. */
+  readonly maxStateBytes?: number
+  /** Small, fast parameters for the law suite. */
+  readonly testParams?: Partial<P>
+  /** The detector only makes sense on positive values. */
+  readonly positive?: boolean
+  /** Builds the detector's input from a base number series, one input per point (for non-number input). */
+  readonly input?: (series: ReadonlyArray<number>) => ReadonlyArray<In>
+}
