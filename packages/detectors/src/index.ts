@@ -8,6 +8,20 @@
 export * as Ewma from "./Ewma.ts"
 
 /**
+ * IQR / Tukey fences:
+ *
+ * @since 0.1.0
+ */
+export * as Iqr from "./Iqr.ts"
+
+/**
+ * Robust MAD / Hampel filter:
+ *
+ * @since 0.1.0
+ */
+export * as Mad from "./Mad.ts"
+
+/**
  * Rolling z-score:
  *
  * @since 0.1.0

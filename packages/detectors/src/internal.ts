@@ -192,15 +192,16 @@ export const meanAbsDeviation = (xs: Float64Array, len: number, m: number): numb
 
 /**
  * The robust scale of a window in σ units: 1.4826·MAD; when that is zero (flat or discrete series) the mean
- * absolute deviation ·1.2533 (also σ for normal data); when that is zero too, `relativeFloor`·|median| or, for an
- * all-zero window, {@link TINY}.
+ * absolute deviation ·1.2533 (also σ for normal data); when that is zero too (an all-equal window),
+ * `relativeFloor`·|median|, or {@link TINY} for an all-zero window. The floor applies only to all-equal windows,
+ * so the scale stays shift-invariant on any series with spread.
  */
 export const robustScale = (sorted: Float64Array, len: number, median: number, relativeFloor: number): number => {
   const mad = medianAbsDeviation(sorted, len, median) * 1.482602218505602
-  const floor = Math.max(relativeFloor * Math.abs(median), TINY)
-  if (mad > 0) return Math.max(mad, floor)
+  if (mad > 0) return mad
   const meanAd = meanAbsDeviation(sorted, len, median) * 1.2533141373155003
-  return Math.max(meanAd, floor)
+  if (meanAd > 0) return meanAd
+  return Math.max(relativeFloor * Math.abs(median), TINY)
 }
 
 /** An order-statistics window: `ring` holds the last values in arrival order, `sorted` the same values sorted. */

@@ -1,0 +1,128 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Detector } from "@llm-sentinel/core"
+import { Iqr, Mad } from "@llm-sentinel/detectors"
+import { Result } from "effect"
+
+// mulberry32 + Box-Muller: deterministic noise
+const gaussian = (seed: number) => {
+  let a = seed >>> 0
+  const u = () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+  return () => Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u())
+}
+const noise = (n: number, seed: number, mean = 100, sd = 5) => {
+  const g = gaussian(seed)
+  return Array.from({ length: n }, () => mean + sd * g())
+}
+
+describe("Mad", () => {
+  it("is quiet on noise, fires on a spike, and ignores a previous outlier (robust)", () => {
+    const xs = noise(1500, 21)
+    xs[1000] = 100 + 5 * 30 // not learned
+    xs[1200] = 100 + 5 * 7
+    const { verdicts } = Detector.run(Mad.make(), xs)
+    assert.deepStrictEqual(
+      verdicts.flatMap((v, i) => (v.anomalous ? [i] : [])),
+      [1000, 1200]
+    )
+  })
+
+  it("median and MAD match a brute-force computation on the rolling window", () => {
+    const d = Mad.make({ window: 9, minSamples: 3 })
+    const g = gaussian(22)
+    let s = d.initial()
+    const xs: Array<number> = []
+    for (let i = 0; i < 200; i++) {
+      const x = Math.round(g() * 3) // discrete values: many ties
+      xs.push(x)
+      s = d.learn(s, x, i)
+      const win = xs.slice(-9).sort((a, b) => a - b)
+      const median = win[(win.length - 1) >> 1]! / 2 + win[win.length >> 1]! / 2
+      const devs = win.map((v) => Math.abs(v - median)).sort((a, b) => a - b)
+      const mad = devs[(devs.length - 1) >> 1]! / 2 + devs[devs.length >> 1]! / 2
+      const a = d.score(s, median + 10, i)
+      assert.strictEqual(a.expected, median)
+      if (mad > 0) assert.closeTo(a.score, 10 / (1.482602218505602 * mad), 1e-9)
+      assert.deepStrictEqual([...s.sorted.subarray(0, s.count)], win)
+    }
+  })
+
+  it("on a flat series then a jump fires without dividing by zero", () => {
+    const { verdicts } = Detector.run(Mad.make({ window: 32, minSamples: 10 }), [...Array(40).fill(0), 0, 1])
+    assert.strictEqual(verdicts[40]!.score, 0)
+    assert.isFalse(verdicts[40]!.anomalous)
+    assert.isTrue(verdicts[41]!.anomalous)
+    assert.isTrue(Number.isFinite(verdicts[41]!.score))
+    const level = Detector.run(Mad.make({ window: 32, minSamples: 10 }), [...Array(40).fill(500), 502, 540]).verdicts
+    assert.isFalse(level[40]!.anomalous) // 0.4% off with a 1% floor: score 0.4
+    assert.closeTo(level[40]!.score, 0.4, 1e-9)
+    assert.isTrue(level[41]!.anomalous)
+  })
+
+  it("on a discrete series with MAD 0 falls back to the mean absolute deviation", () => {
+    // mostly zeros, some ones: MAD is 0, mean absolute deviation is not
+    const xs = Array.from({ length: 100 }, (_, i) => (i % 10 === 0 ? 1 : 0))
+    const d = Mad.make({ window: 100, minSamples: 10 })
+    const state = xs.reduce((s, x, i) => d.learn(s, x, i), d.initial())
+    const a = d.score(state, 1, 0)
+    assert.closeTo(a.score, 1 / (0.1 * 1.2533141373155003), 1e-9)
+    assert.isTrue(d.score(state, 5, 0).score > a.score)
+  })
+
+  it("snapshot/restore mid-stream gives identical verdicts; invalid params are rejected", () => {
+    const d = Mad.make({ window: 16, minSamples: 5 })
+    const xs = noise(200, 23)
+    xs[150] = 300
+    const first = Detector.run(d, xs.slice(0, 77))
+    const restored = Result.getOrThrow(Detector.restore(d, Detector.snapshot(d, first.state)))
+    const rest = Detector.run(d, xs.slice(77), { state: restored })
+    assert.deepStrictEqual([...first.verdicts, ...rest.verdicts], Detector.run(d, xs).verdicts)
+    assert.throws(() => Mad.make({ window: 1 }), /window/)
+    assert.throws(() => Mad.make({ scaleFloor: -1 }), /scaleFloor/)
+  })
+})
+
+describe("Iqr", () => {
+  it("is quiet on noise and fires on a spike", () => {
+    const xs = noise(1500, 31)
+    xs[1100] = 100 - 5 * 8
+    const { verdicts } = Detector.run(Iqr.make(), xs)
+    assert.deepStrictEqual(
+      verdicts.flatMap((v, i) => (v.anomalous ? [i] : [])),
+      [1100]
+    )
+  })
+
+  it("maps Tukey fences to the σ scale", () => {
+    const d = Iqr.make({ window: 5, minSamples: 3 })
+    let s = d.initial()
+    for (const x of [1, 2, 3, 4, 5]) s = d.learn(s, x, 0)
+    // Q1 = 2, Q3 = 4, IQR = 2: the k = 1.5 fence is 7, the k = 3 fence is 10
+    assert.closeTo(d.score(s, 7, 0).score, 2.698, 1e-3)
+    assert.closeTo(d.score(s, 10, 0).score, 4.721, 1e-3)
+    assert.closeTo(d.score(s, -1, 0).score, 2.698, 1e-3)
+    assert.closeTo(d.score(s, d.score(s, 0, 0).upper, 0).score, 4, 1e-9)
+  })
+
+  it("on a flat series then a jump fires with a finite score", () => {
+    const { verdicts } = Detector.run(Iqr.make({ window: 16, minSamples: 5 }), [...Array(20).fill(3), 3, 4])
+    assert.isFalse(verdicts[20]!.anomalous)
+    assert.isTrue(verdicts[21]!.anomalous)
+    assert.isTrue(Number.isFinite(verdicts[21]!.score))
+  })
+
+  it("snapshot/restore mid-stream gives identical verdicts; invalid params are rejected", () => {
+    const d = Iqr.make({ window: 16, minSamples: 5 })
+    const xs = noise(200, 32)
+    const first = Detector.run(d, xs.slice(0, 50))
+    const restored = Result.getOrThrow(Detector.restore(d, Detector.snapshot(d, first.state)))
+    const rest = Detector.run(d, xs.slice(50), { state: restored })
+    assert.deepStrictEqual([...first.verdicts, ...rest.verdicts], Detector.run(d, xs).verdicts)
+    assert.throws(() => Iqr.make({ minSamples: 0 }), /minSamples/)
+  })
+})
