@@ -43,15 +43,17 @@ export const Timestamp: Schema.Codec<number, string | number> = Schema.Union([
       format: "date-time"
     } as never)
   )
-]).annotate({ message: "expected an ISO 8601 date-time string or epoch milliseconds" }).pipe(
-  Schema.decodeTo(
-    Schema.Finite,
-    SchemaTransformation.transform<number, string | number>({
-      decode: (x) => (typeof x === "number" ? x : Date.parse(x)),
-      encode: (ms) => new Date(ms).toISOString()
-    })
+])
+  .annotate({ message: "expected an ISO 8601 date-time string or epoch milliseconds" })
+  .pipe(
+    Schema.decodeTo(
+      Schema.Finite,
+      SchemaTransformation.transform<number, string | number>({
+        decode: (x) => (typeof x === "number" ? x : Date.parse(x)),
+        encode: (ms) => new Date(ms).toISOString()
+      })
+    )
   )
-)
 
 const Scalar = Schema.Union([
   Schema.String.check(Schema.isMaxLength(1024, { message: "expected at most 1024 characters" })),
@@ -87,9 +89,7 @@ export const TelemetryEvent = Schema.Struct({
   reasoningTokens: Schema.optionalKey(tokenCount),
   /** Cost of the call in US dollars. */
   costUsd: Schema.optionalKey(nonNegative),
-  status: Schema.optionalKey(
-    Schema.Literals(["ok", "error"]).annotate({ message: "expected \"ok\" or \"error\"" })
-  ),
+  status: Schema.optionalKey(Schema.Literals(["ok", "error"]).annotate({ message: 'expected "ok" or "error"' })),
   errorType: Schema.optionalKey(text(256)),
   finishReason: Schema.optionalKey(text(64)),
   traceId: Schema.optionalKey(text(64)),
@@ -211,11 +211,13 @@ export const decodeBatch = (raws: ReadonlyArray<unknown>): Decoded => {
   if (failure === undefined || failure._tag !== "Fail") throw new Error("unexpected defect while decoding events")
   const byIndex = new Map<number, Array<FieldError>>()
   for (const issue of formatter(failure.error.issue).issues) {
-    const path = (issue.path ?? []).map((p) => (typeof p === "object" && p !== null ? (p as { key: PropertyKey }).key : p))
+    const path = (issue.path ?? []).map((p) =>
+      typeof p === "object" && p !== null ? (p as { key: PropertyKey }).key : p
+    )
     const index = Number(path[0])
     const raw = raws[index]
     let list = byIndex.get(index)
-    if (list === undefined) byIndex.set(index, list = [])
+    if (list === undefined) byIndex.set(index, (list = []))
     list.push(describeIssue(raw, path.slice(1), issue.message))
   }
   const rejected: Array<Rejected> = []
@@ -256,16 +258,19 @@ export const decode: {
     self: Stream.Stream<unknown, E, R>,
     onRejected: (rejected: ReadonlyArray<Rejected>) => Effect.Effect<void, E2, R2>
   ): Stream.Stream<TelemetryEvent, E | E2, R | R2>
-} = dual(2, <E, R, E2, R2>(
-  self: Stream.Stream<unknown, E, R>,
-  onRejected: (rejected: ReadonlyArray<Rejected>) => Effect.Effect<void, E2, R2>
-): Stream.Stream<TelemetryEvent, E | E2, R | R2> =>
-  self.pipe(
-    Stream.mapArrayEffect((raws) => {
-      const { events, rejected } = decodeBatch(raws)
-      const emit = Effect.succeed([events] as const)
-      return rejected.length === 0 ? emit : Effect.andThen(onRejected(rejected), emit)
-    }),
-    Stream.filter(Arr.isArrayNonEmpty),
-    Stream.flattenArray
-  ))
+} = dual(
+  2,
+  <E, R, E2, R2>(
+    self: Stream.Stream<unknown, E, R>,
+    onRejected: (rejected: ReadonlyArray<Rejected>) => Effect.Effect<void, E2, R2>
+  ): Stream.Stream<TelemetryEvent, E | E2, R | R2> =>
+    self.pipe(
+      Stream.mapArrayEffect((raws) => {
+        const { events, rejected } = decodeBatch(raws)
+        const emit = Effect.succeed([events] as const)
+        return rejected.length === 0 ? emit : Effect.andThen(onRejected(rejected), emit)
+      }),
+      Stream.filter(Arr.isArrayNonEmpty),
+      Stream.flattenArray
+    )
+)

@@ -11,7 +11,7 @@ import { Stream } from "effect"
 import { dual } from "effect/Function"
 import type * as Aggregate from "./Aggregate.ts"
 import type { TelemetryEvent } from "./Event.ts"
-import * as Series from "./Series.ts"
+import type * as Series from "./Series.ts"
 
 /**
  * A metric read from each event.
@@ -149,10 +149,16 @@ export const makeExtractFn = (
  * @since 0.1.0
  */
 export const extract: {
-  (options: ExtractOptions): <E, R>(self: Stream.Stream<TelemetryEvent, E, R>) => Stream.Stream<Series.MetricPoint, E, R>
+  (
+    options: ExtractOptions
+  ): <E, R>(self: Stream.Stream<TelemetryEvent, E, R>) => Stream.Stream<Series.MetricPoint, E, R>
   <E, R>(self: Stream.Stream<TelemetryEvent, E, R>, options: ExtractOptions): Stream.Stream<Series.MetricPoint, E, R>
 } = dual(
   2,
   <E, R>(self: Stream.Stream<TelemetryEvent, E, R>, options: ExtractOptions): Stream.Stream<Series.MetricPoint, E, R> =>
-    Stream.mapAccumArray(self, () => makeExtractFn(options), (fn, events) => [fn, fn(events)])
+    Stream.mapAccumArray(
+      self,
+      () => makeExtractFn(options),
+      (fn, events) => [fn, fn(events)]
+    )
 )

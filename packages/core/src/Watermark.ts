@@ -73,9 +73,9 @@ export const bounded = (
     if (ms === undefined || !Number.isFinite(ms) || ms < 0 || (positive && ms === 0)) {
       return new InvalidWatermark({
         parameter,
-        message: `${parameter} must be a finite ${positive ? "positive" : "non-negative"} duration, got ${
-          String(input)
-        }`
+        message: `${parameter} must be a finite ${positive ? "positive" : "non-negative"} duration, got ${String(
+          input
+        )}`
       })
     }
     return ms

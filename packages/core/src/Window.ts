@@ -44,11 +44,11 @@ const positive = (parameter: string, input: unknown): Result.Result<number, Inva
   return ms !== undefined && Number.isFinite(ms) && ms >= 1 && Number.isInteger(ms)
     ? Result.succeed(ms)
     : Result.fail(
-      new InvalidWindow({
-        parameter,
-        message: `${parameter} must be a positive whole number of milliseconds, got ${String(input)}`
-      })
-    )
+        new InvalidWindow({
+          parameter,
+          message: `${parameter} must be a positive whole number of milliseconds, got ${String(input)}`
+        })
+      )
 }
 
 /**
@@ -65,10 +65,10 @@ const positive = (parameter: string, input: unknown): Result.Result<number, Inva
  * @category constructors
  * @since 0.1.0
  */
-export const tumbling = (options: { readonly size: import("effect").Duration.Input }): Result.Result<
-  Window,
-  InvalidWindow
-> => Result.map(positive("size", options.size), (sizeMs) => ({ _tag: "Tumbling", sizeMs, slideMs: sizeMs }))
+export const tumbling = (options: {
+  readonly size: import("effect").Duration.Input
+}): Result.Result<Window, InvalidWindow> =>
+  Result.map(positive("size", options.size), (sizeMs) => ({ _tag: "Tumbling", sizeMs, slideMs: sizeMs }))
 
 /**
  * Overlapping windows of `size`, one starting every `slide`. `slide` must divide `size`.
@@ -83,12 +83,19 @@ export const sliding = (options: {
   Result.flatMap(positive("size", options.size), (sizeMs) =>
     Result.flatMap(positive("slide", options.slide), (slideMs) =>
       slideMs > sizeMs
-        ? Result.fail(new InvalidWindow({ parameter: "slide", message: `slide (${slideMs} ms) exceeds size (${sizeMs} ms)` }))
-        : sizeMs % slideMs !== 0
         ? Result.fail(
-          new InvalidWindow({ parameter: "slide", message: `slide (${slideMs} ms) must divide size (${sizeMs} ms)` })
-        )
-        : Result.succeed<Window>({ _tag: "Sliding", sizeMs, slideMs })))
+            new InvalidWindow({ parameter: "slide", message: `slide (${slideMs} ms) exceeds size (${sizeMs} ms)` })
+          )
+        : sizeMs % slideMs !== 0
+          ? Result.fail(
+              new InvalidWindow({
+                parameter: "slide",
+                message: `slide (${slideMs} ms) must divide size (${sizeMs} ms)`
+              })
+            )
+          : Result.succeed<Window>({ _tag: "Sliding", sizeMs, slideMs })
+    )
+  )
 
 /**
  * Alias of {@link sliding}.
@@ -104,10 +111,10 @@ export const hopping = sliding
  * @category constructors
  * @since 0.1.0
  */
-export const session = (options: { readonly gap: import("effect").Duration.Input }): Result.Result<
-  Window,
-  InvalidWindow
-> => Result.map(positive("gap", options.gap), (gapMs) => ({ _tag: "Session", gapMs }))
+export const session = (options: {
+  readonly gap: import("effect").Duration.Input
+}): Result.Result<Window, InvalidWindow> =>
+  Result.map(positive("gap", options.gap), (gapMs) => ({ _tag: "Session", gapMs }))
 
 /**
  * One closed (or re-fired) window of one series.
@@ -228,12 +235,19 @@ export const makeWindower = (options: WindowOptions): Windower => {
   let expired = 0
   const counters = (): Counters => ({ points, late, windowsClosed, expired, activeSeries: series.size })
 
-  if (spec._tag === "Session") return makeSessionWindower(spec.gapMs, wm, wantsQuantiles, {
-    onPoint: () => points++,
-    onLate: () => late++,
-    onClosed: () => windowsClosed++,
-    onExpired: () => expired++
-  }, (series) => ({ ...counters(), activeSeries: series }))
+  if (spec._tag === "Session")
+    return makeSessionWindower(
+      spec.gapMs,
+      wm,
+      wantsQuantiles,
+      {
+        onPoint: () => points++,
+        onLate: () => late++,
+        onClosed: () => windowsClosed++,
+        onExpired: () => expired++
+      },
+      (series) => ({ ...counters(), activeSeries: series })
+    )
 
   const { sizeMs, slideMs } = spec
   const series = new Map<string, TimeSeries>()
@@ -286,7 +300,7 @@ export const makeWindower = (options: WindowOptions): Windower => {
     points++
     const paneStart = floorTo(p.time, slideMs)
     let pane = s.panes.get(paneStart)
-    if (pane === undefined) s.panes.set(paneStart, pane = Aggregate.empty(s.quantiles))
+    if (pane === undefined) s.panes.set(paneStart, (pane = Aggregate.empty(s.quantiles)))
     Aggregate.add(pane, p.value)
     if (s.firedUpTo === Number.NEGATIVE_INFINITY) {
       // nothing fired yet: an early point may start the series' first window sooner
@@ -453,8 +467,8 @@ export const makeSignalFn = (options: {
   const plan = (metric: string) => {
     let found = plans.get(metric)
     if (found === undefined) {
-      found = Extract.derivationsOf(metric, options.metrics).map((d) =>
-        [d, Aggregate.signals[d].map((s) => `${metric}.${s}`)] as const
+      found = Extract.derivationsOf(metric, options.metrics).map(
+        (d) => [d, Aggregate.signals[d].map((s) => `${metric}.${s}`)] as const
       )
       plans.set(metric, found)
     }
@@ -501,41 +515,47 @@ export const aggregate: {
       readonly onLate?: (late: ReadonlyArray<Series.MetricPoint>) => Effect.Effect<void, E2, R2>
     }
   ): Stream.Stream<WindowResult, E | E2, R | R2>
-} = dual(2, <E, R, E2, R2>(
-  self: Stream.Stream<Series.MetricPoint, E, R>,
-  options: WindowOptions & {
-    readonly tick?: import("effect").Duration.Input
-    readonly onLate?: (late: ReadonlyArray<Series.MetricPoint>) => Effect.Effect<void, E2, R2>
-  }
-): Stream.Stream<WindowResult, E | E2, R | R2> =>
-  Stream.unwrap(Effect.sync(() => {
-    const windower = makeWindower(options)
-    const ticks = Stream.tick(options.tick ?? "1 second").pipe(Stream.map(() => undefined))
-    const input: Stream.Stream<Series.MetricPoint | undefined, E, R> = Stream.merge(self, ticks, {
-      haltStrategy: "left"
-    })
-    const emit = (out: Output) =>
-      Effect.as(
-        out.late.length > 0 && options.onLate !== undefined ? options.onLate(out.late) : Effect.void,
-        out.windows
-      )
-    return input.pipe(
-      Stream.mapArrayEffect((chunk) =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) => {
-          const pts: Array<Series.MetricPoint> = []
-          let ticked = false
-          for (const x of chunk) if (x === undefined) ticked = true
-          else pts.push(x)
-          const out = windower.points(pts, now)
-          if (ticked) {
-            const t = windower.tick(now)
-            out.windows.push(...t.windows)
-          }
-          return Effect.map(emit(out), (windows) => [windows] as const)
+} = dual(
+  2,
+  <E, R, E2, R2>(
+    self: Stream.Stream<Series.MetricPoint, E, R>,
+    options: WindowOptions & {
+      readonly tick?: import("effect").Duration.Input
+      readonly onLate?: (late: ReadonlyArray<Series.MetricPoint>) => Effect.Effect<void, E2, R2>
+    }
+  ): Stream.Stream<WindowResult, E | E2, R | R2> =>
+    Stream.unwrap(
+      Effect.sync(() => {
+        const windower = makeWindower(options)
+        const ticks = Stream.tick(options.tick ?? "1 second").pipe(Stream.map(() => undefined))
+        const input: Stream.Stream<Series.MetricPoint | undefined, E, R> = Stream.merge(self, ticks, {
+          haltStrategy: "left"
         })
-      ),
-      Stream.concat(Stream.suspend(() => Stream.fromEffect(emit(windower.flush())))),
-      Stream.filter((ws): ws is [WindowResult, ...Array<WindowResult>] => ws.length > 0),
-      Stream.flattenArray
+        const emit = (out: Output) =>
+          Effect.as(
+            out.late.length > 0 && options.onLate !== undefined ? options.onLate(out.late) : Effect.void,
+            out.windows
+          )
+        return input.pipe(
+          Stream.mapArrayEffect((chunk) =>
+            Effect.flatMap(Clock.currentTimeMillis, (now) => {
+              const pts: Array<Series.MetricPoint> = []
+              let ticked = false
+              for (const x of chunk)
+                if (x === undefined) ticked = true
+                else pts.push(x)
+              const out = windower.points(pts, now)
+              if (ticked) {
+                const t = windower.tick(now)
+                out.windows.push(...t.windows)
+              }
+              return Effect.map(emit(out), (windows) => [windows] as const)
+            })
+          ),
+          Stream.concat(Stream.suspend(() => Stream.fromEffect(emit(windower.flush())))),
+          Stream.filter((ws): ws is [WindowResult, ...Array<WindowResult>] => ws.length > 0),
+          Stream.flattenArray
+        )
+      })
     )
-  })))
+)

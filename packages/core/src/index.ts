@@ -8,6 +8,41 @@
 export * as Aggregate from "./Aggregate.ts"
 
 /**
+ * The alert policy:
+ *
+ * @since 0.1.0
+ */
+export * as Alert from "./Alert.ts"
+
+/**
+ * An anomaly:
+ *
+ * @since 0.1.0
+ */
+export * as Anomaly from "./Anomaly.ts"
+
+/**
+ * Where anomalies go:
+ *
+ * @since 0.1.0
+ */
+export * as AnomalySink from "./AnomalySink.ts"
+
+/**
+ * The queryable store of anomalies behind `GET /v1/anomalies`.
+ *
+ * @since 0.1.0
+ */
+export * as AnomalyStore from "./AnomalyStore.ts"
+
+/**
+ * Where invalid input goes:
+ *
+ * @since 0.1.0
+ */
+export * as DeadLetterSink from "./DeadLetterSink.ts"
+
+/**
  * The detector contract.
  *
  * @since 0.1.0
@@ -22,11 +57,25 @@ export * as Detector from "./Detector.ts"
 export * as Event from "./Event.ts"
 
 /**
+ * Where events come from.
+ *
+ * @since 0.1.0
+ */
+export * as EventSource from "./EventSource.ts"
+
+/**
  * Metric extraction:
  *
  * @since 0.1.0
  */
 export * as Extract from "./Extract.ts"
+
+/**
+ * The pipeline:
+ *
+ * @since 0.1.0
+ */
+export * as Pipeline from "./Pipeline.ts"
 
 /**
  * Series keys and metric points.
@@ -36,8 +85,36 @@ export * as Extract from "./Extract.ts"
 export * as Series from "./Series.ts"
 
 /**
+ * The error of sources, sinks and stores:
+ *
+ * @since 0.1.0
+ */
+export * as SinkError from "./SinkError.ts"
+
+/**
+ * Checkpoints:
+ *
+ * @since 0.1.0
+ */
+export * as StateStore from "./StateStore.ts"
+
+/**
  * A verdict is what a detector's deciding step says about one point:
  *
  * @since 0.1.0
  */
 export * as Verdict from "./Verdict.ts"
+
+/**
+ * Event-time progress.
+ *
+ * @since 0.1.0
+ */
+export * as Watermark from "./Watermark.ts"
+
+/**
+ * Event-time windows per series:
+ *
+ * @since 0.1.0
+ */
+export * as Window from "./Window.ts"

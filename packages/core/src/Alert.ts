@@ -1,0 +1,286 @@
+/**
+ * The alert policy: turns a stream of verdicts into alerts people can act on. One alert per series at a time:
+ * - **severity floor**: anomalies below `minSeverity` never open an alert;
+ * - **dedup**: further anomalies on a series with an open alert update it (count, peak severity) instead of
+ *   opening another; a rise in severity is reported as `escalated`;
+ * - **resolve**: after `resolveAfter` consecutive normal points the alert is `resolved`;
+ * - **cooldown**: for `cooldown` after a resolve, the series cannot open a new alert (counted as suppressed);
+ * - **storm cap**: at most `stormCap` alerts open per `stormWindow` across all series; beyond it alerts are
+ *   suppressed and counted, and one `storm` event says how many.
+ *
+ * Time is event time, so the same input gives the same alerts (and the same alert ids) on every replay.
+ *
+ * @since 0.1.0
+ */
+import { Context, Effect, Layer, Ref } from "effect"
+import { makeId } from "./Anomaly.ts"
+import type * as Detector from "./Detector.ts"
+import type { SeriesKey } from "./Series.ts"
+import type { SinkError } from "./SinkError.ts"
+import * as Verdict from "./Verdict.ts"
+import * as Watermark from "./Watermark.ts"
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface Policy {
+  readonly minSeverity: Verdict.Severity
+  readonly resolveAfter: number
+  readonly cooldownMs: number
+  readonly stormCap: number
+  readonly stormWindowMs: number
+}
+
+/**
+ * The default policy: warning and above, resolve after 3 normal points, 5 minutes cooldown, at most 50 new
+ * alerts per minute.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const defaultPolicy: Policy = {
+  minSeverity: "warning",
+  resolveAfter: 3,
+  cooldownMs: 5 * 60_000,
+  stormCap: 50,
+  stormWindowMs: 60_000
+}
+
+/**
+ * Builds a policy from friendlier options (durations as `Duration.Input`).
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const policy = (
+  options: {
+    readonly minSeverity?: Verdict.Severity
+    readonly resolveAfter?: number
+    readonly cooldown?: import("effect").Duration.Input
+    readonly stormCap?: number
+    readonly stormWindow?: import("effect").Duration.Input
+  } = {}
+): Policy => ({
+  minSeverity: options.minSeverity ?? defaultPolicy.minSeverity,
+  resolveAfter: options.resolveAfter ?? defaultPolicy.resolveAfter,
+  cooldownMs: options.cooldown === undefined ? defaultPolicy.cooldownMs : (Watermark.toMillis(options.cooldown) ?? 0),
+  stormCap: options.stormCap ?? defaultPolicy.stormCap,
+  stormWindowMs:
+    options.stormWindow === undefined
+      ? defaultPolicy.stormWindowMs
+      : (Watermark.toMillis(options.stormWindow) ?? defaultPolicy.stormWindowMs)
+})
+
+/**
+ * An alert: one incident on one series.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Alert {
+  readonly id: string
+  readonly series: SeriesKey
+  readonly status: "open" | "resolved"
+  readonly severity: Verdict.Severity
+  readonly openedAt: number
+  readonly lastAnomalyAt: number
+  readonly resolvedAt: number | null
+  readonly anomalies: number
+  readonly detectors: ReadonlyArray<string>
+  readonly reason: string
+}
+
+/**
+ * What the policy says happened.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type AlertEvent =
+  | { readonly kind: "opened"; readonly alert: Alert }
+  | { readonly kind: "escalated"; readonly alert: Alert }
+  | { readonly kind: "resolved"; readonly alert: Alert }
+  | { readonly kind: "storm"; readonly time: number; readonly suppressed: number }
+
+/**
+ * Counters of the policy.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Counters {
+  readonly opened: number
+  readonly resolved: number
+  /** Anomalies folded into an already open alert. */
+  readonly deduplicated: number
+  readonly suppressedByCooldown: number
+  readonly suppressedByStorm: number
+  readonly belowFloor: number
+}
+
+interface SeriesAlertState {
+  open: MutableAlert | undefined
+  normalStreak: number
+  lastNormalTime: number
+  cooldownUntil: number
+}
+
+type MutableAlert = { -readonly [K in keyof Alert]: Alert[K] }
+
+/**
+ * The policy as a pure state machine over chunks of verdicts.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const makeAlertFn = (
+  policy: Policy = defaultPolicy
+): {
+  readonly apply: (scored: ReadonlyArray<Detector.Scored>) => Array<AlertEvent>
+  readonly counters: () => Counters
+  readonly open: () => ReadonlyArray<Alert>
+} => {
+  const floor = Verdict.rank(policy.minSeverity)
+  const series = new Map<string, SeriesAlertState>()
+  const c = { opened: 0, resolved: 0, deduplicated: 0, suppressedByCooldown: 0, suppressedByStorm: 0, belowFloor: 0 }
+  let stormStart = Number.NEGATIVE_INFINITY
+  let stormOpened = 0
+  let stormSuppressed = 0
+
+  const apply = (scored: ReadonlyArray<Detector.Scored>): Array<AlertEvent> => {
+    const out: Array<AlertEvent> = []
+    for (const { point, detector, verdict } of scored) {
+      if (!verdict.ready) continue
+      let s = series.get(point.key.id)
+      if (s === undefined) {
+        s = { open: undefined, normalStreak: 0, lastNormalTime: Number.NaN, cooldownUntil: Number.NEGATIVE_INFINITY }
+        series.set(point.key.id, s)
+      }
+      if (!verdict.anomalous) {
+        if (s.open === undefined || point.time === s.lastNormalTime || point.time <= s.open.lastAnomalyAt) continue
+        s.lastNormalTime = point.time
+        if (++s.normalStreak >= policy.resolveAfter) {
+          s.open.status = "resolved"
+          s.open.resolvedAt = point.time
+          out.push({ kind: "resolved", alert: { ...s.open } })
+          c.resolved++
+          s.open = undefined
+          s.cooldownUntil = point.time + policy.cooldownMs
+        }
+        continue
+      }
+      if (Verdict.rank(verdict.severity) < floor) {
+        c.belowFloor++
+        continue
+      }
+      s.normalStreak = 0
+      const open = s.open
+      if (open !== undefined) {
+        c.deduplicated++
+        open.anomalies++
+        open.lastAnomalyAt = Math.max(open.lastAnomalyAt, point.time)
+        if (!open.detectors.includes(detector)) open.detectors = [...open.detectors, detector]
+        if (Verdict.rank(verdict.severity) > Verdict.rank(open.severity)) {
+          open.severity = verdict.severity
+          open.reason = verdict.reason
+          out.push({ kind: "escalated", alert: { ...open } })
+        }
+        continue
+      }
+      if (point.time < s.cooldownUntil) {
+        c.suppressedByCooldown++
+        continue
+      }
+      if (point.time >= stormStart + policy.stormWindowMs) {
+        if (stormSuppressed > 0) out.push({ kind: "storm", time: stormStart, suppressed: stormSuppressed })
+        stormStart = point.time
+        stormOpened = 0
+        stormSuppressed = 0
+      }
+      if (stormOpened >= policy.stormCap) {
+        c.suppressedByStorm++
+        stormSuppressed++
+        continue
+      }
+      stormOpened++
+      c.opened++
+      s.open = {
+        id: makeId(point.key.id, "alert", point.time),
+        series: point.key,
+        status: "open",
+        severity: verdict.severity,
+        openedAt: point.time,
+        lastAnomalyAt: point.time,
+        resolvedAt: null,
+        anomalies: 1,
+        detectors: [detector],
+        reason: verdict.reason
+      }
+      out.push({ kind: "opened", alert: { ...s.open } })
+    }
+    return out
+  }
+  const open = () => [...series.values()].flatMap((s) => (s.open === undefined ? [] : [{ ...s.open }]))
+  return { apply, counters: () => ({ ...c }), open }
+}
+
+/**
+ * Where alert events go (the log, the dashboard, a webhook, a pager).
+ *
+ * @category services
+ * @since 0.1.0
+ */
+export class AlertSink extends Context.Service<
+  AlertSink,
+  {
+    readonly write: (events: ReadonlyArray<AlertEvent>) => Effect.Effect<void, SinkError>
+  }
+>()("@llm-sentinel/core/AlertSink") {}
+
+/**
+ * Logs alert events: opened and escalated at warning level, resolved at info.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerLog: Layer.Layer<AlertSink> = Layer.succeed(AlertSink, {
+  write: (events) =>
+    Effect.forEach(
+      events,
+      (e) => {
+        if (e.kind === "storm") return Effect.logWarning(`alert storm: ${e.suppressed} alerts suppressed`)
+        const a = e.alert
+        const text = `alert ${e.kind}: ${a.series.id} ${a.severity} (${a.detectors.join(", ")}): ${a.reason}`
+        const annotated = (eff: Effect.Effect<void>) =>
+          eff.pipe(Effect.annotateLogs({ alertId: a.id, openedAt: new Date(a.openedAt).toISOString() }))
+        return annotated(e.kind === "resolved" ? Effect.logInfo(text) : Effect.logWarning(text))
+      },
+      { discard: true }
+    )
+})
+
+/**
+ * Keeps alert events in memory, readable through {@link MemoryAlerts}.
+ *
+ * @category services
+ * @since 0.1.0
+ */
+export class MemoryAlerts extends Context.Service<
+  MemoryAlerts,
+  {
+    readonly written: Effect.Effect<ReadonlyArray<AlertEvent>>
+  }
+>()("@llm-sentinel/core/MemoryAlerts") {}
+
+/**
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerMemory: Layer.Layer<AlertSink | MemoryAlerts> = Layer.effectContext(
+  Effect.map(Ref.make<ReadonlyArray<AlertEvent>>([]), (ref) =>
+    Context.make(AlertSink, { write: (xs) => Ref.update(ref, (all) => [...all, ...xs]) }).pipe(
+      Context.add(MemoryAlerts, { written: Ref.get(ref) })
+    )
+  )
+)

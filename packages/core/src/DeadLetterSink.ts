@@ -1,0 +1,63 @@
+/**
+ * Where invalid input goes: every record that failed to decode, with its formatted errors and its original
+ * payload, so nothing accepted by a source disappears silently.
+ *
+ * @since 0.1.0
+ */
+import { Context, Effect, Layer, Ref } from "effect"
+import type { Rejected } from "./Event.ts"
+import type { SinkError } from "./SinkError.ts"
+
+/**
+ * @category services
+ * @since 0.1.0
+ */
+export class DeadLetterSink extends Context.Service<
+  DeadLetterSink,
+  {
+    readonly write: (rejected: ReadonlyArray<Rejected>) => Effect.Effect<void, SinkError>
+  }
+>()("@llm-sentinel/core/DeadLetterSink") {}
+
+/**
+ * Logs each dead letter at warning level with its errors.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerLog: Layer.Layer<DeadLetterSink> = Layer.succeed(DeadLetterSink, {
+  write: (rejected) =>
+    Effect.forEach(
+      rejected,
+      (r) =>
+        Effect.logWarning(`dead letter: ${r.errors.map((e) => `${e.path}: ${e.message}`).join("; ")}`).pipe(
+          Effect.annotateLogs({ payload: JSON.stringify(r.payload)?.slice(0, 2048) ?? "undefined" })
+        ),
+      { discard: true }
+    )
+})
+
+/**
+ * Keeps the dead letters in memory (tests, examples), readable through {@link MemoryDeadLetters}.
+ *
+ * @category services
+ * @since 0.1.0
+ */
+export class MemoryDeadLetters extends Context.Service<
+  MemoryDeadLetters,
+  {
+    readonly written: Effect.Effect<ReadonlyArray<Rejected>>
+  }
+>()("@llm-sentinel/core/MemoryDeadLetters") {}
+
+/**
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerMemory: Layer.Layer<DeadLetterSink | MemoryDeadLetters> = Layer.effectContext(
+  Effect.map(Ref.make<ReadonlyArray<Rejected>>([]), (ref) =>
+    Context.make(DeadLetterSink, { write: (xs) => Ref.update(ref, (all) => [...all, ...xs]) }).pipe(
+      Context.add(MemoryDeadLetters, { written: Ref.get(ref) })
+    )
+  )
+)

@@ -1,0 +1,102 @@
+/**
+ * Where events come from. A source emits batches; each batch carries raw records to decode (`raw`), events
+ * already validated at the edge (`events`, e.g. by the HTTP ingest, which must answer with the rejections), and
+ * an `ack` that commits the batch's position. The pipeline calls `ack` in order, only after every sink
+ * accepted what the batch produced, so sources such as Kafka or NATS commit nothing that could be lost.
+ *
+ * @since 0.1.0
+ */
+import { type Cause, Context, Effect, Layer, Queue, Stream } from "effect"
+import type { TelemetryEvent } from "./Event.ts"
+import type { SinkError } from "./SinkError.ts"
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface SourceBatch {
+  readonly raw: ReadonlyArray<unknown>
+  readonly events: ReadonlyArray<TelemetryEvent>
+  readonly ack: Effect.Effect<void>
+}
+
+/**
+ * @category services
+ * @since 0.1.0
+ */
+export class EventSource extends Context.Service<
+  EventSource,
+  {
+    readonly batches: Stream.Stream<SourceBatch, SinkError>
+  }
+>()("@llm-sentinel/core/EventSource") {}
+
+/**
+ * A batch of raw records with nothing to acknowledge.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const rawBatch = (raw: ReadonlyArray<unknown>, ack: Effect.Effect<void> = Effect.void): SourceBatch => ({
+  raw,
+  events: [],
+  ack
+})
+
+/**
+ * A source over raw records held in memory, in batches of `batchSize` (tests, benchmarks, examples).
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerFromIterable = (
+  records: Iterable<unknown>,
+  options: { readonly batchSize?: number } = {}
+): Layer.Layer<EventSource> =>
+  Layer.succeed(EventSource, {
+    batches: Stream.fromIterable(records).pipe(
+      Stream.rechunk(options.batchSize ?? 1024),
+      Stream.mapArray((raw) => [rawBatch(raw)] as const)
+    )
+  })
+
+/**
+ * The handle of an in-memory queue source: what an in-process ingest (the HTTP server) offers events to.
+ *
+ * @category services
+ * @since 0.1.0
+ */
+export class EventQueue extends Context.Service<
+  EventQueue,
+  {
+    /** Offers a batch, waiting while the queue is full (backpressure). */
+    readonly offer: (batch: SourceBatch) => Effect.Effect<void>
+    /** Offers a batch if there is room now; `false` means the pipeline is behind (answer 429). */
+    readonly tryOffer: (batch: SourceBatch) => Effect.Effect<boolean>
+    /** Batches waiting in the queue. */
+    readonly size: Effect.Effect<number>
+    /** Ends the source: the pipeline drains what is queued, then completes. */
+    readonly end: Effect.Effect<void>
+  }
+>()("@llm-sentinel/core/EventQueue") {}
+
+/**
+ * A bounded in-memory queue source of `capacity` batches, with its {@link EventQueue} handle.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerQueue = (options: { readonly capacity?: number } = {}): Layer.Layer<EventSource | EventQueue> =>
+  Layer.effectContext(
+    Effect.gen(function* () {
+      const queue = yield* Queue.bounded<SourceBatch, Cause.Done>(options.capacity ?? 64)
+      return Context.make(EventSource, { batches: Stream.fromQueue(queue) }).pipe(
+        Context.add(EventQueue, {
+          offer: (batch) => Effect.asVoid(Queue.offer(queue, batch)),
+          tryOffer: (batch) => Effect.sync(() => Queue.offerUnsafe(queue, batch)),
+          size: Queue.size(queue),
+          end: Effect.asVoid(Queue.end(queue))
+        })
+      )
+    })
+  )

@@ -1,0 +1,354 @@
+/**
+ * The pipeline: source → decode → extract → window → detect → alert → sinks, as one scoped Effect.
+ *
+ * Stages run concurrently, connected by bounded buffers (`capacity` batches each), so a slow sink pushes back
+ * all the way to the source. Work is done per batch, never per element. Order is kept end to end (one fiber
+ * per stage, FIFO buffers), so per-series order holds and a batch's `ack` runs only after every sink accepted
+ * what it and the batches before it produced: delivery is at least once.
+ *
+ * Ending the source (e.g. `EventQueue.end`) drains the pipeline: open windows are flushed through detection
+ * and the sinks before `run` completes. Interrupting `run` does the same: the source stops being pulled, what
+ * is in flight drains (up to `drainTimeout`), then sinks are flushed and sources acknowledged.
+ *
+ * Each stage also exists on its own as a stream operator (`Event.decode`, `Extract.extract`,
+ * `Window.aggregate`, `Detector.detect`) for custom compositions.
+ *
+ * @since 0.1.0
+ */
+import { Clock, Deferred, Duration, Effect, Fiber, Metric, Option, Result, Stream } from "effect"
+import * as Alert from "./Alert.ts"
+import * as Anomaly from "./Anomaly.ts"
+import { AnomalySink } from "./AnomalySink.ts"
+import { DeadLetterSink } from "./DeadLetterSink.ts"
+import * as Detector from "./Detector.ts"
+import * as Event from "./Event.ts"
+import { EventSource } from "./EventSource.ts"
+import * as Extract from "./Extract.ts"
+import * as Series from "./Series.ts"
+import type { SinkError } from "./SinkError.ts"
+import type * as Verdict from "./Verdict.ts"
+import * as Watermark from "./Watermark.ts"
+import * as Window from "./Window.ts"
+
+/**
+ * Everything the pipeline runs with.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Config {
+  readonly window: Window.Window
+  readonly watermark: Watermark.Watermark
+  /** The watched signals (derived series names such as `latency.p95`); detectors run on these only. */
+  readonly signals: ReadonlyArray<string>
+  readonly detectors: Detector.Selection
+  readonly decide?: Verdict.Decide
+  readonly alert: Alert.Policy
+  readonly metrics: ReadonlyArray<Extract.MetricSpec>
+  /** Bound on distinct series (base metrics and signals together). */
+  readonly maxSeries: number
+  readonly dimension?: "environment" | "provider" | "operation"
+  /** Processing-time tick that closes idle series. */
+  readonly tickMs: number
+  /** Batches buffered between stages. */
+  readonly capacity: number
+  /** How long an interrupted pipeline may take to drain before it is stopped. */
+  readonly drainTimeoutMs: number
+}
+
+/**
+ * Builds a configuration: 1-minute tumbling windows, the default watermark, the default signals and alert
+ * policy. `detectors` is required (the shipped ones live in `@llm-sentinel/detectors`).
+ *
+ * @example
+ * ```ts
+ * import { Pipeline } from "@llm-sentinel/core"
+ * import { ZScore } from "@llm-sentinel/detectors"
+ * const config = Pipeline.makeConfig({ detectors: [ZScore.make()], window: "10 seconds" })
+ * ```
+ * @category constructors
+ * @since 0.1.0
+ */
+export const makeConfig = (options: {
+  readonly detectors: Detector.Selection
+  readonly window?: import("effect").Duration.Input | Window.Window
+  readonly maxDelay?: import("effect").Duration.Input
+  readonly allowedLateness?: import("effect").Duration.Input
+  readonly idleTimeout?: import("effect").Duration.Input
+  readonly expireAfter?: import("effect").Duration.Input
+  readonly signals?: ReadonlyArray<string>
+  readonly decide?: Verdict.Decide
+  readonly alert?: Alert.Policy
+  readonly metrics?: ReadonlyArray<Extract.MetricSpec>
+  readonly maxSeries?: number
+  readonly dimension?: "environment" | "provider" | "operation"
+  readonly tick?: import("effect").Duration.Input
+  readonly capacity?: number
+  readonly drainTimeout?: import("effect").Duration.Input
+}): Result.Result<Config, Window.InvalidWindow | Watermark.InvalidWatermark> =>
+  Result.gen(function* () {
+    const window =
+      typeof options.window === "object" &&
+      options.window !== null &&
+      "_tag" in options.window &&
+      (options.window._tag === "Tumbling" || options.window._tag === "Sliding" || options.window._tag === "Session")
+        ? (options.window as Window.Window)
+        : yield* Window.tumbling({ size: (options.window ?? "1 minute") as import("effect").Duration.Input })
+    const watermark = yield* Watermark.bounded({
+      ...(options.maxDelay !== undefined ? { maxDelay: options.maxDelay } : {}),
+      ...(options.allowedLateness !== undefined ? { allowedLateness: options.allowedLateness } : {}),
+      ...(options.idleTimeout !== undefined ? { idleTimeout: options.idleTimeout } : {}),
+      ...(options.expireAfter !== undefined ? { expireAfter: options.expireAfter } : {})
+    })
+    return {
+      window,
+      watermark,
+      signals: options.signals ?? Extract.defaultSignals,
+      detectors: options.detectors,
+      ...(options.decide !== undefined ? { decide: options.decide } : {}),
+      alert: options.alert ?? Alert.defaultPolicy,
+      metrics: options.metrics ?? Extract.builtins,
+      maxSeries: options.maxSeries ?? 100_000,
+      ...(options.dimension !== undefined ? { dimension: options.dimension } : {}),
+      tickMs: options.tick === undefined ? 1000 : (Watermark.toMillis(options.tick) ?? 1000),
+      capacity: options.capacity ?? 16,
+      drainTimeoutMs: options.drainTimeout === undefined ? 30_000 : (Watermark.toMillis(options.drainTimeout) ?? 30_000)
+    }
+  })
+
+/**
+ * Running totals of a pipeline, also exported as metrics (`sentinel_*_total`).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Stats {
+  readonly received: number
+  readonly decoded: number
+  readonly deadLettered: number
+  readonly points: number
+  readonly late: number
+  readonly windows: number
+  readonly verdicts: number
+  readonly anomalies: number
+  readonly alertEvents: number
+  readonly seriesOverflow: number
+  readonly batchesAcknowledged: number
+}
+
+const counter = (name: string, description: string) => Metric.counter(name, { description, incremental: true })
+
+/**
+ * The pipeline's counters, for `/metrics`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const metrics = {
+  received: counter("sentinel_events_received_total", "records received from the source"),
+  decoded: counter("sentinel_events_decoded_total", "records decoded into events"),
+  deadLettered: counter("sentinel_events_dead_lettered_total", "records sent to the dead-letter sink"),
+  late: counter("sentinel_points_late_total", "points later than the allowed lateness"),
+  windows: counter("sentinel_windows_closed_total", "windows closed"),
+  anomalies: counter("sentinel_anomalies_total", "anomalies detected"),
+  alertEvents: counter("sentinel_alert_events_total", "alert events (opened, escalated, resolved, storm)")
+}
+
+interface Decoded {
+  readonly events: ReadonlyArray<Event.TelemetryEvent>
+  readonly acks: ReadonlyArray<Effect.Effect<void>>
+  readonly tick: boolean
+  readonly flush: boolean
+}
+
+interface Analyzed {
+  readonly anomalies: ReadonlyArray<Anomaly.Anomaly>
+  readonly alerts: ReadonlyArray<Alert.AlertEvent>
+  readonly acks: ReadonlyArray<Effect.Effect<void>>
+}
+
+type Input =
+  | {
+      readonly _tag: "batch"
+      readonly raw: ReadonlyArray<unknown>
+      readonly events: ReadonlyArray<Event.TelemetryEvent>
+      readonly ack: Effect.Effect<void>
+    }
+  | {
+      readonly _tag: "tick"
+    }
+  | { readonly _tag: "flush" }
+
+/**
+ * A pipeline ready to run, with live statistics.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Pipeline {
+  /** Runs until the source ends (then drains) or until interrupted (then drains, bounded by `drainTimeout`). */
+  readonly run: Effect.Effect<void, SinkError, EventSource | AnomalySink | DeadLetterSink | Alert.AlertSink>
+  readonly stats: () => Stats
+  /** Alerts open right now. */
+  readonly openAlerts: () => ReadonlyArray<Alert.Alert>
+  /** Series tracked by the windowing right now. */
+  readonly activeSeries: () => number
+}
+
+/**
+ * Makes a pipeline from a configuration.
+ *
+ * @example
+ * ```ts
+ * import { AnomalySink, Alert, DeadLetterSink, EventSource, Pipeline } from "@llm-sentinel/core"
+ * import { ZScore } from "@llm-sentinel/detectors"
+ * import { Effect, Layer, Result } from "effect"
+ * const config = Result.getOrThrow(Pipeline.makeConfig({ detectors: [ZScore.make()] }))
+ * const program = Pipeline.make(config).run.pipe(
+ *   Effect.provide(Layer.mergeAll(EventSource.layerFromIterable([]), AnomalySink.layerLog, DeadLetterSink.layerLog, Alert.layerLog))
+ * )
+ * ```
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make = (config: Config): Pipeline => {
+  const registry = Series.makeRegistry({
+    maxSeries: config.maxSeries,
+    ...(config.dimension ? { dimension: config.dimension } : {})
+  })
+  const extractFn = Extract.makeExtractFn({
+    registry,
+    metrics: config.metrics,
+    ...(config.dimension ? { dimension: config.dimension } : {})
+  })
+  const windower = Window.makeWindower({ window: config.window, watermark: config.watermark })
+  const signalFn = Window.makeSignalFn({ registry, metrics: config.metrics, signals: config.signals })
+  const detectFn = Detector.makeDetectFn({
+    detectors: config.detectors,
+    ...(config.decide !== undefined ? { decide: config.decide } : {})
+  })
+  const alertFn = Alert.makeAlertFn(config.alert)
+  const s = {
+    received: 0,
+    decoded: 0,
+    deadLettered: 0,
+    points: 0,
+    windows: 0,
+    verdicts: 0,
+    anomalies: 0,
+    alertEvents: 0,
+    batchesAcknowledged: 0
+  }
+  const stats = (): Stats => ({
+    ...s,
+    late: windower.counters().late,
+    seriesOverflow: registry.overflow()
+  })
+
+  const decodeStage = (input: Input): Effect.Effect<Decoded, SinkError, DeadLetterSink> => {
+    if (input._tag !== "batch")
+      return Effect.succeed({ events: [], acks: [], tick: input._tag === "tick", flush: input._tag === "flush" })
+    const received = input.raw.length + input.events.length
+    s.received += received
+    const { events, rejected } = input.raw.length > 0 ? Event.decodeBatch(input.raw) : { events: [], rejected: [] }
+    const all = input.events.length === 0 ? events : events.length === 0 ? input.events : [...input.events, ...events]
+    s.decoded += all.length
+    s.deadLettered += rejected.length
+    const counted = Effect.all(
+      [
+        Metric.update(metrics.received, received),
+        Metric.update(metrics.decoded, all.length),
+        Metric.update(metrics.deadLettered, rejected.length)
+      ],
+      { discard: true }
+    )
+    const result: Decoded = { events: all, acks: [input.ack], tick: false, flush: false }
+    return rejected.length === 0
+      ? Effect.as(counted, result)
+      : DeadLetterSink.use((dl) => dl.write(rejected)).pipe(Effect.andThen(counted), Effect.as(result))
+  }
+
+  const analyzeStage = (input: Decoded, now: number): Effect.Effect<Analyzed> => {
+    const points = extractFn(input.events)
+    s.points += points.length
+    const out = windower.points(points, now)
+    if (input.tick) out.windows.push(...windower.tick(now).windows)
+    if (input.flush) out.windows.push(...windower.flush().windows)
+    const signals = signalFn(out.windows)
+    const scored = detectFn.apply(signals)
+    const anomalies: Array<Anomaly.Anomaly> = []
+    for (const sc of scored) if (sc.verdict.anomalous) anomalies.push(Anomaly.fromScored(sc, now))
+    const alerts = alertFn.apply(scored)
+    s.windows += out.windows.length
+    s.verdicts += scored.length
+    s.anomalies += anomalies.length
+    s.alertEvents += alerts.length
+    return Effect.as(
+      Effect.all(
+        [
+          Metric.update(metrics.late, out.late.length),
+          Metric.update(metrics.windows, out.windows.length),
+          Metric.update(metrics.anomalies, anomalies.length),
+          Metric.update(metrics.alertEvents, alerts.length)
+        ],
+        { discard: true }
+      ),
+      { anomalies, alerts, acks: input.acks }
+    )
+  }
+
+  const sinkStage = (input: Analyzed): Effect.Effect<void, SinkError, AnomalySink | Alert.AlertSink> =>
+    Effect.gen(function* () {
+      if (input.anomalies.length > 0) yield* AnomalySink.use((sink) => sink.write(input.anomalies))
+      if (input.alerts.length > 0) yield* Alert.AlertSink.use((sink) => sink.write(input.alerts))
+      for (const ack of input.acks) yield* ack
+      s.batchesAcknowledged += input.acks.length
+    })
+
+  const run = Effect.gen(function* () {
+    const source = yield* EventSource
+    const halt = yield* Deferred.make<void>()
+    const batches: Stream.Stream<Input, SinkError> = source.batches.pipe(
+      Stream.map((b): Input => ({ _tag: "batch", raw: b.raw, events: b.events, ack: b.ack })),
+      Stream.haltWhen(Deferred.await(halt))
+    )
+    const ticks: Stream.Stream<Input> = Stream.tick(Duration.millis(config.tickMs)).pipe(
+      Stream.map((): Input => ({ _tag: "tick" }))
+    )
+    const flush: Stream.Stream<Input> = Stream.make({ _tag: "flush" } as Input)
+    const fiber = yield* Stream.merge(batches, ticks, { haltStrategy: "left" }).pipe(
+      Stream.concat(flush),
+      Stream.mapEffect(decodeStage),
+      Stream.buffer({ capacity: config.capacity }),
+      Stream.mapEffect((d) => Effect.flatMap(Clock.currentTimeMillis, (now) => analyzeStage(d, now))),
+      Stream.buffer({ capacity: config.capacity }),
+      Stream.runForEach(sinkStage),
+      Effect.forkChild
+    )
+    yield* Fiber.join(fiber).pipe(
+      Effect.onInterrupt(() =>
+        Deferred.succeed(halt, undefined).pipe(
+          Effect.andThen(Fiber.await(fiber).pipe(Effect.timeoutOption(Duration.millis(config.drainTimeoutMs)))),
+          Effect.flatMap((done) => (Option.isNone(done) ? Fiber.interrupt(fiber) : Effect.void))
+        )
+      )
+    )
+  })
+
+  return {
+    run,
+    stats,
+    openAlerts: alertFn.open,
+    activeSeries: () => windower.counters().activeSeries
+  }
+}
+
+/**
+ * Makes and runs a pipeline.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const run = (
+  config: Config
+): Effect.Effect<void, SinkError, EventSource | AnomalySink | DeadLetterSink | Alert.AlertSink> => make(config).run
