@@ -33,7 +33,10 @@ export const layerMemory: Layer.Layer<StateStore> = Layer.sync(StateStore, () =>
   const map = new Map<string, string>()
   return {
     get: (key) => Effect.sync(() => Option.fromNullishOr(map.get(key))),
-    setMany: (entries) => Effect.sync(() => entries.forEach(([k, v]) => map.set(k, v))),
+    setMany: (entries) =>
+      Effect.sync(() => {
+        for (const [k, v] of entries) map.set(k, v)
+      }),
     delete: (key) => Effect.sync(() => void map.delete(key)),
     keys: (prefix) => Effect.sync(() => [...map.keys()].filter((k) => k.startsWith(prefix)).sort())
   }
