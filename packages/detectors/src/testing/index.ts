@@ -1,0 +1,43 @@
+/**
+ * `@llm-sentinel/detectors/testing`: the law suite every detector is checked against, for the shipped detectors
+ * and for your own. Declare what your detector claims ({@link LawClaims}), then either register one test per law
+ * with {@link runLaws} (any `it(name, fn)`: vitest, node:test…) or get the results with {@link checkDetector}.
+ *
+ * @example
+ * ```ts
+ * import { describe, it } from "vitest"
+ * import { type LawClaims, runLaws } from "@llm-sentinel/detectors/testing"
+ * import { make } from "./MyDetector.ts"
+ * const claims: LawClaims = { shiftInvariant: true, sensitivity: { kind: "spike", size: 6 } }
+ * describe("MyDetector laws", () => runLaws(it, make, claims)) // ids: my-detector:determinism, …
+ * ```
+ *
+ * @since 0.1.0
+ */
+export * as Arbitraries from "./Arbitraries.ts"
+export {
+  assertLaw,
+  type CheckOptions,
+  checkDetector,
+  checkLaw,
+  type DetectorOrFactory,
+  defaultNumRuns,
+  defaultSeed,
+  type LawResult,
+  makeSubject,
+  seed,
+  selectLaws
+} from "./Check.ts"
+export type { BaseClaims, Input, InputMap, LawClaims, SensitivityClaim } from "./Claims.ts"
+export { firstDifference, sameAssessment, sameNumber, sameVerdict } from "./Equivalence.ts"
+export {
+  claimedLaws,
+  isLawName,
+  type Law,
+  type LawName,
+  LawViolation,
+  type Subject,
+  universalLaws
+} from "./Law.ts"
+export { laws } from "./Laws.ts"
+export { type DetectorModule, isDetectorModule, runLaws, runModuleLaws, type TestFunction } from "./Runner.ts"

@@ -1,0 +1,15 @@
+// Runs the law suite on every shipped detector: walks the detectors barrel, and for each module with `make` and
+// `laws` registers one test per law it must satisfy (universal laws plus its claims, minus its exemptions), named
+// `Detector:law`. The seed is fixed (SENTINEL_LAW_SEED or the suite's default) so CI is reproducible.
+import { describe, expect, it } from "vitest"
+import * as Detectors from "../src/index.ts"
+import { isDetectorModule, runModuleLaws } from "../src/testing/index.ts"
+
+const modules = Object.values(Detectors as Record<string, unknown>).filter(isDetectorModule)
+
+describe("detector laws", () => {
+  it("discovers the shipped detector modules", () => {
+    expect(modules.length).toBeGreaterThanOrEqual(1)
+  })
+  for (const module of modules) runModuleLaws(it, module)
+})
