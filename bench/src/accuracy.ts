@@ -1,0 +1,309 @@
+/**
+ * `npm run bench:accuracy`: runs every shipped detector on every synthetic scenario (`scenarios.ts`) and prints,
+ * per detector × scenario, recall, precision, mean detection delay and false alarms per simulated day; then a
+ * summary that recommends the default detector set and threshold.
+ *
+ * Detectors are discovered from the `@llm-sentinel/detectors` barrel (modules with `make` + `name`), run with
+ * their default parameters through `Detector.makeDetectFn` (the live detection code) for one-number-per-point
+ * input. Detectors that need other input get it where a scenario has it: a peer-group detector gets
+ * `{ value, peers }` on the peer scenario (and is skipped elsewhere); a vector detector gets `[value]`.
+ * `threshold` has no bounds by default, so it gets an SLO a person would set after looking at the first day:
+ * `upper = 1.5 × p99`, `lower = 0.5 × p1` of day one.
+ *
+ * Metrics are `Replay.evaluate` (the same as `sentinel replay --labels`) with a tolerance of 5 minutes after an
+ * incident's end. Precision is point-wise: a detector that keeps firing through a 3-hour regression collects
+ * many true positives; the false-alarm rate per day is the figure to compare for noise.
+ *
+ * Options: `--seed N` (default 42), `--tolerance MINUTES` (default 5).
+ */
+import { Detector, Series, Verdict } from "@llm-sentinel/core"
+import * as Detectors from "@llm-sentinel/detectors"
+import { Replay } from "@llm-sentinel/server"
+import { DAY, MINUTE, type Scenario, scenarios } from "./scenarios.ts"
+
+const arg = (name: string, fallback: number): number => {
+  const i = process.argv.indexOf(`--${name}`)
+  return i === -1 ? fallback : Number(process.argv[i + 1])
+}
+const seed = arg("seed", 42)
+const toleranceMs = arg("tolerance", 5) * MINUTE
+
+interface Module {
+  readonly name: string
+  // biome-ignore lint/suspicious/noExplicitAny: modules differ in parameter and state types
+  readonly make: (params?: any) => Detector.Detector<any, any>
+  readonly defaults?: Readonly<Record<string, unknown>>
+}
+
+type Kind = "scalar" | "peers" | "vector"
+
+const modules: Array<Module> = Object.values(Detectors as Record<string, unknown>).filter(
+  (m): m is Module =>
+    typeof m === "object" &&
+    m !== null &&
+    typeof (m as Module).name === "string" &&
+    typeof (m as Module).make === "function"
+)
+
+/** What input a detector takes, probed through `accepts` (names decide for vector detectors that accept numbers). */
+const kindOf = (m: Module, d: Detector.Detector<unknown, unknown>): Kind | undefined => {
+  if (/peer/i.test(m.name)) return "peers"
+  if (/half|hst|tree|forest/i.test(m.name)) return "vector"
+  if (d.accepts(1)) return "scalar"
+  if (d.accepts({ value: 1, peers: [1, 1, 1] })) return "peers"
+  if (d.accepts([1]) || d.accepts(Float64Array.of(1))) return "vector"
+  return undefined
+}
+
+const quantile = (xs: Float64Array, q: number): number => {
+  const sorted = Float64Array.from(xs).sort()
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
+}
+
+/** Per-scenario parameters where the defaults cannot work at all. */
+const paramsFor = (m: Module, s: Scenario): Record<string, unknown> | undefined => {
+  if (m.name === "threshold") {
+    const day = s.values.subarray(0, DAY)
+    return { upper: 1.5 * quantile(day, 0.99), lower: 0.5 * quantile(day, 0.01) }
+  }
+  return undefined
+}
+
+interface Outcome {
+  readonly anomalyTimes: Array<number>
+}
+
+const run = (m: Module, s: Scenario, decide: Verdict.Decide): Outcome | undefined => {
+  const params = paramsFor(m, s)
+  const d = m.make(params)
+  const kind = kindOf(m, d)
+  const anomalyTimes: Array<number> = []
+  if (kind === "scalar") {
+    const key = Series.makeKey("bench", s.name, s.metric)
+    const points: Array<Series.MetricPoint> = new Array(s.values.length)
+    for (let i = 0; i < s.values.length; i++) points[i] = { key, time: s.times[i]!, value: s.values[i]! }
+    const fn = Detector.makeDetectFn({ detectors: [d as Detector.Any], decide, onlyAnomalous: true })
+    for (let i = 0; i < points.length; i += 4096) {
+      for (const scored of fn.apply(points.slice(i, i + 4096))) anomalyTimes.push(scored.point.time)
+    }
+    return { anomalyTimes }
+  }
+  if (kind === "peers") {
+    if (s.peers === undefined) return undefined
+    const inputs = Array.from(s.values, (value, i) => ({ value, peers: s.peers!.map((p) => p[i]!) }))
+    const { verdicts } = Detector.run(d, inputs, { decide, times: Array.from(s.times) })
+    verdicts.forEach((v, i) => v.anomalous && anomalyTimes.push(s.times[i]!))
+    return { anomalyTimes }
+  }
+  if (kind === "vector") {
+    const inputs = Array.from(s.values, (v) => [v])
+    const { verdicts } = Detector.run(d, inputs, { decide, times: Array.from(s.times) })
+    verdicts.forEach((v, i) => v.anomalous && anomalyTimes.push(s.times[i]!))
+    return { anomalyTimes }
+  }
+  return undefined
+}
+
+interface Cell {
+  readonly metrics: Replay.LabelMetrics
+  readonly falseAlarmsPerDay: number
+  readonly anomalyTimes: Array<number>
+}
+
+const all = scenarios(seed)
+const warnings = [3, 4, 5, 6] as const
+const started = performance.now()
+
+// results[warning][detector][scenario]
+const results = new Map<number, Map<string, Map<string, Cell | undefined>>>()
+for (const w of warnings) {
+  const decide = Verdict.threshold({ warning: w, critical: w + 2 })
+  const byDetector = new Map<string, Map<string, Cell | undefined>>()
+  for (const m of modules) {
+    const byScenario = new Map<string, Cell | undefined>()
+    for (const s of all) {
+      const outcome = run(m, s, decide)
+      if (outcome === undefined) {
+        byScenario.set(s.name, undefined)
+        continue
+      }
+      const metrics = Replay.evaluate(outcome.anomalyTimes, s.incidents, toleranceMs)
+      byScenario.set(s.name, {
+        metrics,
+        falseAlarmsPerDay: metrics.falsePositives / s.days,
+        anomalyTimes: outcome.anomalyTimes
+      })
+    }
+    byDetector.set(m.name, byScenario)
+  }
+  results.set(w, byDetector)
+}
+
+const f = (x: number | null, digits = 2): string => (x === null ? "–" : x.toFixed(digits))
+const pad = (s: string, n: number) => s.padStart(n)
+const names = modules.map((m) => m.name)
+const nameWidth = Math.max(10, ...names.map((n) => n.length)) + 1
+const isNoise = (s: Scenario) => s.incidents.length === 0
+
+console.log(
+  `bench/accuracy: ${modules.length} detectors (${names.join(", ")}) × ${all.length} scenarios, seed ${seed}, tolerance ${toleranceMs / MINUTE} min, default parameters`
+)
+console.log(
+  "recall = detected incidents / incidents; precision = anomalous points inside [start, end + tolerance] / anomalous points;"
+)
+console.log(
+  "delay = minutes from incident start to first anomaly (detected incidents); FA/d = false positives per day\n"
+)
+
+const w4 = results.get(4)!
+console.log("## Per detector × scenario (warning threshold 4, critical 6: the defaults)\n")
+for (const s of all) {
+  console.log(`### ${s.name}: ${s.description} [${s.metric}, ${s.days} d, ${s.incidents.length} incidents]`)
+  console.log(
+    `${"detector".padEnd(nameWidth)}${pad("recall", 8)}${pad("precision", 10)}${pad("F1", 6)}${pad("delay m", 9)}${pad("FA/d", 8)}`
+  )
+  for (const n of names) {
+    const c = w4.get(n)!.get(s.name)
+    if (c === undefined) {
+      console.log(`${n.padEnd(nameWidth)}  (skipped: input type)`)
+      continue
+    }
+    const l = c.metrics
+    console.log(
+      `${n.padEnd(nameWidth)}${pad(f(l.recall), 8)}${pad(f(l.precision), 10)}${pad(isNoise(s) ? "–" : f(l.f1), 6)}${pad(
+        l.meanDelayMs === null ? "–" : (l.meanDelayMs / MINUTE).toFixed(1),
+        9
+      )}${pad(c.falseAlarmsPerDay.toFixed(1), 8)}`
+    )
+  }
+  console.log("")
+}
+
+// ---- overview matrix: F1 (incident scenarios) and FA/day (noise scenarios) ----
+const short = (name: string) =>
+  name.replace("latency-", "lat-").replace("-degradation", "").replace("noise-", "n-").slice(0, 9)
+console.log("## Overview at the default threshold: F1 per incident scenario, false alarms/day on noise\n")
+console.log(`${"detector".padEnd(nameWidth)}${all.map((s) => pad(short(s.name), 10)).join("")}`)
+for (const n of names) {
+  const cells = all.map((s) => {
+    const c = w4.get(n)!.get(s.name)
+    if (c === undefined) return pad("skip", 10)
+    return pad(isNoise(s) ? `${c.falseAlarmsPerDay.toFixed(1)}/d` : f(c.metrics.f1), 10)
+  })
+  console.log(`${n.padEnd(nameWidth)}${cells.join("")}`)
+}
+
+// ---- summary: per detector and threshold, then a greedy detector set ----
+const incidentScenarios = all.filter((s) => !isNoise(s))
+const noiseScenarios = all.filter(isNoise)
+
+interface Score {
+  readonly meanF1: number
+  readonly meanRecall: number
+  readonly noiseFaPerDay: number
+  readonly allFaPerDay: number
+}
+
+/** Scores a set of detectors whose anomalies are united (a point fires if any detector fires on it). */
+const scoreSet = (w: number, set: ReadonlyArray<string>): Score => {
+  const byDetector = results.get(w)!
+  const union = (s: Scenario): Array<number> | undefined => {
+    const times = new Set<number>()
+    let any = false
+    for (const n of set) {
+      const c = byDetector.get(n)!.get(s.name)
+      if (c === undefined) continue
+      any = true
+      for (const t of c.anomalyTimes) times.add(t)
+    }
+    return any ? [...times] : undefined
+  }
+  let f1 = 0
+  let recall = 0
+  let fa = 0
+  let days = 0
+  for (const s of incidentScenarios) {
+    const times = union(s) ?? []
+    const m = Replay.evaluate(times, s.incidents, toleranceMs)
+    f1 += m.f1
+    recall += m.recall ?? 0
+    fa += m.falsePositives
+    days += s.days
+  }
+  let noiseFa = 0
+  let noiseDays = 0
+  for (const s of noiseScenarios) {
+    noiseFa += (union(s) ?? []).length
+    noiseDays += s.days
+  }
+  return {
+    meanF1: f1 / incidentScenarios.length,
+    meanRecall: recall / incidentScenarios.length,
+    noiseFaPerDay: noiseFa / noiseDays,
+    allFaPerDay: fa / days
+  }
+}
+
+console.log("\n## Summary per detector and warning threshold (critical = warning + 2)\n")
+console.log(
+  `mean F1 and recall over the ${incidentScenarios.length} incident scenarios; FA/d noise = false alarms per day on the noise-only scenarios; FA/d inc = outside-label alarms per day on the incident scenarios\n`
+)
+console.log(`${"detector".padEnd(nameWidth)}${warnings.map((w) => pad(`w=${w} F1/rec/FA noise`, 24)).join("")}`)
+for (const n of names) {
+  const cells = warnings.map((w) => {
+    const sc = scoreSet(w, [n])
+    return pad(`${f(sc.meanF1)} / ${f(sc.meanRecall)} / ${sc.noiseFaPerDay.toFixed(1)}`, 24)
+  })
+  console.log(`${n.padEnd(nameWidth)}${cells.join("")}`)
+}
+
+// greedy selection: for each threshold, add the detector that raises mean F1 most while the union stays under
+// the false-alarm budget on noise; keep the best threshold
+const budget = 1 // false alarms per day on noise, for the whole set
+let best: { w: number; set: Array<string>; score: Score } | undefined
+for (const w of warnings) {
+  const set: Array<string> = []
+  let current: Score | undefined
+  for (let k = 0; k < 3; k++) {
+    let pick: { n: string; score: Score } | undefined
+    for (const n of names) {
+      if (set.includes(n)) continue
+      const sc = scoreSet(w, [...set, n])
+      if (sc.noiseFaPerDay > budget) continue
+      if (pick === undefined || sc.meanF1 > pick.score.meanF1) pick = { n, score: sc }
+    }
+    if (pick === undefined || (current !== undefined && pick.score.meanF1 < current.meanF1 + 0.01)) break
+    set.push(pick.n)
+    current = pick.score
+  }
+  if (current !== undefined && (best === undefined || current.meanF1 > best.score.meanF1)) {
+    best = { w, set, score: current }
+  }
+}
+
+console.log("\n## Recommendation\n")
+if (best === undefined) {
+  console.log(`no detector stays under ${budget} false alarm/day on noise at any threshold`)
+} else {
+  const params = best.set.map((n) => {
+    const m = modules.find((x) => x.name === n)!
+    return { type: n, params: m.defaults ?? {} }
+  })
+  console.log(
+    `default set: ${best.set.join(" + ")} at warning ${best.w} (critical ${best.w + 2}): mean F1 ${f(best.score.meanF1)}, mean recall ${f(
+      best.score.meanRecall
+    )}, ${best.score.noiseFaPerDay.toFixed(2)} false alarms/day on noise, ${best.score.allFaPerDay.toFixed(1)}/day outside labels on incident scenarios`
+  )
+  console.log("per scenario (F1 / recall / delay min):")
+  for (const s of incidentScenarios) {
+    const times = new Set<number>()
+    for (const n of best.set) for (const t of results.get(best.w)!.get(n)!.get(s.name)?.anomalyTimes ?? []) times.add(t)
+    const m = Replay.evaluate([...times], s.incidents, toleranceMs)
+    console.log(
+      `  ${s.name.padEnd(18)} ${f(m.f1)} / ${f(m.recall)} / ${m.meanDelayMs === null ? "–" : (m.meanDelayMs / MINUTE).toFixed(1)}`
+    )
+  }
+  console.log("replay config:")
+  console.log(JSON.stringify({ detectors: params, thresholds: { warning: best.w, critical: best.w + 2 } }))
+}
+console.log(`\n(${((performance.now() - started) / 1000).toFixed(1)} s)`)
