@@ -25,7 +25,7 @@ export const defaultSeed = 20_260_101
  * @category constructors
  * @since 0.1.0
  */
-export const defaultNumRuns = 50
+export const defaultNumRuns = 100
 
 const envInt = (name: string): number | undefined => {
   const raw = globalThis.process?.env?.[name]
