@@ -14,17 +14,8 @@
  */
 import { Detector, type Verdict } from "@llm-sentinel/core"
 import { Schema } from "effect"
-import {
-  clampScore,
-  decodeParams,
-  fmt,
-  type Laws,
-  PositiveInt,
-  rejected,
-  TINY,
-  UnitInterval,
-  WARNING
-} from "./internal.ts"
+import { clampScore, decodeParams, fmt, PositiveInt, rejected, TINY, UnitInterval, WARNING } from "./internal.ts"
+import type { LawClaims } from "./testing/Claims.ts"
 
 /**
  * @category models
@@ -161,7 +152,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
  * @category testing
  * @since 0.1.0
  */
-export const laws: Laws<Params> = {
+export const laws: LawClaims<Params> = {
   shiftInvariant: true,
   scaleInvariant: true,
   // the score is monotonic in the distance from the value that keeps the chart on the mean, not from `expected`

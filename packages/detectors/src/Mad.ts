@@ -18,7 +18,6 @@ import {
   clampScore,
   decodeParams,
   fmt,
-  type Laws,
   NonNegativeFinite,
   PositiveInt,
   quantile,
@@ -28,6 +27,7 @@ import {
   WARNING,
   windowPush
 } from "./internal.ts"
+import type { LawClaims } from "./testing/Claims.ts"
 
 /**
  * @category models
@@ -149,7 +149,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
  * @category testing
  * @since 0.1.0
  */
-export const laws: Laws<Params> = {
+export const laws: LawClaims<Params> = {
   // the scale floor is relative to |median|, so a shift changes it, but it applies only to all-equal windows
   shiftInvariant: true,
   scaleInvariant: true,

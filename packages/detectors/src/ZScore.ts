@@ -11,7 +11,8 @@
  */
 import { Detector, type Verdict } from "@llm-sentinel/core"
 import { Schema } from "effect"
-import { clampScore, decodeParams, fmt, type Laws, PositiveInt, rejected, TINY, WARNING } from "./internal.ts"
+import { clampScore, decodeParams, fmt, PositiveInt, rejected, TINY, WARNING } from "./internal.ts"
+import type { LawClaims } from "./testing/Claims.ts"
 
 /**
  * @category models
@@ -138,9 +139,8 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     s.pos = s.pos + 1 === w ? 0 : s.pos + 1
     if (s.pos === 0) {
       // exact two-pass recomputation once per window: bounds the drift of the sliding update
-      let sum = 0
-      for (let i = 0; i < w; i++) sum += ring[i]!
-      const mean = sum / w
+      let mean = 0
+      for (let i = 0; i < w; i++) mean += (ring[i]! - mean) / (i + 1)
       let m2 = 0
       for (let i = 0; i < w; i++) m2 += (ring[i]! - mean) ** 2
       s.mean = mean
@@ -166,7 +166,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
  * @category testing
  * @since 0.1.0
  */
-export const laws: Laws<Params> = {
+export const laws: LawClaims<Params> = {
   shiftInvariant: true,
   scaleInvariant: true,
   monotonic: true,

@@ -226,22 +226,3 @@ export const windowPush = (s: SortedWindow, x: number): void => {
   s.ring[s.pos] = x
   s.pos = s.pos + 1 === w ? 0 : s.pos + 1
 }
-
-/** The laws a detector claims, read by the law suite of `@llm-sentinel/detectors/testing`. */
-export interface Laws<P, In = number> {
-  /** Law name → why this detector opts out of it. */
-  readonly exempt?: Readonly<Record<string, string>>
-  readonly shiftInvariant?: boolean
-  readonly scaleInvariant?: boolean
-  readonly monotonic?: boolean
-  /** The smallest anomaly (in units of the series' noise σ) the detector must catch with its test params. */
-  readonly sensitivity?: { readonly kind: "spike" | "step"; readonly size: number }
-  /** An upper bound of the snapshot size in bytes with the test params. */
-  readonly maxStateBytes?: number
-  /** Small, fast parameters for the law suite. */
-  readonly testParams?: Partial<P>
-  /** The detector only makes sense on positive values. */
-  readonly positive?: boolean
-  /** Builds the detector's input from a base number series, one input per point (for non-number input). */
-  readonly input?: (series: ReadonlyArray<number>) => ReadonlyArray<In>
-}

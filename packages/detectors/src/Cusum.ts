@@ -1,0 +1,182 @@
+/**
+ * Two-sided CUSUM on standardised values: accumulates evidence of a sustained shift of the level.
+ *
+ * Each point is standardised against an exponentially weighted baseline, `z = (x − μ)/σ`, and two sums are kept:
+ * `S⁺ = max(0, S⁺ + z − k)` and `S⁻ = max(0, S⁻ − z − k)` (`k` = slack, `h` = decision interval, both in σ).
+ * Score: `4·max(S⁺, S⁻)/h`, so the classic alarm `S ≥ h` is the warning threshold 4 (and `S ≥ 1.5·h` critical).
+ * A single spike of `c`σ scores `0.5·(c − k)` with the defaults; a sustained shift of `c`σ adds `c − k` per point.
+ *
+ * Reset: the sums stay at 0 during warm-up, and are reset to 0 when a learned point reaches `S ≥ h` (the usual
+ * restart after a signal). With `learnAnomalies` false a signalling point is not learned, so the detector keeps
+ * signalling while the shift lasts instead of restarting. A zero σ falls back to `1e-9·|μ|`; scores are capped at
+ * 1000.
+ *
+ * @since 0.1.0
+ */
+import { Detector, type Verdict } from "@llm-sentinel/core"
+import { Schema } from "effect"
+import {
+  clampScore,
+  decodeParams,
+  fmt,
+  NonNegativeFinite,
+  PositiveFinite,
+  PositiveInt,
+  rejected,
+  TINY,
+  UnitInterval,
+  WARNING
+} from "./internal.ts"
+import type { LawClaims } from "./testing/Claims.ts"
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export const name = "cusum"
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface Params {
+  /** Smoothing of the baseline mean and variance, in (0, 1]; memory about `2/alpha` points. Default 0.02. */
+  readonly alpha: number
+  /** Slack `k`: the shift (in σ) that is tolerated without accumulating, about half the shift to detect. Default 0.5. */
+  readonly k: number
+  /** Decision interval `h` (in σ): a sum reaching it scores 4 (warning). Default 8 (in-control run length ~10⁴ points). */
+  readonly h: number
+  /** Points to learn before the detector may fire (count, at least 2). Default 30. */
+  readonly minSamples: number
+  /** Whether points judged anomalous are learned. Default false. */
+  readonly learnAnomalies: boolean
+}
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export const defaults: Params = { alpha: 0.02, k: 0.5, h: 8, minSamples: 30, learnAnomalies: false }
+
+/**
+ * Validates a (partial) configuration.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const ParamsSchema: Schema.Codec<Partial<Params>, unknown> = Schema.Struct({
+  alpha: Schema.optionalKey(UnitInterval),
+  k: Schema.optionalKey(NonNegativeFinite),
+  h: Schema.optionalKey(PositiveFinite),
+  minSamples: Schema.optionalKey(PositiveInt),
+  learnAnomalies: Schema.optionalKey(Schema.Boolean)
+})
+
+/**
+ * The baseline and the two sums, updated in place by `learn`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface State {
+  n: number
+  mean: number
+  variance: number
+  /** S⁺, upward evidence (σ). */
+  up: number
+  /** S⁻, downward evidence (σ). */
+  down: number
+}
+
+const StateSchema = Schema.Struct({
+  n: Schema.Number,
+  mean: Detector.AnyNumberState,
+  variance: Detector.AnyNumberState,
+  up: Detector.AnyNumberState,
+  down: Detector.AnyNumberState
+})
+
+/**
+ * Creates a two-sided CUSUM detector.
+ *
+ * @example
+ * ```ts
+ * import { Detector } from "@llm-sentinel/core"
+ * import { Cusum } from "@llm-sentinel/detectors"
+ * const detector = Cusum.make({ k: 0.25, h: 8 }) // smaller shifts, fewer false alarms
+ * ```
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make = (params?: Partial<Params>): Detector.Detector<State, number> => {
+  const p = decodeParams(ParamsSchema, defaults, params)
+  const { alpha, k, h } = p
+  const minSamples = Math.max(2, p.minSamples)
+  const scaleOf = (s: State) => Math.max(Math.sqrt(Math.max(s.variance, 0)), 1e-9 * Math.abs(s.mean), TINY)
+  const score = (s: State, x: number): Verdict.Assessment => {
+    if (!Number.isFinite(x)) return rejected
+    if (s.n < 2)
+      return { score: 0, expected: s.n === 1 ? s.mean : Number.NaN, lower: Number.NaN, upper: Number.NaN, ready: false }
+    const scale = scaleOf(s)
+    const z = (x - s.mean) / scale
+    const up = Math.max(0, s.up + z - k)
+    const down = Math.max(0, s.down - z - k)
+    const result = clampScore((WARNING * Math.max(up, down)) / h)
+    const lower = s.mean - scale * (h - s.down + k)
+    const upper = s.mean + scale * (h - s.up + k)
+    const ready = s.n >= minSamples
+    if (result < WARNING) return { score: result, expected: s.mean, lower, upper, ready }
+    return {
+      score: result,
+      expected: s.mean,
+      lower,
+      upper,
+      ready,
+      reason: `CUSUM ${up >= down ? "upward" : "downward"} shift: S=${fmt(Math.max(up, down))}σ ≥ h=${fmt(h)} from mean ${fmt(s.mean)} (σ ${fmt(scale)})`
+    }
+  }
+  const learn = (s: State, x: number): State => {
+    if (!Number.isFinite(x)) return s
+    if (s.n >= 2 && s.n >= minSamples) {
+      const z = (x - s.mean) / scaleOf(s)
+      s.up = Math.max(0, s.up + z - k)
+      s.down = Math.max(0, s.down - z - k)
+      if (s.up >= h || s.down >= h) {
+        s.up = 0
+        s.down = 0
+      }
+    }
+    s.n++
+    const a = alpha > 1 / s.n ? alpha : 1 / s.n
+    const d = x - s.mean
+    s.mean += a * d
+    s.variance = (1 - a) * (s.variance + a * d * d)
+    return s
+  }
+  return Detector.make<State>({
+    name,
+    params: { ...p },
+    minSamples,
+    learnAnomalies: p.learnAnomalies,
+    state: StateSchema,
+    initial: () => ({ n: 0, mean: 0, variance: 0, up: 0, down: 0 }),
+    score,
+    learn
+  })
+}
+
+/**
+ * The laws this detector claims (see `@llm-sentinel/detectors/testing`).
+ *
+ * @category testing
+ * @since 0.1.0
+ */
+export const laws: LawClaims<Params> = {
+  shiftInvariant: true,
+  scaleInvariant: true,
+  // the accumulated evidence of one side makes the score asymmetric around the mean
+  monotonic: false,
+  sensitivity: { kind: "step", size: 3 },
+  maxStateBytes: 512,
+  testParams: { alpha: 0.02, minSamples: 30 }
+}

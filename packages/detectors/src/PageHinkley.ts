@@ -1,0 +1,193 @@
+/**
+ * Page-Hinkley test: detects a change of the mean by the cumulative deviation from the running mean.
+ *
+ * Deviations are standardised, `d = (x − x̄)/σ`, where `x̄` is the running mean including the point (exactly
+ * averaged at first, then exponentially forgotten with `alpha`) and σ its exponentially weighted deviation.
+ * Upwards: `m⁺ += d − δ`, `M⁺ = min(M⁺, m⁺)`, `PH⁺ = m⁺ − M⁺`; downwards symmetrically. Score:
+ * `4·max(PH⁺, PH⁻)/λ`, so the classic alarm `PH ≥ λ` is the warning threshold 4. With the defaults a sustained
+ * shift of `c`σ adds about `c − 0.5` per point (alarm after ~4 points at 3σ); a single spike of `c`σ scores
+ * about `0.5·(c − 0.5)`, so this is a change detector, not a spike detector.
+ *
+ * Reset: when a learned point reaches `PH ≥ λ`, the whole test restarts (sums, mean and σ), learning the new
+ * regime from scratch and warming up again. With `learnAnomalies` false a signalling point is not learned, so
+ * it keeps signalling while the change lasts. Sums stay at 0 during warm-up.
+ *
+ * @since 0.1.0
+ */
+import { Detector, type Verdict } from "@llm-sentinel/core"
+import { Schema } from "effect"
+import {
+  clampScore,
+  decodeParams,
+  fmt,
+  NonNegativeFinite,
+  PositiveFinite,
+  PositiveInt,
+  rejected,
+  TINY,
+  UnitInterval,
+  WARNING
+} from "./internal.ts"
+import type { LawClaims } from "./testing/Claims.ts"
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export const name = "page-hinkley"
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface Params {
+  /** Forgetting of the running mean and variance, in (0, 1]; memory about `2/alpha` points. Default 0.005. */
+  readonly alpha: number
+  /** Tolerated deviation δ per point (in σ). Default 0.5. */
+  readonly delta: number
+  /** Alarm threshold λ on the cumulative deviation (in σ): reaching it scores 4 (warning). Default 8. */
+  readonly lambda: number
+  /** Points to learn (after start or a reset) before the detector may fire (count, at least 2). Default 30. */
+  readonly minSamples: number
+  /** Whether points judged anomalous are learned. Default false. */
+  readonly learnAnomalies: boolean
+}
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export const defaults: Params = { alpha: 0.005, delta: 0.5, lambda: 8, minSamples: 30, learnAnomalies: false }
+
+/**
+ * Validates a (partial) configuration.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const ParamsSchema: Schema.Codec<Partial<Params>, unknown> = Schema.Struct({
+  alpha: Schema.optionalKey(UnitInterval),
+  delta: Schema.optionalKey(NonNegativeFinite),
+  lambda: Schema.optionalKey(PositiveFinite),
+  minSamples: Schema.optionalKey(PositiveInt),
+  learnAnomalies: Schema.optionalKey(Schema.Boolean)
+})
+
+/**
+ * The running mean and variance and the two cumulative sums with their minima, updated in place by `learn`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface State {
+  /** Points learned since the start or the last reset. */
+  n: number
+  mean: number
+  variance: number
+  /** `PH⁺ = m⁺ − M⁺` (σ). */
+  up: number
+  /** `PH⁻ = m⁻ − M⁻` (σ). */
+  down: number
+}
+
+const StateSchema = Schema.Struct({
+  n: Schema.Number,
+  mean: Detector.AnyNumberState,
+  variance: Detector.AnyNumberState,
+  up: Detector.AnyNumberState,
+  down: Detector.AnyNumberState
+})
+
+/**
+ * Creates a Page-Hinkley change detector.
+ *
+ * @example
+ * ```ts
+ * import { Detector } from "@llm-sentinel/core"
+ * import { PageHinkley } from "@llm-sentinel/detectors"
+ * const detector = PageHinkley.make({ delta: 0.1, lambda: 10 })
+ * ```
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make = (params?: Partial<Params>): Detector.Detector<State, number> => {
+  const p = decodeParams(ParamsSchema, defaults, params)
+  const { alpha, delta, lambda } = p
+  const minSamples = Math.max(2, p.minSamples)
+  // PH = m − min m evolves as PH' = max(0, PH + d): only the differences are kept
+  const scaleOf = (s: State) => Math.max(Math.sqrt(Math.max(s.variance, 0)), 1e-9 * Math.abs(s.mean), TINY)
+  const deviation = (s: State, x: number): number => {
+    const a = alpha > 1 / (s.n + 1) ? alpha : 1 / (s.n + 1)
+    return ((1 - a) * (x - s.mean)) / scaleOf(s)
+  }
+  const score = (s: State, x: number): Verdict.Assessment => {
+    if (!Number.isFinite(x)) return rejected
+    if (s.n < 2)
+      return { score: 0, expected: s.n === 1 ? s.mean : Number.NaN, lower: Number.NaN, upper: Number.NaN, ready: false }
+    const d = deviation(s, x)
+    const up = Math.max(0, s.up + d - delta)
+    const down = Math.max(0, s.down - d - delta)
+    const result = clampScore((WARNING * Math.max(up, down)) / lambda)
+    const a = alpha > 1 / (s.n + 1) ? alpha : 1 / (s.n + 1)
+    const unit = scaleOf(s) / (1 - a || 1)
+    const lower = s.mean - unit * (lambda - s.down + delta)
+    const upper = s.mean + unit * (lambda - s.up + delta)
+    const ready = s.n >= minSamples
+    if (result < WARNING) return { score: result, expected: s.mean, lower, upper, ready }
+    return {
+      score: result,
+      expected: s.mean,
+      lower,
+      upper,
+      ready,
+      reason: `Page-Hinkley ${up >= down ? "increase" : "decrease"}: PH=${fmt(Math.max(up, down))}σ ≥ λ=${fmt(lambda)} from mean ${fmt(s.mean)}`
+    }
+  }
+  const learn = (s: State, x: number): State => {
+    if (!Number.isFinite(x)) return s
+    if (s.n >= 2 && s.n >= minSamples) {
+      const d = deviation(s, x)
+      s.up = Math.max(0, s.up + d - delta)
+      s.down = Math.max(0, s.down - d - delta)
+      if (s.up >= lambda || s.down >= lambda) {
+        s.n = 0
+        s.mean = 0
+        s.variance = 0
+        s.up = 0
+        s.down = 0
+      }
+    }
+    s.n++
+    const a = alpha > 1 / s.n ? alpha : 1 / s.n
+    const diff = x - s.mean
+    s.mean += a * diff
+    s.variance = (1 - a) * (s.variance + a * diff * diff)
+    return s
+  }
+  return Detector.make<State>({
+    name,
+    params: { ...p },
+    minSamples,
+    learnAnomalies: p.learnAnomalies,
+    state: StateSchema,
+    initial: () => ({ n: 0, mean: 0, variance: 0, up: 0, down: 0 }),
+    score,
+    learn
+  })
+}
+
+/**
+ * The laws this detector claims (see `@llm-sentinel/detectors/testing`).
+ *
+ * @category testing
+ * @since 0.1.0
+ */
+export const laws: LawClaims<Params> = {
+  shiftInvariant: true,
+  scaleInvariant: true,
+  // the accumulated evidence of one side makes the score asymmetric around the mean
+  monotonic: false,
+  sensitivity: { kind: "step", size: 3 },
+  maxStateBytes: 512,
+  testParams: { minSamples: 30 }
+}

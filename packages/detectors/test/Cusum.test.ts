@@ -1,0 +1,71 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Detector } from "@llm-sentinel/core"
+import { Cusum } from "@llm-sentinel/detectors"
+import { Result } from "effect"
+
+// mulberry32 + Box-Muller: deterministic noise
+const gaussian = (seed: number) => {
+  let a = seed >>> 0
+  const u = () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+  return () => Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u())
+}
+const noise = (n: number, seed: number, mean = 100, sd = 5) => {
+  const g = gaussian(seed)
+  return Array.from({ length: n }, () => mean + sd * g())
+}
+
+const firing = (vs: ReadonlyArray<{ readonly anomalous: boolean }>) => vs.flatMap((v, i) => (v.anomalous ? [i] : []))
+const roundtrip = <S>(d: Detector.Detector<S, number>, xs: ReadonlyArray<number>, cut: number) => {
+  const first = Detector.run(d, xs.slice(0, cut))
+  const restored = Result.getOrThrow(Detector.restore(d, Detector.snapshot(d, first.state)))
+  const rest = Detector.run(d, xs.slice(cut), { state: restored, times: xs.slice(cut).map((_, i) => cut + i) })
+  assert.deepStrictEqual([...first.verdicts, ...rest.verdicts], Detector.run(d, xs).verdicts)
+}
+
+describe("Cusum", () => {
+  it("is quiet on noise and catches a small sustained shift within a few points", () => {
+    const xs = noise(2000, 41)
+    for (let i = 1500; i < 2000; i++) xs[i] = xs[i]! + 5 * 1.5
+    const fired = firing(Detector.run(Cusum.make(), xs).verdicts)
+    assert.isAbove(fired.length, 0)
+    assert.isAtLeast(fired[0]!, 1500)
+    assert.isBelow(fired[0]!, 1520) // about h/(c − k) = 8 points, plus baseline adaptation
+  })
+
+  it("maps S = h to the warning score and places bounds there", () => {
+    const d = Cusum.make({ minSamples: 5 })
+    let s = d.initial()
+    for (const x of noise(100, 42)) s = d.learn(s, x, 0)
+    const a = d.score(s, 0, 0)
+    assert.closeTo(d.score(s, a.upper, 0).score, 4, 1e-9)
+    assert.closeTo(d.score(s, a.lower, 0).score, 4, 1e-9)
+  })
+
+  it("resets the sums after a learned signal", () => {
+    const d = Cusum.make({ minSamples: 5, learnAnomalies: true })
+    let s = d.initial()
+    for (const x of noise(50, 43)) s = d.learn(s, x, 0)
+    s = d.learn(s, 100 + 5 * 20, 0)
+    assert.strictEqual(s.up, 0)
+    assert.strictEqual(s.down, 0)
+  })
+
+  it("is safe on flat series and non-finite input; snapshot/restore is exact; params are validated", () => {
+    const flat = Detector.run(Cusum.make({ minSamples: 5 }), [...Array(20).fill(2), 2, 3]).verdicts
+    assert.isFalse(flat[20]!.anomalous)
+    assert.isTrue(flat[21]!.anomalous && Number.isFinite(flat[21]!.score))
+    const d = Cusum.make()
+    assert.strictEqual(d.score(d.initial(), Number.NaN, 0).score, 0)
+    const xs = noise(300, 44)
+    for (let i = 200; i < 300; i++) xs[i] = xs[i]! + 10
+    roundtrip(d, xs, 170)
+    assert.throws(() => Cusum.make({ h: 0 }), /h/)
+    assert.throws(() => Cusum.make({ k: -1 }), /\["k"\]/)
+  })
+})
