@@ -1,0 +1,17 @@
+// Checks the user-defined TokenBudget detector with the public law suite, as a user would in their own project:
+// one vitest test per law, named `token-budget:<law>`, with the suite's fixed seed (or SENTINEL_LAW_SEED).
+import { Detector } from "@llm-sentinel/core"
+import { runLaws } from "@llm-sentinel/detectors/testing"
+import { describe, expect, it } from "vitest"
+import { laws, make } from "./TokenBudget.ts"
+
+describe("TokenBudget", () => {
+  runLaws(it, make, laws)
+
+  it("flags a request that uses ten times the usual tokens", () => {
+    const usual = Array.from({ length: 60 }, (_, i) => 800 + ((i * 37) % 200))
+    const { verdicts } = Detector.run(make(), [...usual, 9000, 850])
+    expect(verdicts.at(-2)?.anomalous).toBe(true)
+    expect(verdicts.at(-1)?.anomalous).toBe(false)
+  })
+})
