@@ -176,7 +176,7 @@ export const laws: LawClaims<Params> = {
   scaleInvariant: true,
   // the accumulated evidence of one side makes the score asymmetric around the mean
   monotonic: false,
-  sensitivity: { kind: "step", size: 3 },
+  sensitivity: { kind: "step", size: 5 },
   maxStateBytes: 512,
   testParams: { alpha: 0.02, minSamples: 30 }
 }

@@ -157,7 +157,7 @@ export const laws: LawClaims<Params> = {
   scaleInvariant: true,
   // the score is monotonic in the distance from the value that keeps the chart on the mean, not from `expected`
   monotonic: false,
-  sensitivity: { kind: "spike", size: 8 },
+  sensitivity: { kind: "spike", size: 10 },
   maxStateBytes: 512,
   testParams: { alpha: 0.05, lambda: 0.3, minSamples: 30 }
 }
