@@ -1,0 +1,363 @@
+/**
+ * The HTTP API of `sentinel serve`, declared with Effect's HttpApi (served with its OpenAPI document at
+ * `/openapi.json`): anomaly queries, health, readiness and the event JSON Schema. Ingest (`POST /v1/events`) is a
+ * plain route in `Ingest.ts`, because it reads the body chunk by chunk.
+ *
+ * Every error body is JSON with a `_tag` and a `message`; request validation errors (400) also carry `errors`, a
+ * list of `{ path, message }` where `path` names the offending parameter or field.
+ *
+ * @since 0.1.0
+ */
+import { AnomalyStore, Event } from "@llm-sentinel/core"
+import { Effect, Layer, Schema, SchemaIssue } from "effect"
+import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, OpenApi } from "effect/http-api"
+import { Readiness } from "./Readiness.ts"
+
+/**
+ * One problem with one part of a request.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const FieldError = Schema.Struct({
+  /** Which parameter or field, e.g. `limit`, `since`, or `latencyMs` inside an event. */
+  path: Schema.String,
+  message: Schema.String
+})
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export type FieldError = typeof FieldError.Type
+
+/**
+ * The request is invalid: every problem, each naming its parameter.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class BadRequest extends Schema.TaggedError<BadRequest>()(
+  "BadRequest",
+  { message: Schema.String, errors: Schema.Array(FieldError) },
+  { httpApiStatus: 400 }
+) {}
+
+/**
+ * The store cannot answer right now.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class Unavailable extends Schema.TaggedError<Unavailable>()(
+  "Unavailable",
+  { message: Schema.String },
+  { httpApiStatus: 503 }
+) {}
+
+/**
+ * Some readiness check failed.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class NotReady extends Schema.TaggedError<NotReady>()(
+  "NotReady",
+  { message: Schema.String, checks: Schema.Record(Schema.String, Schema.Boolean) },
+  { httpApiStatus: 503 }
+) {}
+
+const filter = (description: string) => Schema.optionalKey(Schema.String.annotate({ description }))
+
+/**
+ * The query string of `GET /v1/anomalies`. Parameters arrive as strings and are validated by {@link parseQuery},
+ * which names the parameter in each error; unknown parameters are errors too.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const AnomaliesQuery = {
+  service: filter("Only anomalies of this service"),
+  model: filter("Only anomalies of this model"),
+  metric: filter("Only anomalies of this signal, e.g. `latency.p95`"),
+  detector: filter("Only anomalies found by this detector, e.g. `zscore`"),
+  since: filter("Event time lower bound (inclusive): ISO 8601 date-time with a time zone, or epoch milliseconds"),
+  until: filter("Event time upper bound (exclusive): ISO 8601 date-time with a time zone, or epoch milliseconds"),
+  limit: filter("Page size, 1 to 1000 (default 100)"),
+  cursor: filter("The `next` value of the previous page")
+}
+
+/**
+ * The response of `GET /healthz`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const Health = Schema.Struct({ status: Schema.Literal("ok") })
+
+/**
+ * The response of `GET /readyz` when ready.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const Ready = Schema.Struct({
+  status: Schema.Literal("ready"),
+  checks: Schema.Record(Schema.String, Schema.Boolean)
+})
+
+/**
+ * Query endpoints.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export class AnomaliesGroup extends HttpApiGroup.make("anomalies").add(
+  HttpApiEndpoint.get("list", "/v1/anomalies", {
+    query: AnomaliesQuery,
+    success: AnomalyStore.Page,
+    error: [BadRequest, Unavailable]
+  }).annotateMerge(
+    OpenApi.annotations({
+      summary: "Anomalies, newest first",
+      description:
+        "Ordered by event time descending, then id. Pass `next` back as `cursor` for the next page; " +
+        "`next` is null on the last page."
+    })
+  )
+) {}
+
+/**
+ * Health, readiness and schema endpoints.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export class SystemGroup extends HttpApiGroup.make("system").add(
+  HttpApiEndpoint.get("health", "/healthz", { success: Health }).annotateMerge(
+    OpenApi.annotations({ summary: "The process is up" })
+  ),
+  HttpApiEndpoint.get("ready", "/readyz", { success: Ready, error: NotReady }).annotateMerge(
+    OpenApi.annotations({ summary: "The store is open and the pipeline is running" })
+  ),
+  HttpApiEndpoint.get("eventSchema", "/v1/schema/event", {
+    success: Schema.Record(Schema.String, Schema.Unknown)
+  }).annotateMerge(OpenApi.annotations({ summary: "The JSON Schema (2020-12) of one telemetry event" }))
+) {}
+
+/**
+ * Renders request decoding failures (e.g. an unknown query parameter) as {@link BadRequest}.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export class Validation extends HttpApiMiddleware.Service<Validation>()("@llm-sentinel/server/Api/Validation", {
+  error: BadRequest
+}) {}
+
+/**
+ * The API.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export class Api extends HttpApi.make("sentinel")
+  .add(AnomaliesGroup)
+  .add(SystemGroup)
+  .middleware(Validation)
+  .annotate(HttpApi.QueryParseOptions, { errors: "all" })
+  .annotateMerge(
+    OpenApi.annotations({
+      title: "LLM-Sentinel",
+      version: "0.1.0",
+      description:
+        "Streaming anomaly detection on LLM telemetry. Ingest: POST /v1/events (JSON object, JSON " +
+        "array or NDJSON), answered 202 with `{ accepted, rejected }`."
+    })
+  ) {}
+
+const pathOf = (path: ReadonlyArray<unknown> | undefined): string =>
+  (path ?? []).map((p) => String(typeof p === "object" && p !== null ? (p as { key: PropertyKey }).key : p)).join(".")
+
+/**
+ * The {@link Validation} middleware.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerValidation: Layer.Layer<Validation> = HttpApiMiddleware.layerSchemaErrorTransform(
+  Validation,
+  (error) => {
+    const issues = Schema.isSchemaError(error.cause)
+      ? standard(error.cause.issue).issues.map((i) => ({
+          path: pathOf(i.path),
+          message: i.message.replace(/^Expected no excess property$/i, "unknown parameter")
+        }))
+      : []
+    return Effect.fail(
+      new BadRequest({
+        message: `invalid request ${error.kind.toLowerCase()}`,
+        errors: issues.length > 0 ? issues : [{ path: "", message: String(error.cause) }]
+      })
+    )
+  }
+)
+
+const standard = SchemaIssue.makeFormatterStandardSchemaV1()
+
+const isoPattern = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})$/
+
+/**
+ * Reads a time parameter: epoch milliseconds (digits) or an ISO 8601 date-time with a time zone.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const parseTime = (raw: string): number | undefined => {
+  const s = raw.trim()
+  if (/^\d+(\.\d+)?$/.test(s)) {
+    const n = Number(s)
+    return Number.isFinite(n) ? n : undefined
+  }
+  if (!isoPattern.test(s)) return undefined
+  const t = Date.parse(s)
+  return Number.isFinite(t) ? t : undefined
+}
+
+/**
+ * Validates the query string of `GET /v1/anomalies` into a store query; every problem names its parameter.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const parseQuery = (
+  q: { readonly [K in keyof typeof AnomaliesQuery]?: string | undefined },
+  names: Iterable<string> = []
+):
+  | { readonly _tag: "Ok"; readonly query: AnomalyStore.Query }
+  | {
+      readonly _tag: "Invalid"
+      readonly errors: ReadonlyArray<FieldError>
+    } => {
+  const errors: Array<FieldError> = []
+  for (const name of new Set(names)) {
+    if (!Object.hasOwn(AnomaliesQuery, name)) {
+      errors.push({
+        path: name,
+        message: `unknown parameter (known: ${Object.keys(AnomaliesQuery).join(", ")})`
+      })
+    }
+  }
+  const out: { -readonly [K in keyof AnomalyStore.Query]: AnomalyStore.Query[K] } = { limit: 100 }
+  for (const name of ["service", "model", "metric", "detector"] as const) {
+    const v = q[name]
+    if (v === undefined) continue
+    if (v.length === 0 || v.length > 256) errors.push({ path: name, message: "expected 1 to 256 characters" })
+    else out[name] = v
+  }
+  for (const name of ["since", "until"] as const) {
+    const v = q[name]
+    if (v === undefined) continue
+    const t = parseTime(v)
+    if (t === undefined) {
+      errors.push({
+        path: name,
+        message: `expected an ISO 8601 date-time with a time zone or epoch milliseconds, got ${JSON.stringify(v)}`
+      })
+    } else out[name] = t
+  }
+  if (q.limit !== undefined) {
+    const n = /^\d+$/.test(q.limit) ? Number(q.limit) : Number.NaN
+    if (!Number.isInteger(n) || n < 1 || n > 1000) {
+      errors.push({ path: "limit", message: `expected an integer from 1 to 1000, got ${JSON.stringify(q.limit)}` })
+    } else out.limit = n
+  }
+  if (q.cursor !== undefined) {
+    if (AnomalyStore.decodeCursor(q.cursor) === undefined) {
+      errors.push({ path: "cursor", message: "expected the `next` value of a previous page" })
+    } else out.cursor = q.cursor
+  }
+  if (out.since !== undefined && out.until !== undefined && out.until < out.since) {
+    errors.push({ path: "until", message: "expected until ≥ since" })
+  }
+  return errors.length > 0 ? { _tag: "Invalid", errors } : { _tag: "Ok", query: out }
+}
+
+/**
+ * The handlers of the query endpoints, over the `AnomalyStore` in context.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerAnomalies = HttpApiBuilder.group(
+  Api,
+  "anomalies",
+  Effect.fn(function* (handlers) {
+    const store = yield* AnomalyStore.AnomalyStore
+    return handlers.handle(
+      "list",
+      Effect.fn(function* ({ query, request }) {
+        const search = request.url.indexOf("?")
+        const names = search < 0 ? [] : new URLSearchParams(request.url.slice(search + 1)).keys()
+        const parsed = parseQuery(query, names)
+        if (parsed._tag === "Invalid") {
+          return yield* new BadRequest({ message: "invalid query parameters", errors: parsed.errors })
+        }
+        return yield* store
+          .query(parsed.query)
+          .pipe(
+            Effect.mapError((e): BadRequest | Unavailable =>
+              e.reason === "Invalid"
+                ? new BadRequest({ message: e.message, errors: [{ path: "cursor", message: e.message }] })
+                : new Unavailable({ message: e.message })
+            )
+          )
+      })
+    )
+  })
+)
+
+/**
+ * The handlers of the system endpoints, over the {@link Readiness} checks in context.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerSystem = HttpApiBuilder.group(
+  Api,
+  "system",
+  Effect.fn(function* (handlers) {
+    const readiness = yield* Readiness
+    const schema = Event.jsonSchema()
+    return handlers
+      .handle("health", () => Effect.succeed({ status: "ok" as const }))
+      .handle("ready", () =>
+        Effect.flatMap(readiness.report, (r) =>
+          r.ready
+            ? Effect.succeed({ status: "ready" as const, checks: r.checks })
+            : Effect.fail(
+                new NotReady({
+                  message: `not ready: ${
+                    Object.entries(r.checks)
+                      .filter(([, ok]) => !ok)
+                      .map(([name]) => name)
+                      .join(", ") || "no checks"
+                  }`,
+                  checks: r.checks
+                })
+              )
+        )
+      )
+      .handle("eventSchema", () => Effect.succeed(schema))
+  })
+)
+
+/**
+ * The API routes with their handlers and the OpenAPI document at `/openapi.json`.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layer = HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(
+  Layer.provide(Layer.mergeAll(layerAnomalies, layerSystem).pipe(Layer.provideMerge(layerValidation)))
+)
