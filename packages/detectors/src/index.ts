@@ -43,6 +43,13 @@ export * as PageHinkley from "./PageHinkley.ts"
 export * as RateOfChange from "./RateOfChange.ts"
 
 /**
+ * Seasonal baseline:
+ *
+ * @since 0.1.0
+ */
+export * as Seasonal from "./Seasonal.ts"
+
+/**
  * Static threshold / SLO bound:
  *
  * @since 0.1.0
