@@ -1,0 +1,28 @@
+/**
+ * The `sentinel` command line: `sentinel serve` (the server) and `sentinel replay` (backtests on a file), with
+ * `--help` on every command.
+ *
+ * @since 0.1.0
+ */
+import { Command } from "effect/cli"
+import * as Replay from "./Replay.ts"
+import * as Serve from "./Serve.ts"
+
+/**
+ * The root command with its subcommands.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const command = Command.make("sentinel").pipe(
+  Command.withDescription("LLM-Sentinel: streaming anomaly detection on LLM telemetry"),
+  Command.withSubcommands([Serve.command, Replay.command])
+)
+
+/**
+ * Runs the command line on `argv` (without the program name).
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const run = Command.runWith(command, { version: "0.1.0" })

@@ -1,0 +1,297 @@
+/**
+ * `sentinel serve`: the default composition. With no configuration it listens on `127.0.0.1:7300`, runs the
+ * default pipeline (1-minute tumbling windows, the default signals, z-score and EWMA detectors, the default alert
+ * policy) on events posted to `POST /v1/events`, stores anomalies in the embedded store (`<data-dir>/sentinel.db`)
+ * and logs alerts and dead letters.
+ *
+ * Layers, in the order they start (and stop in reverse):
+ * 1. the embedded store, the event queue and the readiness checks;
+ * 2. the pipeline, forked: its release ends the queue and waits for the pipeline to drain (open windows are
+ *    flushed through detection into the store);
+ * 3. the HTTP server: its release stops accepting connections and waits for the requests in flight.
+ * So on SIGTERM/SIGINT requests in flight finish, then the pipeline drains, then the store closes.
+ *
+ * @since 0.1.0
+ */
+import { Alert, DeadLetterSink, type Detector, EventSource, Pipeline } from "@llm-sentinel/core"
+import { Ewma, ZScore } from "@llm-sentinel/detectors"
+import { ByteSize, Context, Duration, Effect, Fiber, Layer, Option, Result, Schema } from "effect"
+import { Command, Flag } from "effect/cli"
+import { HttpServer } from "effect/http"
+import * as EmbeddedStore from "./EmbeddedStore.ts"
+import * as Http from "./Http.ts"
+import * as Ingest from "./Ingest.ts"
+import * as Readiness from "./Readiness.ts"
+import * as StoreSink from "./StoreSink.ts"
+
+/**
+ * Everything `serve` runs with.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Options {
+  readonly host: string
+  readonly port: number
+  readonly dataDir: string
+  readonly window: Duration.Input
+  readonly maxDelay: Duration.Input
+  readonly idleTimeout: Duration.Input
+  readonly maxBodyBytes: number
+  /** Batches (requests) the ingest queue holds before answering 429. */
+  readonly queueCapacity: number
+  /** Detectors (default: z-score and EWMA). */
+  readonly detectors?: Detector.Selection
+}
+
+/**
+ * The defaults of {@link Options}.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const defaults: Options = {
+  host: "127.0.0.1",
+  port: 7300,
+  dataDir: ".sentinel",
+  window: "1 minute",
+  maxDelay: "5 seconds",
+  idleTimeout: "30 seconds",
+  maxBodyBytes: Ingest.defaultMaxBodyBytes,
+  queueCapacity: 64
+}
+
+/**
+ * A flag or setting of `serve` is invalid.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class ServeConfigError extends Schema.TaggedError<ServeConfigError>("@llm-sentinel/server/ServeConfigError")(
+  "ServeConfigError",
+  { parameter: Schema.String, message: Schema.String }
+) {}
+
+/**
+ * The default detectors: a rolling z-score and an EWMA control chart on every watched signal.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const defaultDetectors = (): ReadonlyArray<Detector.Any> => [ZScore.make(), Ewma.make()]
+
+/**
+ * The running pipeline.
+ *
+ * @category services
+ * @since 0.1.0
+ */
+export class RunningPipeline extends Context.Service<
+  RunningPipeline,
+  {
+    readonly pipeline: Pipeline.Pipeline
+    readonly fiber: Fiber.Fiber<void, unknown>
+  }
+>()("@llm-sentinel/server/RunningPipeline") {}
+
+/**
+ * Forks the pipeline for the lifetime of the layer and registers the `pipeline` readiness check. Releasing the
+ * layer ends the event queue and waits for the pipeline to drain (bounded by the pipeline's `drainTimeout`).
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerPipeline = (
+  config: Pipeline.Config
+): Layer.Layer<
+  RunningPipeline,
+  never,
+  | EventSource.EventSource
+  | EventSource.EventQueue
+  | Readiness.Readiness
+  | import("@llm-sentinel/core").AnomalySink.AnomalySink
+  | DeadLetterSink.DeadLetterSink
+  | Alert.AlertSink
+> =>
+  Layer.effect(
+    RunningPipeline,
+    Effect.gen(function* () {
+      const queue = yield* EventSource.EventQueue
+      const readiness = yield* Readiness.Readiness
+      const pipeline = Pipeline.make(config)
+      let running = true
+      const fiber = yield* pipeline.run.pipe(
+        Effect.tapCause((cause) => Effect.logError("the pipeline stopped with an error", cause)),
+        Effect.ensuring(Effect.sync(() => void (running = false))),
+        Effect.forkScoped
+      )
+      yield* readiness.register(
+        "pipeline",
+        Effect.sync(() => running)
+      )
+      // Runs before the scope interrupts the fiber: end the source and let the pipeline drain.
+      yield* Effect.addFinalizer(() =>
+        Effect.gen(function* () {
+          yield* Effect.logInfo("draining the pipeline")
+          yield* queue.end
+          const done = yield* Fiber.await(fiber).pipe(
+            Effect.timeoutOption(Duration.millis(config.drainTimeoutMs + 1000))
+          )
+          if (Option.isNone(done)) yield* Effect.logWarning("the pipeline did not drain in time; stopping it")
+          else {
+            const s = pipeline.stats()
+            yield* Effect.logInfo(
+              `pipeline drained: ${s.received} events received, ${s.windows} windows, ${s.anomalies} anomalies`
+            )
+          }
+        })
+      )
+      return { pipeline, fiber }
+    })
+  )
+
+/**
+ * The whole server as one layer.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layer = (options: Options) =>
+  Layer.unwrap(
+    Effect.gen(function* () {
+      const config = Pipeline.makeConfig({
+        detectors: options.detectors ?? defaultDetectors(),
+        window: options.window,
+        maxDelay: options.maxDelay,
+        idleTimeout: options.idleTimeout
+      })
+      if (Result.isFailure(config)) {
+        return yield* new ServeConfigError({ parameter: config.failure.parameter, message: config.failure.message })
+      }
+      const store = EmbeddedStore.layer({ path: EmbeddedStore.fileIn(options.dataDir) })
+      const base = Layer.mergeAll(store, EventSource.layerQueue({ capacity: options.queueCapacity }), Readiness.layer)
+      const storeReady = Readiness.check(
+        "store",
+        Effect.flatMap(EmbeddedStore.EmbeddedStore, (s) => s.isOpen)
+      )
+      const sinks = Layer.mergeAll(StoreSink.layer, DeadLetterSink.layerLog, Alert.layerLog)
+      const pipeline = layerPipeline(config.success).pipe(Layer.provide(sinks))
+      const http = Http.layer({ host: options.host, port: options.port, maxBodyBytes: options.maxBodyBytes })
+      return http.pipe(Layer.provideMerge(Layer.merge(pipeline, storeReady)), Layer.provideMerge(base))
+    })
+  )
+
+const duration = (parameter: string, input: string): Effect.Effect<Duration.Input, ServeConfigError> => {
+  const value = /^\d+(\.\d+)?$/.test(input.trim()) ? Number(input) : input
+  return Option.isSome(Duration.fromInput(value as Duration.Input))
+    ? Effect.succeed(value as Duration.Input)
+    : Effect.fail(
+        new ServeConfigError({
+          parameter,
+          message: `cannot read duration ${JSON.stringify(input)} (e.g. "10 seconds", "1 minute", or milliseconds)`
+        })
+      )
+}
+
+const byteSize = (parameter: string, input: string): Effect.Effect<number, ServeConfigError> => {
+  const s = input.trim()
+  const size = /^\d+$/.test(s) ? Option.some(Number(s)) : Option.flatMap(ByteSize.fromString(s), ByteSize.toNumber)
+  return Option.isSome(size) && size.value > 0
+    ? Effect.succeed(size.value)
+    : Effect.fail(
+        new ServeConfigError({
+          parameter,
+          message: `cannot read size ${JSON.stringify(input)} (e.g. "10 MiB" or bytes)`
+        })
+      )
+}
+
+/**
+ * Runs the server until it is interrupted (SIGTERM/SIGINT) or the pipeline fails, then shuts down in order.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const run = (options: Options) =>
+  Effect.gen(function* () {
+    const { fiber } = yield* RunningPipeline
+    const store = yield* EmbeddedStore.EmbeddedStore
+    const server = yield* HttpServer.HttpServer
+    yield* Effect.logInfo(
+      `sentinel listening on ${HttpServer.formatAddress(server.address)} (store ${store.path}, window ${Duration.format(
+        Duration.fromInputUnsafe(options.window)
+      )})`
+    )
+    yield* Fiber.join(fiber)
+  }).pipe(Effect.provide(layer(options)))
+
+/**
+ * The `serve` subcommand.
+ *
+ * @example
+ * ```sh
+ * sentinel serve                                  # 127.0.0.1:7300, data in ./.sentinel
+ * sentinel serve --port 8080 --data-dir /var/lib/sentinel --window "10 seconds"
+ * ```
+ * @category constructors
+ * @since 0.1.0
+ */
+export const command = Command.make(
+  "serve",
+  {
+    host: Flag.String("host").pipe(
+      Flag.withDescription("Address to listen on (default 127.0.0.1, loopback only)"),
+      Flag.withDefault(defaults.host)
+    ),
+    port: Flag.Int("port").pipe(
+      Flag.withDescription("HTTP port (default 7300; 0 picks a free port)"),
+      Flag.withDefault(defaults.port)
+    ),
+    dataDir: Flag.String("data-dir").pipe(
+      Flag.withDescription("Directory of the embedded store, sentinel.db (default ./.sentinel; created if missing)"),
+      Flag.withDefault(defaults.dataDir)
+    ),
+    window: Flag.String("window").pipe(
+      Flag.withDescription('Tumbling window size (default "1 minute"), e.g. "10 seconds"'),
+      Flag.withDefault(String(defaults.window))
+    ),
+    maxDelay: Flag.String("max-delay").pipe(
+      Flag.withDescription(
+        'Watermark: how far behind the newest event time an event may arrive and still count (default "5 seconds")'
+      ),
+      Flag.withDefault(String(defaults.maxDelay))
+    ),
+    idleTimeout: Flag.String("idle-timeout").pipe(
+      Flag.withDescription(
+        'Close the windows of a series silent for this long, in processing time (default "30 seconds")'
+      ),
+      Flag.withDefault(String(defaults.idleTimeout))
+    ),
+    maxBody: Flag.String("max-body").pipe(
+      Flag.withDescription('Largest request body (default "10 MiB"; or bytes); larger bodies get 413'),
+      Flag.withDefault("10 MiB")
+    ),
+    queueCapacity: Flag.Int("queue-capacity").pipe(
+      Flag.withDescription("Ingest requests queued for the pipeline (default 64); when full, ingest answers 429"),
+      Flag.withDefault(defaults.queueCapacity)
+    )
+  },
+  Effect.fn(function* (flags) {
+    if (flags.port < 0 || flags.port > 65535) {
+      return yield* new ServeConfigError({ parameter: "port", message: `expected 0 to 65535, got ${flags.port}` })
+    }
+    if (flags.queueCapacity < 1) {
+      return yield* new ServeConfigError({ parameter: "queue-capacity", message: "expected at least 1" })
+    }
+    yield* run({
+      host: flags.host,
+      port: flags.port,
+      dataDir: flags.dataDir,
+      window: yield* duration("window", flags.window),
+      maxDelay: yield* duration("max-delay", flags.maxDelay),
+      idleTimeout: yield* duration("idle-timeout", flags.idleTimeout),
+      maxBodyBytes: yield* byteSize("max-body", flags.maxBody),
+      queueCapacity: flags.queueCapacity
+    })
+  })
+).pipe(Command.withDescription("Run the server: HTTP ingest and query API, pipeline, embedded store"))
