@@ -118,11 +118,34 @@ export type TelemetryEvent = typeof TelemetryEvent.Type
  */
 export const jsonSchema = (): Record<string, unknown> => {
   const doc = Schema.toJsonSchemaDocument(TelemetryEvent)
+  const defs = (doc.definitions ?? {}) as Record<string, Record<string, unknown>>
+  const root = { ...(defs.TelemetryEvent ?? doc.schema) } as Record<string, unknown>
+  const properties = { ...(root.properties as Record<string, Record<string, unknown>>) }
+  // what the generic derivation cannot see: decoding rejects unknown fields, the string form of `timestamp` is
+  // a date-time, and the value types of the two maps
+  properties.timestamp = {
+    anyOf: [
+      { type: "string", format: "date-time" },
+      { type: "number", minimum: 0, description: "epoch ms" }
+    ]
+  }
+  properties.attributes = {
+    ...properties.attributes,
+    additionalProperties: { anyOf: [{ type: "string", maxLength: 1024 }, { type: "number" }, { type: "boolean" }] },
+    propertyNames: { minLength: 1, maxLength: 128 }
+  }
+  properties.metrics = {
+    ...properties.metrics,
+    additionalProperties: { type: "number", minimum: 0 },
+    propertyNames: { minLength: 1, maxLength: 128 }
+  }
   return {
     $schema: "https://json-schema.org/draft/2020-12/schema",
-    ...doc.schema,
-    ...(Object.keys(doc.definitions ?? {}).length > 0 ? { $defs: doc.definitions } : {})
-  } as Record<string, unknown>
+    $id: "https://llm-sentinel.dev/schema/event.json",
+    ...root,
+    properties,
+    additionalProperties: false
+  }
 }
 
 /**

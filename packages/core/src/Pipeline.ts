@@ -310,7 +310,7 @@ export const make = (config: Config): Pipeline => {
     const halt = yield* Deferred.make<void>()
     const batches: Stream.Stream<Input, SinkError> = source.batches.pipe(
       Stream.map((b): Input => ({ _tag: "batch", raw: b.raw, events: b.events, ack: b.ack })),
-      Stream.haltWhen(Deferred.await(halt))
+      Stream.interruptWhen(Deferred.await(halt))
     )
     const ticks: Stream.Stream<Input> = Stream.tick(Duration.millis(config.tickMs)).pipe(
       Stream.map((): Input => ({ _tag: "tick" }))

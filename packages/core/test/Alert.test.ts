@@ -1,0 +1,50 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Alert, type Detector, Series, Verdict } from "../src/index.ts"
+
+const key = Series.makeKey("chat", "gpt-4o", "latency.p95")
+const decide = Verdict.threshold({ warning: 4, critical: 6 })
+const at = (time: number, score: number, k = key): Detector.Scored => ({
+  point: { key: k, time, value: score },
+  detector: "zscore",
+  verdict: decide({ score, expected: 0, lower: -4, upper: 4, ready: true }, score)
+})
+const kinds = (events: ReadonlyArray<Alert.AlertEvent>) => events.map((e) => e.kind)
+
+describe("Alert policy", () => {
+  it("opens once, dedups, escalates, resolves after resolveAfter normal points", () => {
+    const policy = Alert.makeAlertFn(Alert.policy({ resolveAfter: 2, cooldown: 0 }))
+    const out = policy.apply([at(0, 1), at(1, 5), at(2, 4.5), at(3, 7), at(4, 1), at(5, 1), at(6, 1)])
+    assert.deepStrictEqual(kinds(out), ["opened", "escalated", "resolved"])
+    const resolved = out[2]!
+    assert.ok(resolved.kind === "resolved" && resolved.alert.anomalies === 3 && resolved.alert.severity === "critical")
+    assert.strictEqual(policy.counters().deduplicated, 2)
+  })
+
+  it("ignores anomalies below the severity floor", () => {
+    const policy = Alert.makeAlertFn(Alert.policy({ minSeverity: "critical" }))
+    assert.deepStrictEqual(policy.apply([at(0, 5), at(1, 5.5)]), [])
+    assert.strictEqual(policy.counters().belowFloor, 2)
+  })
+
+  it("suppresses new alerts during the cooldown and counts them", () => {
+    const policy = Alert.makeAlertFn(Alert.policy({ resolveAfter: 1, cooldown: 100 }))
+    const out = policy.apply([at(0, 5), at(1, 0), at(50, 5), at(200, 5)])
+    assert.deepStrictEqual(kinds(out), ["opened", "resolved", "opened"])
+    assert.strictEqual(policy.counters().suppressedByCooldown, 1)
+  })
+
+  it("caps alert storms and reports how many it suppressed", () => {
+    const policy = Alert.makeAlertFn(Alert.policy({ stormCap: 2, stormWindow: 1000 }))
+    const keys = Array.from({ length: 5 }, (_, i) => Series.makeKey(`svc${i}`, "m", "latency.p95"))
+    const out = policy.apply([...keys.map((k, i) => at(i, 5, k)), at(2000, 5, Series.makeKey("late", "m", "x"))])
+    assert.deepStrictEqual(kinds(out), ["opened", "opened", "storm", "opened"])
+    const storm = out[2]!
+    assert.ok(storm.kind === "storm" && storm.suppressed === 3)
+    assert.strictEqual(policy.counters().suppressedByStorm, 3)
+  })
+
+  it("gives replays the same alert ids", () => {
+    const run = () => Alert.makeAlertFn().apply([at(0, 5), at(1, 0)])
+    assert.deepStrictEqual(run(), run())
+  })
+})

@@ -1,0 +1,82 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Result, Stream } from "effect"
+import { Detector, Series, Verdict } from "../src/index.ts"
+import { gaussian, prng, welford } from "./fixtures.ts"
+
+const noise = (n: number, seed = 3) => {
+  const g = gaussian(prng(seed))
+  return Array.from({ length: n }, () => 100 + 5 * g())
+}
+
+describe("Detector contract", () => {
+  it("step ignores non-finite input without touching the state", () => {
+    const step = Detector.step(welford)
+    const s0 = Detector.run(welford, noise(20)).state
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+      const [s1, v] = step(s0, bad, 0)
+      assert.strictEqual(s1, s0)
+      assert.strictEqual(v.anomalous, false)
+      assert.strictEqual(v.ready, false)
+    }
+  })
+
+  it("does not learn points judged anomalous unless told to", () => {
+    const values = [...noise(50), 1000]
+    const quiet = Detector.run(welford, values)
+    assert.ok(quiet.verdicts.at(-1)!.anomalous)
+    assert.strictEqual(quiet.state.n, 50)
+    const learning = Detector.run(Detector.make({ ...welford, learnAnomalies: true }), values)
+    assert.strictEqual(learning.state.n, 51)
+  })
+
+  it("snapshot and restore continue with identical verdicts", () => {
+    const values = noise(200)
+    const whole = Detector.run(welford, values).verdicts
+    const first = Detector.run(welford, values.slice(0, 77))
+    const restored = Result.getOrThrow(Detector.restore(welford, Detector.snapshot(welford, first.state)))
+    const rest = Detector.run(welford, values.slice(77), {
+      state: restored,
+      times: values.slice(77).map((_, i) => i + 77)
+    })
+    assert.deepStrictEqual([...first.verdicts, ...rest.verdicts], whole)
+    assert.ok(Result.isFailure(Detector.restore(welford, '{"n":"x"}')))
+    assert.ok(Result.isFailure(Detector.restore(welford, "not json")))
+  })
+
+  it("Float64ArrayState roundtrips non-finite entries", () => {
+    const d = Detector.make({
+      name: "ring",
+      minSamples: 0,
+      state: Detector.Float64ArrayState,
+      initial: () => new Float64Array([1, Number.NaN, 3]),
+      score: () => ({ score: 0, expected: 0, lower: 0, upper: 0, ready: true }),
+      learn: (s) => s
+    })
+    const back = Result.getOrThrow(Detector.restore(d, Detector.snapshot(d, d.initial())))
+    assert.deepStrictEqual(Array.from(back), [1, Number.NaN, 3])
+  })
+
+  it.effect("the detect operator keeps per-series state and equals the one-shot run", () =>
+    Effect.gen(function* () {
+      const a = Series.makeKey("a", "m", "latency")
+      const b = Series.makeKey("b", "m", "latency")
+      const va = [...noise(40, 1), 500]
+      const vb = noise(41, 2)
+      const points = va.flatMap((v, i) => [
+        { key: a, time: i, value: v },
+        { key: b, time: i, value: vb[i]! }
+      ])
+      const scored = yield* Stream.fromIterable(points).pipe(
+        Stream.rechunk(7),
+        Detector.detect({ detectors: [welford], decide: Verdict.threshold() }),
+        Stream.runCollect
+      )
+      const ofA = scored.filter((s) => s.point.key === a).map((s) => s.verdict)
+      assert.deepStrictEqual(ofA, Detector.run(welford, va).verdicts)
+      assert.deepStrictEqual(
+        scored.filter((s) => s.verdict.anomalous).map((s) => [s.point.key.service, s.point.time]),
+        [["a", 40]]
+      )
+    })
+  )
+})

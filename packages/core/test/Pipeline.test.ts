@@ -1,0 +1,125 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Context, Effect, Fiber, Layer, Result, Stream } from "effect"
+import { Alert, AnomalySink, DeadLetterSink, EventSource, Pipeline, Verdict } from "../src/index.ts"
+import { events, T0, welford } from "./fixtures.ts"
+
+// p95 of 10 samples is right-skewed: the cumulative reference detector needs a higher threshold than 4 on it
+const config = (overrides: Partial<Parameters<typeof Pipeline.makeConfig>[0]> = {}) =>
+  Result.getOrThrow(
+    Pipeline.makeConfig({
+      detectors: [welford],
+      window: "10 seconds",
+      maxDelay: "1 second",
+      signals: ["latency.p95", "latency.p50", "error.rate"],
+      decide: Verdict.threshold({ warning: 6, critical: 8 }),
+      ...overrides
+    })
+  )
+
+const sinks = Layer.mergeAll(AnomalySink.layerMemory, DeadLetterSink.layerMemory, Alert.layerMemory)
+
+describe("Pipeline", () => {
+  it.effect("finds the latency spike of one series and nothing on the steady part", () =>
+    Effect.gen(function* () {
+      const input = events({
+        seconds: 1200,
+        services: ["chat", "search", "summarize"],
+        spike: (i, service) => (service === "search" && i >= 600 && i < 610 ? 3000 : undefined)
+      })
+      const pipeline = Pipeline.make(config())
+      yield* pipeline.run.pipe(Effect.provide(EventSource.layerFromIterable(input, { batchSize: 500 })))
+      const anomalies = yield* AnomalySink.MemoryAnomalySink.use((s) => s.written)
+      assert.isAbove(anomalies.length, 0)
+      for (const a of anomalies) {
+        assert.strictEqual(a.series.service, "search")
+        assert.strictEqual(a.time, T0 + 600_000)
+        assert.match(a.series.metric, /^latency\./)
+      }
+      const alerts = yield* Alert.MemoryAlerts.use((s) => s.written)
+      // one alert per watched signal of the series (p50 and p95), each resolved once latency is back
+      assert.deepStrictEqual(alerts.map((e) => e.kind).sort(), ["opened", "opened", "resolved", "resolved"])
+      const stats = pipeline.stats()
+      assert.strictEqual(stats.received, 3600)
+      assert.strictEqual(stats.decoded, 3600)
+      assert.strictEqual(stats.deadLettered, 0)
+      assert.strictEqual(stats.windows, 3 * 120 * 7) // 7 base metrics (no ttft) per series, 120 windows each
+      assert.strictEqual(stats.batchesAcknowledged, 8)
+    }).pipe(Effect.provide(sinks))
+  )
+
+  it.effect("dead-letters invalid records with their errors and keeps the valid ones", () =>
+    Effect.gen(function* () {
+      const input = [...events({ seconds: 3, services: ["chat"] }), { service: "chat" }, 42]
+      const pipeline = Pipeline.make(config())
+      yield* pipeline.run.pipe(Effect.provide(EventSource.layerFromIterable(input)))
+      const dead = yield* DeadLetterSink.MemoryDeadLetters.use((s) => s.written)
+      assert.deepStrictEqual(
+        dead.map((d) => d.payload),
+        [{ service: "chat" }, 42]
+      )
+      assert.ok(dead[0]!.errors.some((e) => e.path === "latencyMs" && /required/.test(e.message)))
+      assert.deepStrictEqual(
+        [pipeline.stats().received, pipeline.stats().decoded, pipeline.stats().deadLettered],
+        [5, 3, 2]
+      )
+    }).pipe(Effect.provide(sinks))
+  )
+
+  it.effect("acknowledges a batch only after the sinks accepted it, in order", () =>
+    Effect.gen(function* () {
+      const log: Array<string> = []
+      const input = events({ seconds: 60, services: ["chat"] })
+      const batches = [0, 1, 2].map((i) =>
+        EventSource.rawBatch(
+          input.slice(i * 20, (i + 1) * 20),
+          Effect.sync(() => log.push(`ack${i}`))
+        )
+      )
+      const slowSink = Layer.succeed(AnomalySink.AnomalySink, {
+        write: (xs) => Effect.sync(() => log.push(`write${xs.length}`))
+      })
+      const queue = yield* Layer.build(EventSource.layerQueue({ capacity: 4 }))
+      const handle = Context.get(queue, EventSource.EventQueue)
+      const fiber = yield* Pipeline.make(config()).run.pipe(
+        Effect.provide(Layer.mergeAll(slowSink, DeadLetterSink.layerLog, Alert.layerLog)),
+        Effect.provideContext(queue),
+        Effect.forkChild
+      )
+      for (const b of batches) yield* handle.offer(b)
+      yield* handle.end
+      yield* Fiber.join(fiber)
+      assert.deepStrictEqual(log, ["ack0", "ack1", "ack2"])
+    })
+  )
+
+  it.effect("drains in-flight batches and flushes open windows when interrupted", () =>
+    Effect.gen(function* () {
+      const acked: Array<number> = []
+      const input = events({ seconds: 120, services: ["chat"] })
+      const batches = [0, 1, 2, 3].map((i) =>
+        EventSource.rawBatch(
+          input.slice(i * 30, (i + 1) * 30),
+          Effect.sync(() => acked.push(i))
+        )
+      )
+      // a source that never ends on its own, like Kafka
+      const source = Layer.succeed(EventSource.EventSource, {
+        batches: Stream.concat(Stream.fromIterable(batches), Stream.never)
+      })
+      const pipeline = Pipeline.make(config())
+      const fiber = yield* pipeline.run.pipe(Effect.provide(source), Effect.forkChild)
+      for (let i = 0; i < 10_000 && acked.length < 4; i++) yield* Effect.yieldNow
+      assert.deepStrictEqual(acked, [0, 1, 2, 3])
+      assert.strictEqual(pipeline.stats().windows, 11 * 7) // 7 base metrics (no ttft); [110 s, 120 s) still open
+      yield* Fiber.interrupt(fiber)
+      assert.strictEqual(pipeline.stats().decoded, 120)
+      assert.strictEqual(pipeline.stats().windows, 12 * 7) // the open windows were flushed, nothing lost
+    }).pipe(Effect.provide(sinks))
+  )
+
+  it("rejects invalid configuration with a typed error", () => {
+    const bad = Pipeline.makeConfig({ detectors: [], window: "0 seconds" })
+    assert.ok(Result.isFailure(bad))
+    if (Result.isFailure(bad)) assert.strictEqual(bad.failure._tag, "InvalidWindow")
+  })
+})

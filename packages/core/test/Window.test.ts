@@ -1,0 +1,182 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber, Queue, Result, Stream } from "effect"
+import { TestClock } from "effect/testing"
+import { Series, Watermark, Window } from "../src/index.ts"
+
+const key = Series.makeKey("chat", "gpt-4o", "latency")
+const other = Series.makeKey("chat", "gpt-4o-mini", "latency")
+const pt = (time: number, value = 1, k = key): Series.MetricPoint => ({ key: k, time, value })
+const wm = (o: Parameters<typeof Watermark.bounded>[0]) => Result.getOrThrow(Watermark.bounded(o))
+const win = (r: Result.Result<Window.Window, Window.InvalidWindow>) => Result.getOrThrow(r)
+
+describe("Window constructors", () => {
+  it("reject invalid parameters with a typed error naming the parameter", () => {
+    const bad = Window.sliding({ size: "1 minute", slide: "7 seconds" })
+    assert.ok(Result.isFailure(bad))
+    if (Result.isFailure(bad)) {
+      assert.strictEqual(bad.failure._tag, "InvalidWindow")
+      assert.strictEqual(bad.failure.parameter, "slide")
+      assert.match(bad.failure.message, /must divide size/)
+    }
+    assert.ok(Result.isFailure(Window.tumbling({ size: 0 })))
+    assert.ok(Result.isFailure(Window.sliding({ size: "10 seconds", slide: "20 seconds" })))
+    assert.ok(Result.isFailure(Window.session({ gap: -5 })))
+    assert.ok(Result.isFailure(Watermark.bounded({ maxDelay: -1 })))
+    assert.ok(Result.isSuccess(Window.hopping({ size: "1 minute", slide: "15 seconds" })))
+  })
+})
+
+describe("tumbling windows", () => {
+  it("are half-open [start, end) and close when the watermark passes the end", () => {
+    const w = Window.makeWindower({ window: win(Window.tumbling({ size: 10 })), watermark: wm({ maxDelay: 0 }) })
+    let out = w.points([pt(0, 1), pt(9, 2), pt(10, 3)], 0)
+    assert.strictEqual(out.windows.length, 1)
+    assert.deepStrictEqual([out.windows[0]!.start, out.windows[0]!.end], [0, 10])
+    assert.strictEqual(out.windows[0]!.summary.count, 2)
+    assert.strictEqual(out.windows[0]!.summary.sum, 3)
+    out = w.points([pt(19, 4)], 0)
+    assert.strictEqual(out.windows.length, 0)
+    out = w.points([pt(20, 5)], 0)
+    assert.deepStrictEqual(
+      out.windows.map((x) => [x.start, x.summary.count, x.summary.sum]),
+      [[10, 2, 7]]
+    )
+  })
+
+  it("hold windows open for maxDelay, so out-of-order points within it are on time", () => {
+    const w = Window.makeWindower({ window: win(Window.tumbling({ size: 10 })), watermark: wm({ maxDelay: 5 }) })
+    assert.strictEqual(w.points([pt(3), pt(12)], 0).windows.length, 0)
+    assert.strictEqual(w.points([pt(8)], 0).late.length, 0) // watermark is 7: on time
+    const out = w.points([pt(15)], 0) // watermark 10: [0,10) closes with 2 points
+    assert.deepStrictEqual(
+      out.windows.map((x) => x.summary.count),
+      [2]
+    )
+  })
+
+  it("count late points, send them to the side output, and re-fire within allowedLateness", () => {
+    const w = Window.makeWindower({
+      window: win(Window.tumbling({ size: 10 })),
+      watermark: wm({ maxDelay: 0, allowedLateness: 10 })
+    })
+    w.points([pt(1), pt(25)], 0) // watermark 25: [0,10) and [10,20) fired
+    let out = w.points([pt(18, 7)], 0) // within lateness (>= 15): [10,20) fires again, revision 1
+    assert.deepStrictEqual(
+      out.windows.map((x) => [x.start, x.revision, x.summary.count]),
+      [[10, 1, 1]]
+    )
+    out = w.points([pt(4)], 0) // older than watermark - lateness = 15: late
+    assert.strictEqual(out.late.length, 1)
+    assert.strictEqual(w.counters().late, 1)
+  })
+
+  it("emit empty windows when a series goes idle, by processing time", () => {
+    const w = Window.makeWindower({
+      window: win(Window.tumbling({ size: 1000 })),
+      watermark: wm({ maxDelay: 0, idleTimeout: 5000, expireAfter: 20_000 })
+    })
+    w.points([pt(0), pt(500), pt(1500)], 0)
+    assert.strictEqual(w.tick(4000).windows.length, 0) // not idle yet
+    const idle = w.tick(5000) // idle: watermark advances by 5 s of processing time
+    assert.deepStrictEqual(
+      idle.windows.map((x) => [x.start, x.summary.count, x.closedBy]),
+      [
+        [1000, 1, "idle"],
+        [2000, 0, "idle"],
+        [3000, 0, "idle"],
+        [4000, 0, "idle"],
+        [5000, 0, "idle"]
+      ]
+    )
+    w.tick(20_000)
+    assert.strictEqual(w.counters().activeSeries, 0)
+    assert.strictEqual(w.counters().expired, 1)
+  })
+
+  it("keep series apart", () => {
+    const w = Window.makeWindower({ window: win(Window.tumbling({ size: 10 })), watermark: wm({ maxDelay: 0 }) })
+    const out = w.points([pt(1, 1), pt(2, 5, other), pt(11, 1), pt(30, 1, other)], 0)
+    assert.deepStrictEqual(
+      out.windows.map((x) => [x.key.id, x.start]),
+      [
+        [key.id, 0],
+        [other.id, 0],
+        [other.id, 10],
+        [other.id, 20]
+      ]
+    )
+  })
+})
+
+describe("sliding windows", () => {
+  it("are merged from panes: each point is counted in size/slide windows", () => {
+    const w = Window.makeWindower({
+      window: win(Window.sliding({ size: 30, slide: 10 })),
+      watermark: wm({ maxDelay: 0 })
+    })
+    const out = w.points([pt(5, 1), pt(15, 2), pt(25, 3), pt(35, 4), pt(70, 0)], 0)
+    const byStart = out.windows.map((x) => [x.start, x.end, x.summary.sum])
+    assert.deepStrictEqual(byStart.slice(0, 4), [
+      [-20, 10, 1],
+      [-10, 20, 3],
+      [0, 30, 6],
+      [10, 40, 9]
+    ])
+  })
+})
+
+describe("session windows", () => {
+  it("merge points closer than the gap and close gap after the last point", () => {
+    const w = Window.makeWindower({ window: win(Window.session({ gap: 10 })), watermark: wm({ maxDelay: 0 }) })
+    let out = w.points([pt(0, 1), pt(5, 1), pt(12, 1)], 0)
+    assert.strictEqual(out.windows.length, 0)
+    out = w.points([pt(40, 1)], 0)
+    assert.deepStrictEqual(
+      out.windows.map((x) => [x.start, x.end, x.summary.count]),
+      [[0, 22, 3]]
+    )
+    assert.deepStrictEqual(
+      w.flush().windows.map((x) => [x.start, x.end, x.closedBy]),
+      [[40, 50, "flush"]]
+    )
+  })
+  it("bridge two sessions with a point that falls between them", () => {
+    const w = Window.makeWindower({ window: win(Window.session({ gap: 10 })), watermark: wm({ maxDelay: 100 }) })
+    w.points([pt(0), pt(15)], 0)
+    w.points([pt(8)], 0)
+    assert.deepStrictEqual(
+      w.flush().windows.map((x) => [x.start, x.summary.count]),
+      [[0, 3]]
+    )
+  })
+})
+
+describe("Window.aggregate operator", () => {
+  it.effect("closes idle windows when TestClock advances, and flushes at the end", () =>
+    Effect.gen(function* () {
+      const queue = yield* Queue.unbounded<Series.MetricPoint, import("effect").Cause.Done>()
+      const seen: Array<Window.WindowResult> = []
+      const fiber = yield* Stream.fromQueue(queue).pipe(
+        Window.aggregate({
+          window: win(Window.tumbling({ size: "10 seconds" })),
+          watermark: wm({ maxDelay: "1 second", idleTimeout: "5 seconds" })
+        }),
+        Stream.runForEach((w) => Effect.sync(() => seen.push(w))),
+        Effect.forkChild
+      )
+      yield* Queue.offerAll(queue, [pt(0, 100), pt(4000, 200)])
+      yield* TestClock.adjust("3 seconds")
+      assert.strictEqual(seen.length, 0)
+      yield* TestClock.adjust("10 seconds") // idle for ≥ 5 s: [0, 10 s) closes by processing time
+      assert.deepStrictEqual(
+        seen.map((w) => [w.start, w.summary.count, w.closedBy]),
+        [[0, 2, "idle"]]
+      )
+      yield* Queue.offerAll(queue, [pt(31_000, 1)])
+      yield* Queue.end(queue)
+      yield* Fiber.join(fiber)
+      assert.deepStrictEqual(seen.at(-1)!.start, 30_000)
+      assert.strictEqual(seen.at(-1)!.closedBy, "flush")
+    })
+  )
+})
