@@ -8,6 +8,13 @@
 export * as Cusum from "./Cusum.ts"
 
 /**
+ * Distribution drift:
+ *
+ * @since 0.1.0
+ */
+export * as Drift from "./Drift.ts"
+
+/**
  * EWMA control chart:
  *
  * @since 0.1.0
