@@ -13,6 +13,7 @@
  */
 import { Array as Arr, Effect, Schema, SchemaIssue, SchemaTransformation, Stream } from "effect"
 import { dual } from "effect/Function"
+import { fastDecode } from "./internal/fastDecode.ts"
 
 const nonNegative = Schema.Finite.annotate({ message: "expected a finite number" }).check(
   Schema.isGreaterThanOrEqualTo(0, { message: "expected a finite number ≥ 0" })
@@ -228,6 +229,55 @@ const describeIssue = (raw: unknown, path: ReadonlyArray<PropertyKey>, message: 
  * @since 0.1.0
  */
 export const decodeBatch = (raws: ReadonlyArray<unknown>): Decoded => {
+  // fast path first (see internal/fastDecode.ts); only the records it cannot vouch for meet the Schema
+  const events: Array<TelemetryEvent> = []
+  let slow: Array<number> | undefined
+  for (let i = 0; i < raws.length; i++) {
+    const event = fastDecode(raws[i])
+    if (event === undefined) (slow ??= []).push(i)
+    else events.push(event as TelemetryEvent)
+  }
+  if (slow === undefined) return { events, rejected: [] }
+  const decoded = decodeWithSchema(slow.map((i) => raws[i]))
+  if (decoded.events.length === slow.length)
+    return { events: mergeInOrder(raws.length, slow, events, decoded.events), rejected: [] }
+  const rejectedAt = new Set(decoded.rejected.map((r) => r.index))
+  const passed = slow.filter((_, j) => !rejectedAt.has(j))
+  return {
+    events: mergeInOrder(raws.length, passed, events, decoded.events, slow),
+    rejected: decoded.rejected.map((r) => ({ ...r, index: slow[r.index]! }))
+  }
+}
+
+// Puts the slow-path events back at their input positions among the fast-path ones.
+const mergeInOrder = (
+  total: number,
+  slowValid: ReadonlyArray<number>,
+  fast: ReadonlyArray<TelemetryEvent>,
+  slowEvents: ReadonlyArray<TelemetryEvent>,
+  slowAll: ReadonlyArray<number> = slowValid
+): Array<TelemetryEvent> => {
+  const out: Array<TelemetryEvent> = []
+  const skip = new Set(slowAll)
+  const valid = new Map(slowValid.map((index, j) => [index, slowEvents[j]!]))
+  let f = 0
+  for (let i = 0; i < total; i++) {
+    if (!skip.has(i)) out.push(fast[f++]!)
+    else {
+      const e = valid.get(i)
+      if (e !== undefined) out.push(e)
+    }
+  }
+  return out
+}
+
+/**
+ * Decodes a batch with the Schema alone (no fast path): the reference behaviour of {@link decodeBatch}.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const decodeWithSchema = (raws: ReadonlyArray<unknown>): Decoded => {
   const exit = decodeArray(raws, options)
   if (exit._tag === "Success") return { events: exit.value as Array<TelemetryEvent>, rejected: [] }
   const failure = exit.cause.reasons.find((r) => r._tag === "Fail")

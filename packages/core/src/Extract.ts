@@ -124,11 +124,12 @@ export const makeExtractFn = (
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!
       const dim = dimension === undefined ? undefined : e[dimension]
+      const group = registry.group(e.service, e.model, dim)
       for (let m = 0; m < metrics.length; m++) {
         const spec = metrics[m]!
         const value = spec.get(e)
         if (value === undefined) continue
-        const key = registry.key(e.service, e.model, spec.name, dim)
+        const key = group.get(spec.name) ?? registry.key(e.service, e.model, spec.name, dim)
         if (key !== undefined) out.push({ key, time: e.timestamp, value })
       }
       if (custom && e.metrics !== undefined) {

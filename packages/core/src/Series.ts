@@ -79,6 +79,11 @@ export const makeKey = (
 export interface Registry {
   /** The interned key, or `undefined` when the series would exceed `maxSeries` (counted in `overflow`). */
   readonly key: (service: string, model: string, metric: string, dimension?: string) => SeriesKey | undefined
+  /**
+   * The keys already interned for one service × model (× dimension), by metric: a cache for hot loops that look
+   * up several metrics of the same event. Use {@link Registry.key} for metrics it does not hold yet.
+   */
+  readonly group: (service: string, model: string, dimension?: string) => ReadonlyMap<string, SeriesKey>
   readonly size: () => number
   /** How many lookups were refused because the registry was full. */
   readonly overflow: () => number
@@ -96,6 +101,16 @@ export const makeRegistry = (options: { readonly maxSeries?: number; readonly di
   const maxSeries = options.maxSeries ?? 100_000
   const dimensionName = options.dimension
   const byService = new Map<string, Map<string, Map<string, Map<string, SeriesKey>>>>()
+  const groups = new Map<string, Map<string, Map<string, Map<string, SeriesKey>>>>()
+  const groupOf = (service: string, model: string, dim: string): Map<string, SeriesKey> => {
+    let byModel = groups.get(service)
+    if (byModel === undefined) groups.set(service, (byModel = new Map()))
+    let byDim = byModel.get(model)
+    if (byDim === undefined) byModel.set(model, (byDim = new Map()))
+    let group = byDim.get(dim)
+    if (group === undefined) byDim.set(dim, (group = new Map()))
+    return group
+  }
   let size = 0
   let overflow = 0
   const key = (service: string, model: string, metric: string, dimension?: string): SeriesKey | undefined => {
@@ -119,8 +134,10 @@ export const makeRegistry = (options: { readonly maxSeries?: number; readonly di
       dimensionName !== undefined && dimension !== undefined ? { [dimensionName]: dimension } : {}
     )
     byDim.set(dim, made)
+    groupOf(service, model, dim).set(metric, made)
     size++
     return made
   }
-  return { key, size: () => size, overflow: () => overflow, maxSeries }
+  const group = (service: string, model: string, dimension?: string) => groupOf(service, model, dimension ?? "")
+  return { key, group, size: () => size, overflow: () => overflow, maxSeries }
 }

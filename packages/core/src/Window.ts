@@ -264,6 +264,7 @@ export const makeWindower = (options: WindowOptions): Windower => {
 
   const advance = (s: TimeSeries, watermark: number, closedBy: WindowResult["closedBy"], out: Output) => {
     if (watermark > s.watermark) s.watermark = watermark
+    if (s.nextEnd > s.watermark) return
     while (s.nextEnd <= s.watermark) {
       out.windows.push(windowOf(s, s.nextEnd, closedBy, 0))
       windowsClosed++

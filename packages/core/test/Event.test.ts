@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Stream } from "effect"
+import * as fc from "fast-check"
 import { Event } from "../src/index.ts"
 
 const valid = { timestamp: "2026-11-26T10:00:00.000Z", service: "chat", model: "gpt-4o", latencyMs: 512 }
@@ -76,4 +77,91 @@ describe("Event.decodeBatch", () => {
       assert.deepStrictEqual(dead[0]!.payload, { bad: true })
     })
   )
+})
+
+describe("Event fast path", () => {
+  // Values near every boundary the schema draws, for every field.
+  const anyValue = fc.oneof(
+    fc.constantFrom(0, -0, -1, 1.5, 7, 2 ** 53, Number.NaN, Number.POSITIVE_INFINITY, 1e308),
+    fc.constantFrom("", "ok", "error", "maybe", "x".repeat(64), "x".repeat(65), "x".repeat(129), "x".repeat(257)),
+    fc.constantFrom(
+      "2026-11-26T10:00:00.000Z",
+      "2026-11-26T10:00:00+02:00",
+      "2026-11-26 10:00Z",
+      "2026-11-26T10:00:00",
+      "2026-13-45T10:00:00Z",
+      "yesterday"
+    ),
+    fc.constantFrom(null, undefined, true, [], [1], {}),
+    fc.dictionary(
+      fc.string({ minLength: 0, maxLength: 3 }),
+      fc.oneof(fc.double(), fc.string(), fc.boolean(), fc.constant(null)),
+      {
+        maxKeys: 3
+      }
+    ),
+    fc.double({ min: 0, max: 1e7, noNaN: true })
+  )
+  const fields = [
+    "timestamp",
+    "service",
+    "model",
+    "latencyMs",
+    "provider",
+    "operation",
+    "environment",
+    "ttftMs",
+    "inputTokens",
+    "outputTokens",
+    "cachedInputTokens",
+    "reasoningTokens",
+    "costUsd",
+    "status",
+    "errorType",
+    "finishReason",
+    "traceId",
+    "spanId",
+    "attributes",
+    "metrics",
+    "latency_ms"
+  ] as const
+  const record = fc.record(Object.fromEntries(fields.map((f) => [f, anyValue])), { requiredKeys: [] })
+  const mostlyValid = fc
+    .record({
+      timestamp: fc.oneof(fc.nat(), fc.constant("2026-11-26T10:00:00.000Z")),
+      service: fc.constantFrom("chat", "search"),
+      model: fc.constant("gpt-4o"),
+      latencyMs: fc.double({ min: 0, max: 1e5, noNaN: true })
+    })
+    .chain((base) => record.map((extra) => ({ ...base, ...extra })))
+
+  it("accepts only what the Schema accepts, and builds the same event", () => {
+    fc.assert(
+      fc.property(fc.oneof(record, mostlyValid), (raw) => {
+        const fast = Event.decodeBatch([raw])
+        const reference = Event.decodeWithSchema([raw])
+        assert.deepStrictEqual(fast.events, reference.events)
+        assert.deepStrictEqual(fast.rejected, reference.rejected)
+      }),
+      { seed: 7, numRuns: 3000 }
+    )
+  })
+
+  it("keeps input order when fast and slow records mix", () => {
+    const batch = [
+      valid,
+      { ...valid, latencyMs: -1 },
+      { ...valid, timestamp: "2026-11-26T10:00:00+00:00", latencyMs: 2 },
+      { ...valid, latencyMs: 3 }
+    ]
+    const { events, rejected } = Event.decodeBatch(batch)
+    assert.deepStrictEqual(
+      events.map((e) => e.latencyMs),
+      [512, 2, 3]
+    )
+    assert.deepStrictEqual(
+      rejected.map((r) => r.index),
+      [1]
+    )
+  })
 })
