@@ -72,7 +72,7 @@ export interface CheckOptions<In = number> {
   readonly decide?: Verdict.Decide
   /** Event time of the first point, epoch ms (default 2026-01-01T00:00:00Z). */
   readonly start?: number
-  /** Milliseconds between points (default one minute). */
+  /** Milliseconds between points (default: the claims' `interval`, else one minute). */
   readonly interval?: number
   /** Points past warm-up the laws generate at most (default 200). */
   readonly length?: number
@@ -130,7 +130,12 @@ export const selectLaws = (
   return { run, exempt }
 }
 
-const identity = <In>(series: ReadonlyArray<number>): ReadonlyArray<In> => series as unknown as ReadonlyArray<In>
+const identity = Object.assign(
+  <In>(series: ReadonlyArray<number>): ReadonlyArray<In> => series as unknown as ReadonlyArray<In>,
+  {
+    [fc.toStringMethod]: () => "numbers"
+  }
+)
 
 const toArbitrary = <In>(input: Input<In> | undefined): fc.Arbitrary<InputMap<In>> =>
   input === undefined ? fc.constant<InputMap<In>>(identity) : typeof input === "function" ? fc.constant(input) : input
@@ -156,11 +161,13 @@ export const makeSubject = <S, In, P>(
     input: toArbitrary(options.input ?? (claims as { readonly input?: Input<In> }).input),
     decide: options.decide ?? Verdict.threshold(),
     start: options.start ?? Date.UTC(2026, 0, 1),
-    interval: options.interval ?? 60_000,
+    interval: options.interval ?? claims.interval ?? 60_000,
     minSamples: sample.minSamples,
     length: options.length ?? 200
   }
 }
+
+const violation = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
 /**
  * Runs one law on a subject.
@@ -186,7 +193,7 @@ export const checkLaw = <S, In>(
     ok: false,
     ...(details.counterexample !== null ? { counterexample: details.counterexample } : {}),
     ...(details.errorInstance !== null ? { error: details.errorInstance } : {}),
-    report: `${subject.name}:${law.name} failed. ${fc.defaultReportMessage(details) ?? ""}`,
+    report: `${subject.name}:${law.name} failed: ${violation(details.errorInstance)}\n${fc.defaultReportMessage(details) ?? ""}`,
     seed: seedUsed,
     numRuns
   }

@@ -77,6 +77,11 @@ export interface BaseClaims<P> {
    * positive, except in the totality law, which still feeds every finite number.
    */
   readonly positive?: boolean
+  /**
+   * Milliseconds between generated points (default one minute). Detectors that bucket by event time (seasonal
+   * baselines) set it so that the laws' series cover their buckets.
+   */
+  readonly interval?: number
 }
 
 /**

@@ -22,8 +22,7 @@ const fail = (message: string): never => {
   throw new LawViolation(message)
 }
 
-const domainOf = <S, In>(s: Subject<S, In>): Arbitraries.Domain =>
-  s.claims.positive === true ? "positive" : "real"
+const domainOf = <S, In>(s: Subject<S, In>): Arbitraries.Domain => (s.claims.positive === true ? "positive" : "real")
 
 const timesOf = <S, In>(s: Subject<S, In>, n: number, from = 0): Array<number> =>
   Array.from({ length: n }, (_, i) => s.start + (from + i) * s.interval)
