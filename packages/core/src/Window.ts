@@ -59,7 +59,7 @@ const positive = (parameter: string, input: unknown): Result.Result<number, Inva
  * import { Window } from "@llm-sentinel/core"
  * import { Effect } from "effect"
  * Effect.gen(function*() {
- *   const w = yield* Window.tumbling({ size: "1 minute" }) // fails with InvalidWindow for "0 seconds"
+ *   const w = yield* Effect.fromResult(Window.tumbling({ size: "1 minute" })) // InvalidWindow for "0 seconds"
  * })
  * ```
  * @category constructors
