@@ -43,6 +43,13 @@ export * as Mad from "./Mad.ts"
 export * as PageHinkley from "./PageHinkley.ts"
 
 /**
+ * Peer-group outlier:
+ *
+ * @since 0.1.0
+ */
+export * as PeerGroup from "./PeerGroup.ts"
+
+/**
  * Rate of change:
  *
  * @since 0.1.0
