@@ -285,40 +285,85 @@ export interface DetectOptions {
   readonly decide?: Verdict.Decide
   /** Emit only the verdicts that fired (default false: every verdict, which the alert policy needs to resolve). */
   readonly onlyAnomalous?: boolean
+  /**
+   * A checkpointed state (JSON made by {@link snapshot}) for a detector of a series seen for the first time,
+   * e.g. loaded from a `StateStore` at start-up. A checkpoint that no longer decodes (the detector's parameters
+   * or version changed) is ignored and the detector starts fresh.
+   */
+  readonly restore?: (seriesId: string, detector: string) => string | undefined
+}
+
+/**
+ * A snapshot of one detector of one series, as made by {@link DetectFn.checkpoint}.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Checkpoint {
+  readonly seriesId: string
+  readonly detector: string
+  readonly state: string
+}
+
+/**
+ * The detect stage as a pure chunk-wise function with its state.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface DetectFn {
+  readonly state: DetectState
+  readonly apply: (points: ReadonlyArray<MetricPoint>) => Array<Scored>
+  /** Snapshots of every series whose state changed since the last call (all series on the first call). */
+  readonly checkpoint: () => Array<Checkpoint>
+  /** Detector states restored from checkpoints, and checkpoints that failed to decode. */
+  readonly restored: () => { readonly ok: number; readonly failed: number }
 }
 
 /**
  * A pure, chunk-wise detect function with its own state: feed it arrays of points, get the verdicts. The stream
- * operator {@link detect} and `sentinel replay` both run this, so there is one implementation of detection.
+ * operator {@link detect}, the pipeline and `sentinel replay` all run this, so there is one implementation of
+ * detection.
  *
  * @category constructors
  * @since 0.1.0
  */
-export const makeDetectFn = (
-  options: DetectOptions
-): {
-  readonly state: DetectState
-  readonly apply: (points: ReadonlyArray<MetricPoint>) => Array<Scored>
-} => {
+export const makeDetectFn = (options: DetectOptions): DetectFn => {
   const state: DetectState = { series: new Map() }
   const select =
     typeof options.detectors === "function" ? options.detectors : () => options.detectors as ReadonlyArray<Any>
   const decide = options.decide ?? Verdict.threshold()
   const onlyAnomalous = options.onlyAnomalous ?? false
+  const dirty = new Set<string>()
+  let restoredOk = 0
+  let restoredFailed = 0
+  const initial = (seriesId: string, d: Any): unknown => {
+    const json = options.restore?.(seriesId, d.name)
+    if (json === undefined) return d.initial()
+    const back = restore(d, json)
+    if (Result.isSuccess(back)) {
+      restoredOk++
+      return back.success
+    }
+    restoredFailed++
+    return d.initial()
+  }
   const apply = (points: ReadonlyArray<MetricPoint>): Array<Scored> => {
     const out: Array<Scored> = []
     for (let i = 0; i < points.length; i++) {
       const point = points[i]!
-      let series = state.series.get(point.key.id)
+      const id = point.key.id
+      let series = state.series.get(id)
       if (series === undefined) {
         const detectors = select(point.key)
         series = {
           detectors,
           steps: detectors.map((d) => step(d, decide)),
-          states: detectors.map((d) => d.initial())
+          states: detectors.map((d) => initial(id, d))
         }
-        state.series.set(point.key.id, series)
+        state.series.set(id, series)
       }
+      dirty.add(id)
       for (let d = 0; d < series.detectors.length; d++) {
         const [next, verdict] = series.steps[d]!(series.states[d], point.value, point.time)
         series.states[d] = next
@@ -327,7 +372,20 @@ export const makeDetectFn = (
     }
     return out
   }
-  return { state, apply }
+  const checkpoint = (): Array<Checkpoint> => {
+    const out: Array<Checkpoint> = []
+    for (const seriesId of dirty) {
+      const series = state.series.get(seriesId)
+      if (series === undefined) continue
+      for (let d = 0; d < series.detectors.length; d++) {
+        const detector = series.detectors[d]!
+        out.push({ seriesId, detector: detector.name, state: snapshot(detector, series.states[d]) })
+      }
+    }
+    dirty.clear()
+    return out
+  }
+  return { state, apply, checkpoint, restored: () => ({ ok: restoredOk, failed: restoredFailed }) }
 }
 
 /**

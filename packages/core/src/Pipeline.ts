@@ -6,6 +6,10 @@
  * per stage, FIFO buffers), so per-series order holds and a batch's `ack` runs only after every sink accepted
  * what it and the batches before it produced: delivery is at least once.
  *
+ * When a `StateStore` is in the context, detector states are checkpointed to it every `checkpointEvery` (and at
+ * the end) and restored from it at start-up, so a restarted instance keeps its baselines instead of warming
+ * up again. A checkpoint may be ahead of the last acknowledged batch by up to `capacity` batches.
+ *
  * Ending the source (e.g. `EventQueue.end`) drains the pipeline: open windows are flushed through detection
  * and the sinks before `run` completes. Interrupting `run` does the same: the source stops being pulled, what
  * is in flight drains (up to `drainTimeout`), then sinks are flushed and sources acknowledged.
@@ -26,6 +30,7 @@ import { EventSource } from "./EventSource.ts"
 import * as Extract from "./Extract.ts"
 import * as Series from "./Series.ts"
 import type { SinkError } from "./SinkError.ts"
+import { StateStore } from "./StateStore.ts"
 import type * as Verdict from "./Verdict.ts"
 import * as Watermark from "./Watermark.ts"
 import * as Window from "./Window.ts"
@@ -54,6 +59,8 @@ export interface Config {
   readonly capacity: number
   /** How long an interrupted pipeline may take to drain before it is stopped. */
   readonly drainTimeoutMs: number
+  /** How often detector states are checkpointed to the `StateStore`, when one is provided. */
+  readonly checkpointEveryMs: number
 }
 
 /**
@@ -85,6 +92,7 @@ export const makeConfig = (options: {
   readonly tick?: import("effect").Duration.Input
   readonly capacity?: number
   readonly drainTimeout?: import("effect").Duration.Input
+  readonly checkpointEvery?: import("effect").Duration.Input
 }): Result.Result<Config, Window.InvalidWindow | Watermark.InvalidWatermark> =>
   Result.gen(function* () {
     const window =
@@ -112,7 +120,10 @@ export const makeConfig = (options: {
       ...(options.dimension !== undefined ? { dimension: options.dimension } : {}),
       tickMs: options.tick === undefined ? 1000 : (Watermark.toMillis(options.tick) ?? 1000),
       capacity: options.capacity ?? 16,
-      drainTimeoutMs: options.drainTimeout === undefined ? 30_000 : (Watermark.toMillis(options.drainTimeout) ?? 30_000)
+      drainTimeoutMs:
+        options.drainTimeout === undefined ? 30_000 : (Watermark.toMillis(options.drainTimeout) ?? 30_000),
+      checkpointEveryMs:
+        options.checkpointEvery === undefined ? 60_000 : (Watermark.toMillis(options.checkpointEvery) ?? 60_000)
     }
   })
 
@@ -134,7 +145,22 @@ export interface Stats {
   readonly alertEvents: number
   readonly seriesOverflow: number
   readonly batchesAcknowledged: number
+  /** Detector states written to the StateStore. */
+  readonly checkpoints: number
+  /** Detector states restored from the StateStore, and checkpoints that no longer decoded. */
+  readonly restored: number
+  readonly restoreFailed: number
 }
+
+/**
+ * Where detector checkpoints live in the `StateStore`: `detector/<detector>/<series id>`.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const checkpointPrefix = "detector/"
+
+const checkpointKey = (detector: string, seriesId: string) => `${checkpointPrefix}${detector}/${seriesId}`
 
 const counter = (name: string, description: string) => Metric.counter(name, { description, incremental: true })
 
@@ -165,6 +191,8 @@ interface Analyzed {
   readonly anomalies: ReadonlyArray<Anomaly.Anomaly>
   readonly alerts: ReadonlyArray<Alert.AlertEvent>
   readonly acks: ReadonlyArray<Effect.Effect<void>>
+  /** The last element, after the flush: checkpoint whatever the interval. */
+  readonly final: boolean
 }
 
 type Input =
@@ -223,9 +251,17 @@ export const make = (config: Config): Pipeline => {
   })
   const windower = Window.makeWindower({ window: config.window, watermark: config.watermark })
   const signalFn = Window.makeSignalFn({ registry, metrics: config.metrics, signals: config.signals })
+  // checkpoints loaded from the StateStore at start-up, consumed as series reappear
+  const checkpoints = new Map<string, string>()
   const detectFn = Detector.makeDetectFn({
     detectors: config.detectors,
-    ...(config.decide !== undefined ? { decide: config.decide } : {})
+    ...(config.decide !== undefined ? { decide: config.decide } : {}),
+    restore: (seriesId, detector) => {
+      const k = checkpointKey(detector, seriesId)
+      const json = checkpoints.get(k)
+      if (json !== undefined) checkpoints.delete(k)
+      return json
+    }
   })
   const alertFn = Alert.makeAlertFn(config.alert)
   const s = {
@@ -237,12 +273,15 @@ export const make = (config: Config): Pipeline => {
     verdicts: 0,
     anomalies: 0,
     alertEvents: 0,
-    batchesAcknowledged: 0
+    batchesAcknowledged: 0,
+    checkpoints: 0
   }
   const stats = (): Stats => ({
     ...s,
     late: windower.counters().late,
-    seriesOverflow: registry.overflow()
+    seriesOverflow: registry.overflow(),
+    restored: detectFn.restored().ok,
+    restoreFailed: detectFn.restored().failed
   })
 
   const decodeStage = (input: Input): Effect.Effect<Decoded, SinkError, DeadLetterSink> => {
@@ -293,20 +332,41 @@ export const make = (config: Config): Pipeline => {
         ],
         { discard: true }
       ),
-      { anomalies, alerts, acks: input.acks }
+      { anomalies, alerts, acks: input.acks, final: input.flush }
     )
   }
 
-  const sinkStage = (input: Analyzed): Effect.Effect<void, SinkError, AnomalySink | Alert.AlertSink> =>
+  let lastCheckpoint = Number.NEGATIVE_INFINITY
+  const checkpoint = (store: StateStore["Service"] | undefined, now: number, force: boolean) => {
+    if (store === undefined || (!force && now - lastCheckpoint < config.checkpointEveryMs)) return Effect.void
+    lastCheckpoint = now
+    const entries = detectFn.checkpoint().map((c) => [checkpointKey(c.detector, c.seriesId), c.state] as const)
+    s.checkpoints += entries.length
+    return entries.length === 0 ? Effect.void : store.setMany(entries)
+  }
+
+  const sinkStage = (
+    input: Analyzed,
+    store: StateStore["Service"] | undefined
+  ): Effect.Effect<void, SinkError, AnomalySink | Alert.AlertSink> =>
     Effect.gen(function* () {
       if (input.anomalies.length > 0) yield* AnomalySink.use((sink) => sink.write(input.anomalies))
       if (input.alerts.length > 0) yield* Alert.AlertSink.use((sink) => sink.write(input.alerts))
       for (const ack of input.acks) yield* ack
       s.batchesAcknowledged += input.acks.length
+      yield* checkpoint(store, yield* Clock.currentTimeMillis, input.final)
     })
 
   const run = Effect.gen(function* () {
     const source = yield* EventSource
+    const store = Option.getOrUndefined(yield* Effect.serviceOption(StateStore))
+    if (store !== undefined) {
+      const keys = yield* store.keys(checkpointPrefix)
+      for (const k of keys) {
+        const json = yield* store.get(k)
+        if (Option.isSome(json)) checkpoints.set(k, json.value)
+      }
+    }
     const halt = yield* Deferred.make<void>()
     const batches: Stream.Stream<Input, SinkError> = source.batches.pipe(
       Stream.map((b): Input => ({ _tag: "batch", raw: b.raw, events: b.events, ack: b.ack })),
@@ -322,7 +382,7 @@ export const make = (config: Config): Pipeline => {
       Stream.buffer({ capacity: config.capacity }),
       Stream.mapEffect((d) => Effect.flatMap(Clock.currentTimeMillis, (now) => analyzeStage(d, now))),
       Stream.buffer({ capacity: config.capacity }),
-      Stream.runForEach(sinkStage),
+      Stream.runForEach((a) => sinkStage(a, store)),
       Effect.forkChild
     )
     yield* Fiber.join(fiber).pipe(

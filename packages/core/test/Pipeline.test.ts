@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Fiber, Layer, Result, Stream } from "effect"
-import { Alert, AnomalySink, DeadLetterSink, EventSource, Pipeline, Verdict } from "../src/index.ts"
+import { Alert, AnomalySink, DeadLetterSink, EventSource, Pipeline, StateStore, Verdict } from "../src/index.ts"
 import { events, T0, welford } from "./fixtures.ts"
 
 // p95 of 10 samples is right-skewed: the cumulative reference detector needs a higher threshold than 4 on it
@@ -114,6 +114,38 @@ describe("Pipeline", () => {
       yield* Fiber.interrupt(fiber)
       assert.strictEqual(pipeline.stats().decoded, 120)
       assert.strictEqual(pipeline.stats().windows, 12 * 7) // the open windows were flushed, nothing lost
+    }).pipe(Effect.provide(sinks))
+  )
+
+  it.effect("checkpoints detector states to the StateStore and a new instance resumes from them", () =>
+    Effect.gen(function* () {
+      const input = events({
+        seconds: 1200,
+        services: ["search"],
+        spike: (i) => (i >= 600 && i < 610 ? 3000 : undefined)
+      })
+      const store = Context.get(yield* Layer.build(StateStore.layerMemory), StateStore.StateStore)
+      const first = Pipeline.make(config())
+      yield* first.run.pipe(
+        Effect.provide(EventSource.layerFromIterable(input.slice(0, 600))),
+        Effect.provideService(StateStore.StateStore, store)
+      )
+      assert.isAbove(first.stats().checkpoints, 0)
+      // the second instance sees the spike in its very first window: only restored baselines can catch it
+      const second = Pipeline.make(config())
+      yield* second.run.pipe(
+        Effect.provide(EventSource.layerFromIterable(input.slice(600))),
+        Effect.provideService(StateStore.StateStore, store)
+      )
+      assert.strictEqual(second.stats().restored, 3) // latency.p95, latency.p50, error.rate × welford
+      assert.strictEqual(second.stats().restoreFailed, 0)
+      const anomalies = yield* AnomalySink.MemoryAnomalySink.use((s) => s.written)
+      assert.ok(anomalies.some((a) => a.time === T0 + 600_000 && a.series.metric === "latency.p95"))
+      // and without the store, the same second half finds nothing (the detector is still warming up)
+      const cold = Pipeline.make(config())
+      yield* cold.run.pipe(Effect.provide(Layer.mergeAll(EventSource.layerFromIterable(input.slice(600)), sinks)))
+      assert.strictEqual(cold.stats().restored, 0)
+      assert.strictEqual(cold.stats().anomalies, 0)
     }).pipe(Effect.provide(sinks))
   )
 
