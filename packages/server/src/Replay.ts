@@ -147,12 +147,6 @@ export interface DetectorModule {
 }
 
 /**
- * Detectors whose input is not a single number per point (peer groups, vectors): replay cannot feed them from
- * one series.
- */
-const nonScalar = new Set(["peergroup", "peer-group", "halfspacetrees", "half-space-trees", "hst"])
-
-/**
  * The detector modules of `@llm-sentinel/detectors`: every export with a string `name` and a `make` function.
  *
  * @category constructors
@@ -167,9 +161,17 @@ export const detectorModules = (): ReadonlyArray<DetectorModule> =>
       typeof (m as DetectorModule).make === "function"
   )
 
-/** Scalar detectors only: the ones replay can run on a single series. */
-const scalarModules = (): ReadonlyArray<DetectorModule> =>
-  detectorModules().filter((m) => !nonScalar.has(m.name.toLowerCase()))
+/**
+ * Whether a module's detector takes one number per point (replay feeds one series at a time; peer-group and
+ * vector detectors need more), probed through its default instance's `accepts`.
+ */
+const isScalar = (m: DetectorModule): boolean => {
+  try {
+    return m.make().accepts(1)
+  } catch {
+    return false
+  }
+}
 
 const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
 const decodeOptions = { errors: "all", onExcessProperty: "error" } as const
@@ -216,18 +218,22 @@ export const resolveConfig = (raw: unknown): Effect.Effect<Resolved, ReplayConfi
       return Effect.fail(new ReplayConfigError({ issues }))
     }
     const config = decoded.value
-    const modules = scalarModules()
+    const modules = detectorModules()
     const issues: Array<ConfigIssue> = []
     const detectors: Array<Detector.Any> = []
     config.detectors.forEach((spec, i) => {
       const module = modules.find((m) => m.name === spec.type)
-      if (module === undefined) {
-        const known = modules.map((m) => m.name).join(", ")
+      if (module === undefined || !isScalar(module)) {
+        const known = modules
+          .filter(isScalar)
+          .map((m) => m.name)
+          .join(", ")
         issues.push({
           path: `detectors.${i}.type`,
-          message: nonScalar.has(spec.type.toLowerCase())
-            ? `detector "${spec.type}" needs more than one series as input and cannot be replayed on one`
-            : `unknown detector "${spec.type}" (known: ${known || "none"})`
+          message:
+            module !== undefined
+              ? `detector "${spec.type}" takes more than one number per point (peers or a vector) and cannot be replayed on one series`
+              : `unknown detector "${spec.type}" (known: ${known || "none"})`
         })
         return
       }

@@ -176,6 +176,12 @@ describe("Replay", () => {
       ])
       assert.include(error2.issues.find((i) => i.path === "detectors.1.type")!.message, 'unknown detector "nope"')
       assert.include(error2.message, "detectors.0.params.window")
+      const peers = yield* Effect.flip(Replay.resolveConfig({ detectors: [{ type: "peer-group" }] }))
+      assert.deepStrictEqual(
+        peers.issues.map((i) => i.path),
+        ["detectors.0.type"]
+      )
+      assert.include(peers.issues[0]!.message, "cannot be replayed on one series")
       const empty = yield* Effect.flip(Replay.resolveConfig({ detectors: [], extra: 1 }))
       assert.deepStrictEqual(empty.issues.map((i) => i.path).sort(), ["detectors", "extra"])
     }).pipe(Effect.provide(NodeServices.layer))
