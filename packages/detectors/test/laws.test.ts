@@ -5,11 +5,20 @@ import { describe, expect, it } from "vitest"
 import * as Detectors from "../src/index.ts"
 import { isDetectorModule, runModuleLaws } from "../src/testing/index.ts"
 
-const modules = Object.values(Detectors as Record<string, unknown>).filter(isDetectorModule)
+const exported = Object.entries(Detectors as Record<string, unknown>)
+const modules = exported.map(([, module]) => module).filter(isDetectorModule)
 
 describe("detector laws", () => {
   it("discovers the shipped detector modules", () => {
     expect(modules.length).toBeGreaterThanOrEqual(1)
   })
+
+  it("every module with a detector factory declares its laws", () => {
+    const undeclared = exported
+      .filter(([, m]) => typeof (m as { make?: unknown }).make === "function" && !isDetectorModule(m))
+      .map(([name]) => name)
+    expect(undeclared).toEqual([])
+  })
+
   for (const module of modules) runModuleLaws(it, module)
 })
