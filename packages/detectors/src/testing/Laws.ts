@@ -566,7 +566,7 @@ export const sensitivity: Law = {
         fail(
           `a ${up ? "+" : "-"}${claim.size}σ ${claim.kind} at point ${at} (level ${w.ls.level}, σ ${w.ls.sigma}) did not fire within ${within} points; scores ${verdicts
             .slice(at)
-            .map((v) => v.score)
+            .map((v) => (v.ready ? String(v.score) : `${v.score} (not ready)`))
             .join(", ")}`
         )
     })

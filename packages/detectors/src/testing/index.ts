@@ -3,6 +3,9 @@
  * and for your own. Declare what your detector claims ({@link LawClaims}), then either register one test per law
  * with {@link runLaws} (any `it(name, fn)`: vitest, node:test…) or get the results with {@link checkDetector}.
  *
+ * Runs are reproducible: the fast-check seed is `SENTINEL_LAW_SEED` (default {@link defaultSeed}) and the runs per
+ * law `SENTINEL_LAW_RUNS` (default {@link defaultNumRuns}); both can be passed as options, with a replay `path`.
+ *
  * @example
  * ```ts
  * import { describe, it } from "vitest"
