@@ -18,6 +18,11 @@ export interface SourceBatch {
   readonly raw: ReadonlyArray<unknown>
   readonly events: ReadonlyArray<TelemetryEvent>
   readonly ack: Effect.Effect<void>
+  /**
+   * The batch's position in a replayable source (a journal sequence number, an offset), increasing. With it,
+   * checkpoints record where a restarted pipeline must replay from (see `Pipeline.Position`).
+   */
+  readonly position?: number
 }
 
 /**

@@ -61,6 +61,12 @@ export interface Config {
   readonly drainTimeoutMs: number
   /** How often detector states are checkpointed to the `StateStore`, when one is provided. */
   readonly checkpointEveryMs: number
+  /**
+   * Whether the end of the input (or an interruption) closes every open window. True for finite inputs (files,
+   * tests); a server whose source can replay open windows after a restart (a journal, Kafka) sets it to false,
+   * so a restart does not cut windows short.
+   */
+  readonly flushOnEnd: boolean
 }
 
 /**
@@ -93,6 +99,7 @@ export const makeConfig = (options: {
   readonly capacity?: number
   readonly drainTimeout?: import("effect").Duration.Input
   readonly checkpointEvery?: import("effect").Duration.Input
+  readonly flushOnEnd?: boolean
 }): Result.Result<Config, Window.InvalidWindow | Watermark.InvalidWatermark> =>
   Result.gen(function* () {
     const window =
@@ -122,6 +129,7 @@ export const makeConfig = (options: {
       capacity: options.capacity ?? 16,
       drainTimeoutMs:
         options.drainTimeout === undefined ? 30_000 : (Watermark.toMillis(options.drainTimeout) ?? 30_000),
+      flushOnEnd: options.flushOnEnd ?? true,
       checkpointEveryMs:
         options.checkpointEvery === undefined ? 60_000 : (Watermark.toMillis(options.checkpointEvery) ?? 60_000)
     }
@@ -160,7 +168,48 @@ export interface Stats {
  */
 export const checkpointPrefix = "detector/"
 
+/**
+ * Where window clocks live in the `StateStore`: `window/<series id>`.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const windowPrefix = "window/"
+
+/**
+ * Where the source position of the last checkpoint lives in the `StateStore`.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const positionKey = "source/position"
+
+/**
+ * The source position of a checkpoint: the last batch processed, and where a replay must start so that every
+ * window still open at the checkpoint is rebuilt (points of windows fired before it are dropped as late).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Position {
+  readonly processed: number
+  readonly replayFrom: number
+}
+
+/**
+ * Reads the position of the last checkpoint, if any.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const readPosition = (store: StateStore["Service"]): Effect.Effect<Option.Option<Position>, SinkError> =>
+  Effect.map(
+    store.get(positionKey),
+    Option.map((json) => JSON.parse(json) as Position)
+  )
+
 const checkpointKey = (detector: string, seriesId: string) => `${checkpointPrefix}${detector}/${seriesId}`
+const windowKey = (seriesId: string) => `${windowPrefix}${seriesId}`
 
 const counter = (name: string, description: string) => Metric.counter(name, { description, incremental: true })
 
@@ -183,16 +232,18 @@ export const metrics = {
 interface Decoded {
   readonly events: ReadonlyArray<Event.TelemetryEvent>
   readonly acks: ReadonlyArray<Effect.Effect<void>>
+  readonly position: number | undefined
   readonly tick: boolean
-  readonly flush: boolean
+  /** The end of the input: flush (if configured) and checkpoint whatever the interval. */
+  readonly end: boolean
 }
 
 interface Analyzed {
   readonly anomalies: ReadonlyArray<Anomaly.Anomaly>
   readonly alerts: ReadonlyArray<Alert.AlertEvent>
   readonly acks: ReadonlyArray<Effect.Effect<void>>
-  /** The last element, after the flush: checkpoint whatever the interval. */
-  readonly final: boolean
+  /** State to checkpoint once this element's outputs are accepted: consistent with them by construction. */
+  readonly checkpoint: ReadonlyArray<readonly [string, string]>
 }
 
 type Input =
@@ -201,11 +252,10 @@ type Input =
       readonly raw: ReadonlyArray<unknown>
       readonly events: ReadonlyArray<Event.TelemetryEvent>
       readonly ack: Effect.Effect<void>
+      readonly position: number | undefined
     }
-  | {
-      readonly _tag: "tick"
-    }
-  | { readonly _tag: "flush" }
+  | { readonly _tag: "tick" }
+  | { readonly _tag: "end" }
 
 /**
  * A pipeline ready to run, with live statistics.
@@ -249,10 +299,17 @@ export const make = (config: Config): Pipeline => {
     metrics: config.metrics,
     ...(config.dimension ? { dimension: config.dimension } : {})
   })
-  const windower = Window.makeWindower({ window: config.window, watermark: config.watermark })
-  const signalFn = Window.makeSignalFn({ registry, metrics: config.metrics, signals: config.signals })
   // checkpoints loaded from the StateStore at start-up, consumed as series reappear
   const checkpoints = new Map<string, string>()
+  const windower = Window.makeWindower({
+    window: config.window,
+    watermark: config.watermark,
+    restore: (seriesId) => {
+      const json = checkpoints.get(windowKey(seriesId))
+      return json === undefined ? undefined : (JSON.parse(json) as Window.SeriesClock)
+    }
+  })
+  const signalFn = Window.makeSignalFn({ registry, metrics: config.metrics, signals: config.signals })
   const detectFn = Detector.makeDetectFn({
     detectors: config.detectors,
     ...(config.decide !== undefined ? { decide: config.decide } : {}),
@@ -285,8 +342,15 @@ export const make = (config: Config): Pipeline => {
   })
 
   const decodeStage = (input: Input): Effect.Effect<Decoded, SinkError, DeadLetterSink> => {
-    if (input._tag !== "batch")
-      return Effect.succeed({ events: [], acks: [], tick: input._tag === "tick", flush: input._tag === "flush" })
+    if (input._tag !== "batch") {
+      return Effect.succeed({
+        events: [],
+        acks: [],
+        position: undefined,
+        tick: input._tag === "tick",
+        end: input._tag === "end"
+      })
+    }
     const received = input.raw.length + input.events.length
     s.received += received
     const { events, rejected } = input.raw.length > 0 ? Event.decodeBatch(input.raw) : { events: [], rejected: [] }
@@ -301,7 +365,7 @@ export const make = (config: Config): Pipeline => {
       ],
       { discard: true }
     )
-    const result: Decoded = { events: all, acks: [input.ack], tick: false, flush: false }
+    const result: Decoded = { events: all, acks: [input.ack], position: input.position, tick: false, end: false }
     return rejected.length === 0
       ? Effect.as(counted, result)
       : DeadLetterSink.use((dl) => dl.write(rejected)).pipe(Effect.andThen(counted), Effect.as(result))
@@ -310,9 +374,10 @@ export const make = (config: Config): Pipeline => {
   const analyzeStage = (input: Decoded, now: number): Effect.Effect<Analyzed> => {
     const points = extractFn(input.events)
     s.points += points.length
-    const out = windower.points(points, now)
+    const out = windower.points(points, now, input.position)
+    if (input.position !== undefined) lastPosition = input.position
     if (input.tick) out.windows.push(...windower.tick(now).windows)
-    if (input.flush) out.windows.push(...windower.flush().windows)
+    if (input.end && config.flushOnEnd) out.windows.push(...windower.flush().windows)
     const signals = signalFn(out.windows)
     const scored = detectFn.apply(signals)
     const anomalies: Array<Anomaly.Anomaly> = []
@@ -332,57 +397,70 @@ export const make = (config: Config): Pipeline => {
         ],
         { discard: true }
       ),
-      { anomalies, alerts, acks: input.acks, final: input.flush }
+      { anomalies, alerts, acks: input.acks, checkpoint: checkpointDue(now, input.end) }
     )
   }
 
+  let store: StateStore["Service"] | undefined
   let lastCheckpoint = Number.NEGATIVE_INFINITY
-  const checkpoint = (store: StateStore["Service"] | undefined, now: number, force: boolean) => {
-    if (store === undefined || (!force && now - lastCheckpoint < config.checkpointEveryMs)) return Effect.void
+  let lastPosition: number | undefined
+  // Runs in the analyze stage, right after a batch: detector states, window clocks and the source position
+  // all describe the same instant. The sink stage writes them only after this batch's outputs were accepted.
+  const checkpointDue = (now: number, force: boolean): ReadonlyArray<readonly [string, string]> => {
+    if (store === undefined || (!force && now - lastCheckpoint < config.checkpointEveryMs)) return []
     lastCheckpoint = now
-    const entries = detectFn.checkpoint().map((c) => [checkpointKey(c.detector, c.seriesId), c.state] as const)
-    s.checkpoints += entries.length
-    return entries.length === 0 ? Effect.void : store.setMany(entries)
+    const entries: Array<readonly [string, string]> = []
+    for (const c of detectFn.checkpoint()) entries.push([checkpointKey(c.detector, c.seriesId), c.state])
+    for (const [seriesId, clock] of windower.clocks()) entries.push([windowKey(seriesId), JSON.stringify(clock)])
+    if (lastPosition !== undefined) {
+      const position: Position = {
+        processed: lastPosition,
+        replayFrom: Math.min(windower.oldestOpenPosition() ?? lastPosition + 1, lastPosition + 1)
+      }
+      entries.push([positionKey, JSON.stringify(position)])
+    }
+    return entries
   }
 
-  const sinkStage = (
-    input: Analyzed,
-    store: StateStore["Service"] | undefined
-  ): Effect.Effect<void, SinkError, AnomalySink | Alert.AlertSink> =>
+  const sinkStage = (input: Analyzed): Effect.Effect<void, SinkError, AnomalySink | Alert.AlertSink> =>
     Effect.gen(function* () {
       if (input.anomalies.length > 0) yield* AnomalySink.use((sink) => sink.write(input.anomalies))
       if (input.alerts.length > 0) yield* Alert.AlertSink.use((sink) => sink.write(input.alerts))
       for (const ack of input.acks) yield* ack
       s.batchesAcknowledged += input.acks.length
-      yield* checkpoint(store, yield* Clock.currentTimeMillis, input.final)
+      if (input.checkpoint.length > 0 && store !== undefined) {
+        yield* store.setMany(input.checkpoint)
+        s.checkpoints += input.checkpoint.length
+      }
     })
 
   const run = Effect.gen(function* () {
     const source = yield* EventSource
-    const store = Option.getOrUndefined(yield* Effect.serviceOption(StateStore))
+    store = Option.getOrUndefined(yield* Effect.serviceOption(StateStore))
     if (store !== undefined) {
-      const keys = yield* store.keys(checkpointPrefix)
-      for (const k of keys) {
-        const json = yield* store.get(k)
-        if (Option.isSome(json)) checkpoints.set(k, json.value)
+      for (const prefix of [checkpointPrefix, windowPrefix]) {
+        for (const k of yield* store.keys(prefix)) {
+          const json = yield* store.get(k)
+          if (Option.isSome(json)) checkpoints.set(k, json.value)
+        }
       }
     }
     const halt = yield* Deferred.make<void>()
     const batches: Stream.Stream<Input, SinkError> = source.batches.pipe(
-      Stream.map((b): Input => ({ _tag: "batch", raw: b.raw, events: b.events, ack: b.ack })),
+      Stream.map((b): Input => ({ _tag: "batch", raw: b.raw, events: b.events, ack: b.ack, position: b.position })),
       Stream.interruptWhen(Deferred.await(halt))
     )
     const ticks: Stream.Stream<Input> = Stream.tick(Duration.millis(config.tickMs)).pipe(
       Stream.map((): Input => ({ _tag: "tick" }))
     )
-    const flush: Stream.Stream<Input> = Stream.make({ _tag: "flush" } as Input)
+    const end: Stream.Stream<Input> = Stream.make({ _tag: "end" } as Input)
     const fiber = yield* Stream.merge(batches, ticks, { haltStrategy: "left" }).pipe(
-      Stream.concat(flush),
+      Stream.concat(end),
       Stream.mapEffect(decodeStage),
       Stream.buffer({ capacity: config.capacity }),
       Stream.mapEffect((d) => Effect.flatMap(Clock.currentTimeMillis, (now) => analyzeStage(d, now))),
       Stream.buffer({ capacity: config.capacity }),
-      Stream.runForEach((a) => sinkStage(a, store)),
+      Stream.runForEach(sinkStage),
       Effect.forkChild
     )
     yield* Fiber.join(fiber).pipe(

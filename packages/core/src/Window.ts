@@ -162,6 +162,21 @@ export interface Counters {
 }
 
 /**
+ * The event-time clock of one series: what a restarted windower needs to resume without firing a window twice.
+ * Points of windows already fired are dropped as late after a restore, so replaying a source from before the
+ * checkpoint rebuilds the open windows and nothing else.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface SeriesClock {
+  readonly maxTime: number
+  readonly watermark: number
+  readonly nextEnd: number
+  readonly firedUpTo: number
+}
+
+/**
  * Options of the windowing.
  *
  * @category models
@@ -172,6 +187,8 @@ export interface WindowOptions {
   readonly watermark?: Watermark.Watermark
   /** Whether the series' aggregates keep a quantile sketch (default: metrics derived by quantiles). */
   readonly quantiles?: (key: Series.SeriesKey) => boolean
+  /** The checkpointed clock of a series seen for the first time (time windows only). */
+  readonly restore?: (seriesId: string) => SeriesClock | undefined
 }
 
 interface TimeSeries {
@@ -184,12 +201,15 @@ interface TimeSeries {
   firedUpTo: number
   readonly panes: Map<number, Aggregate.Aggregate>
   readonly revisions: Map<number, number>
+  /** The first source position that added to each pane. */
+  readonly positions: Map<number, number>
 }
 
 interface Session {
   start: number
   last: number
   agg: Aggregate.Aggregate
+  position: number | undefined
 }
 
 interface SessionSeries {
@@ -209,10 +229,19 @@ interface SessionSeries {
  * @since 0.1.0
  */
 export interface Windower {
-  readonly points: (points: ReadonlyArray<Series.MetricPoint>, now: number) => Output
+  /**
+   * Adds points at processing time `now`. `position` is the source position of the batch they came from (e.g.
+   * a journal sequence number), remembered per open window so {@link Windower.oldestOpenPosition} can say
+   * where a replay must start.
+   */
+  readonly points: (points: ReadonlyArray<Series.MetricPoint>, now: number, position?: number) => Output
   readonly tick: (now: number) => Output
   readonly flush: () => Output
   readonly counters: () => Counters
+  /** The clocks of the series whose clock moved since the last call. */
+  readonly clocks: () => Array<readonly [seriesId: string, clock: SeriesClock]>
+  /** The smallest source position with points in a window not fired yet, if any. */
+  readonly oldestOpenPosition: () => number | undefined
 }
 
 const byQuantiles = (key: Series.SeriesKey): boolean => Extract.derivationsOf(key.metric).includes("quantiles")
@@ -251,6 +280,7 @@ export const makeWindower = (options: WindowOptions): Windower => {
 
   const { sizeMs, slideMs } = spec
   const series = new Map<string, TimeSeries>()
+  const moved = new Set<TimeSeries>()
 
   const windowOf = (s: TimeSeries, end: number, closedBy: WindowResult["closedBy"], revision: number): WindowResult => {
     const start = end - sizeMs
@@ -274,42 +304,48 @@ export const makeWindower = (options: WindowOptions): Windower => {
     const keepFrom = s.watermark - wm.allowedLatenessMs - sizeMs
     for (const start of s.panes.keys()) if (start < keepFrom) s.panes.delete(start)
     for (const end of s.revisions.keys()) if (end < keepFrom) s.revisions.delete(end)
+    for (const start of s.positions.keys()) if (start < keepFrom) s.positions.delete(start)
   }
 
-  const add = (p: Series.MetricPoint, now: number, out: Output) => {
+  const add = (p: Series.MetricPoint, now: number, position: number | undefined, out: Output) => {
     let s = series.get(p.key.id)
     if (s === undefined) {
+      const clock = options.restore?.(p.key.id)
       s = {
         key: p.key,
         quantiles: wantsQuantiles(p.key),
-        maxTime: Number.NEGATIVE_INFINITY,
-        watermark: Number.NEGATIVE_INFINITY,
+        maxTime: clock?.maxTime ?? Number.NEGATIVE_INFINITY,
+        watermark: clock?.watermark ?? Number.NEGATIVE_INFINITY,
         lastArrival: now,
-        nextEnd: floorTo(p.time, slideMs) + slideMs,
-        firedUpTo: Number.NEGATIVE_INFINITY,
+        nextEnd: clock?.nextEnd ?? floorTo(p.time, slideMs) + slideMs,
+        firedUpTo: clock?.firedUpTo ?? Number.NEGATIVE_INFINITY,
         panes: new Map(),
-        revisions: new Map()
+        revisions: new Map(),
+        positions: new Map()
       }
       series.set(p.key.id, s)
     }
     s.lastArrival = now
-    if (p.time < s.watermark - wm.allowedLatenessMs) {
+    const paneStart = floorTo(p.time, slideMs)
+    // late when every window containing the point closed more than allowedLateness ago
+    if (paneStart + sizeMs + wm.allowedLatenessMs <= s.watermark) {
       late++
       out.late.push(p)
       return
     }
     points++
-    const paneStart = floorTo(p.time, slideMs)
     let pane = s.panes.get(paneStart)
     if (pane === undefined) s.panes.set(paneStart, (pane = Aggregate.empty(s.quantiles)))
     Aggregate.add(pane, p.value)
+    if (position !== undefined && !s.positions.has(paneStart)) s.positions.set(paneStart, position)
     if (s.firedUpTo === Number.NEGATIVE_INFINITY) {
       // nothing fired yet: an early point may start the series' first window sooner
       const end = paneStart + slideMs
       if (end < s.nextEnd) s.nextEnd = end
     } else if (p.time < s.firedUpTo) {
-      // a late point within allowedLateness: re-fire every closed window that contains it
+      // a late point within allowedLateness: re-fire the closed windows that contain it and are still in time
       for (let end = paneStart + slideMs; end <= s.firedUpTo && end - sizeMs <= p.time; end += slideMs) {
+        if (end + wm.allowedLatenessMs <= s.watermark) continue
         const revision = (s.revisions.get(end) ?? 0) + 1
         s.revisions.set(end, revision)
         out.windows.push(windowOf(s, end, "watermark", revision))
@@ -317,14 +353,35 @@ export const makeWindower = (options: WindowOptions): Windower => {
     }
     if (p.time > s.maxTime) {
       s.maxTime = p.time
+      moved.add(s)
       advance(s, p.time - wm.maxDelayMs, "watermark", out)
     }
   }
 
+  const clocks = () => {
+    const out: Array<readonly [string, SeriesClock]> = []
+    for (const s of moved) {
+      out.push([s.key.id, { maxTime: s.maxTime, watermark: s.watermark, nextEnd: s.nextEnd, firedUpTo: s.firedUpTo }])
+    }
+    moved.clear()
+    return out
+  }
+
+  const oldestOpenPosition = () => {
+    let oldest: number | undefined
+    for (const s of series.values()) {
+      const firstOpen = s.nextEnd - sizeMs
+      for (const [start, position] of s.positions) {
+        if (start + slideMs > firstOpen && (oldest === undefined || position < oldest)) oldest = position
+      }
+    }
+    return oldest
+  }
+
   return {
-    points: (input, now) => {
+    points: (input, now, position) => {
       const out: Output = { windows: [], late: [] }
-      for (let i = 0; i < input.length; i++) add(input[i]!, now, out)
+      for (let i = 0; i < input.length; i++) add(input[i]!, now, position, out)
       return out
     },
     tick: (now) => {
@@ -332,7 +389,9 @@ export const makeWindower = (options: WindowOptions): Windower => {
       for (const [id, s] of series) {
         const silent = now - s.lastArrival
         if (silent < wm.idleTimeoutMs) continue
+        const before = s.watermark
         advance(s, s.maxTime - wm.maxDelayMs + silent, "idle", out)
+        if (s.watermark !== before) moved.add(s)
         if (silent >= wm.expireAfterMs) {
           series.delete(id)
           expired++
@@ -346,11 +405,13 @@ export const makeWindower = (options: WindowOptions): Windower => {
         let lastEnd = s.firedUpTo
         for (const start of s.panes.keys()) lastEnd = Math.max(lastEnd, start + sizeMs)
         advance(s, lastEnd, "flush", out)
+        moved.add(s)
       }
-      series.clear()
       return out
     },
-    counters
+    counters,
+    clocks,
+    oldestOpenPosition
   }
 }
 
@@ -380,7 +441,7 @@ const makeSessionWindower = (
     s.sessions = open
   }
   return {
-    points: (input, now) => {
+    points: (input, now, position) => {
       const out: Output = { windows: [], late: [] }
       for (let i = 0; i < input.length; i++) {
         const p = input[i]!
@@ -397,21 +458,31 @@ const makeSessionWindower = (
           series.set(p.key.id, s)
         }
         s.lastArrival = now
-        if (p.time < s.watermark - wm.allowedLatenessMs) {
+        // late when the session the point alone would make has closed more than allowedLateness ago
+        if (p.time + gapMs + wm.allowedLatenessMs <= s.watermark) {
           count.onLate()
           out.late.push(p)
           continue
         }
         count.onPoint()
         // merge every session within `gap` of the point, and the point, into one
-        let merged: Session = { start: p.time, last: p.time, agg: Aggregate.add(Aggregate.empty(s.quantiles), p.value) }
+        let merged: Session = {
+          start: p.time,
+          last: p.time,
+          agg: Aggregate.add(Aggregate.empty(s.quantiles), p.value),
+          position
+        }
         const rest: Array<Session> = []
         for (const session of s.sessions) {
           if (session.last + gapMs > p.time && p.time + gapMs > session.start) {
             merged = {
               start: Math.min(merged.start, session.start),
               last: Math.max(merged.last, session.last),
-              agg: Aggregate.combine(merged.agg, session.agg)
+              agg: Aggregate.combine(merged.agg, session.agg),
+              position:
+                merged.position === undefined || session.position === undefined
+                  ? (merged.position ?? session.position)
+                  : Math.min(merged.position, session.position)
             }
           } else rest.push(session)
         }
@@ -446,7 +517,20 @@ const makeSessionWindower = (
       series.clear()
       return out
     },
-    counters: () => counters(series.size)
+    counters: () => counters(series.size),
+    // sessions are not restored from checkpoints: a restart replays their open sessions from the source
+    clocks: () => [],
+    oldestOpenPosition: () => {
+      let oldest: number | undefined
+      for (const s of series.values()) {
+        for (const session of s.sessions) {
+          if (session.position !== undefined && (oldest === undefined || session.position < oldest)) {
+            oldest = session.position
+          }
+        }
+      }
+      return oldest
+    }
   }
 }
 

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Fiber, Layer, Result, Stream } from "effect"
+import { Context, Effect, Fiber, Layer, Option, Result, Stream } from "effect"
 import { Alert, AnomalySink, DeadLetterSink, EventSource, Pipeline, StateStore, Verdict } from "../src/index.ts"
 import { events, T0, welford } from "./fixtures.ts"
 
@@ -147,6 +147,51 @@ describe("Pipeline", () => {
       assert.strictEqual(cold.stats().restored, 0)
       assert.strictEqual(cold.stats().anomalies, 0)
     }).pipe(Effect.provide(sinks))
+  )
+
+  it.effect("a restart that replays from the checkpointed position finds the same anomalies as one run", () =>
+    Effect.gen(function* () {
+      const input = events({
+        seconds: 1200,
+        services: ["chat", "search"],
+        spike: (i, service) => (service === "search" && i >= 700 && i < 705 ? 3000 : undefined)
+      })
+      const batches = (from: number, to: number) =>
+        Array.from({ length: to - from }, (_, k) => {
+          const position = from + k
+          return { ...EventSource.rawBatch(input.slice(position * 25, (position + 1) * 25)), position }
+        })
+      const source = (from: number, to: number) =>
+        Layer.succeed(EventSource.EventSource, { batches: Stream.fromIterable(batches(from, to)) })
+      const total = input.length / 25
+      const run = (pipeline: Pipeline.Pipeline, from: number, to: number, store?: StateStore.StateStore["Service"]) =>
+        Effect.gen(function* () {
+          const layers = yield* Layer.build(Layer.mergeAll(sinks, source(from, to)))
+          yield* (
+            store === undefined ? pipeline.run : Effect.provideService(pipeline.run, StateStore.StateStore, store)
+          ).pipe(Effect.provideContext(layers))
+          return yield* AnomalySink.MemoryAnomalySink.use((m) => m.written).pipe(Effect.provideContext(layers))
+        })
+      const options = { flushOnEnd: false, checkpointEvery: "1 hour" as const }
+      // one uninterrupted run
+      const wholePipeline = Pipeline.make(config(options))
+      const whole = yield* run(wholePipeline, 0, total)
+      // the same input, stopped at batch 50 (a checkpoint is taken at the stop), restarted, replayed
+      const store = Context.get(yield* Layer.build(StateStore.layerMemory), StateStore.StateStore)
+      const first = Pipeline.make(config(options))
+      const before = yield* run(first, 0, 50, store)
+      const position = Option.getOrThrow(yield* Pipeline.readPosition(store))
+      assert.strictEqual(position.processed, 49)
+      assert.isBelow(position.replayFrom, 50) // the open windows hold points of earlier batches
+      const second = Pipeline.make(config(options))
+      const after = yield* run(second, position.replayFrom, total, store)
+      assert.isAbove(second.stats().late, 0) // replayed points of windows fired before the stop
+      const ids = (xs: ReadonlyArray<{ id: string }>) => [...new Set(xs.map((a) => a.id))].sort()
+      assert.isAbove(whole.length, 0)
+      assert.deepStrictEqual(ids([...before, ...after]), ids(whole))
+      // every window closed exactly once across the stop
+      assert.strictEqual(first.stats().windows + second.stats().windows, wholePipeline.stats().windows)
+    })
   )
 
   it("rejects invalid configuration with a typed error", () => {
