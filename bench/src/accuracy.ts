@@ -110,6 +110,10 @@ interface Cell {
   readonly anomalyTimes: Array<number>
 }
 
+const kinds = new Map(
+  modules.map((m) => [m.name, kindOf(m, m.make(m.name === "threshold" ? { upper: 1 } : undefined))])
+)
+
 const all = scenarios(seed)
 const warnings = [3, 4, 5, 6] as const
 const started = performance.now()
@@ -202,10 +206,13 @@ interface Score {
   readonly meanRecall: number
   readonly noiseFaPerDay: number
   readonly allFaPerDay: number
+  /** Incident scenarios counted. */
+  readonly scenarios: number
 }
 
 /** Scores a set of detectors whose anomalies are united (a point fires if any detector fires on it). */
-const scoreSet = (w: number, set: ReadonlyArray<string>): Score => {
+/** With `applicableOnly`, scenarios none of the set can run on (input type) are left out of the means. */
+const scoreSet = (w: number, set: ReadonlyArray<string>, applicableOnly = false): Score => {
   const byDetector = results.get(w)!
   const union = (s: Scenario): Array<number> | undefined => {
     const times = new Set<number>()
@@ -222,9 +229,12 @@ const scoreSet = (w: number, set: ReadonlyArray<string>): Score => {
   let recall = 0
   let fa = 0
   let days = 0
+  let counted = 0
   for (const s of incidentScenarios) {
-    const times = union(s) ?? []
-    const m = Replay.evaluate(times, s.incidents, toleranceMs)
+    const u = union(s)
+    if (u === undefined && applicableOnly) continue
+    counted++
+    const m = Replay.evaluate(u ?? [], s.incidents, toleranceMs)
     f1 += m.f1
     recall += m.recall ?? 0
     fa += m.falsePositives
@@ -233,29 +243,37 @@ const scoreSet = (w: number, set: ReadonlyArray<string>): Score => {
   let noiseFa = 0
   let noiseDays = 0
   for (const s of noiseScenarios) {
-    noiseFa += (union(s) ?? []).length
+    const u = union(s)
+    if (u === undefined && applicableOnly) continue
+    noiseFa += (u ?? []).length
     noiseDays += s.days
   }
   return {
-    meanF1: f1 / incidentScenarios.length,
-    meanRecall: recall / incidentScenarios.length,
-    noiseFaPerDay: noiseFa / noiseDays,
-    allFaPerDay: fa / days
+    meanF1: counted === 0 ? 0 : f1 / counted,
+    meanRecall: counted === 0 ? 0 : recall / counted,
+    noiseFaPerDay: noiseDays === 0 ? Number.NaN : noiseFa / noiseDays,
+    allFaPerDay: days === 0 ? 0 : fa / days,
+    scenarios: counted
   }
 }
 
 console.log("\n## Summary per detector and warning threshold (critical = warning + 2)\n")
 console.log(
-  `mean F1 and recall over the ${incidentScenarios.length} incident scenarios; FA/d noise = false alarms per day on the noise-only scenarios; FA/d inc = outside-label alarms per day on the incident scenarios\n`
+  `mean F1 and recall over the incident scenarios a detector can run on (of ${incidentScenarios.length}); FA noise = false alarms per day on the noise-only scenarios (– if it cannot run on them)\n`
 )
 console.log(`${"detector".padEnd(nameWidth)}${warnings.map((w) => pad(`w=${w} F1/rec/FA noise`, 24)).join("")}`)
 for (const n of names) {
   const cells = warnings.map((w) => {
-    const sc = scoreSet(w, [n])
-    return pad(`${f(sc.meanF1)} / ${f(sc.meanRecall)} / ${sc.noiseFaPerDay.toFixed(1)}`, 24)
+    const sc = scoreSet(w, [n], true)
+    const fa = Number.isNaN(sc.noiseFaPerDay) ? "–" : sc.noiseFaPerDay.toFixed(1)
+    return pad(`${f(sc.meanF1)} / ${f(sc.meanRecall)} / ${fa}`, 24)
   })
-  console.log(`${n.padEnd(nameWidth)}${cells.join("")}`)
+  console.log(`${n.padEnd(nameWidth)}${cells.join("")}  (${scoreSet(4, [n], true).scenarios} scenarios)`)
 }
+
+// the default set must run on any single series: scalar detectors only (peer-group and vector detectors are
+// recommended separately, where their input exists)
+const scalarNames = names.filter((n) => kinds.get(n) === "scalar")
 
 // greedy selection: for each threshold, add the detector that raises mean F1 most while the union stays under
 // the false-alarm budget on noise; keep the best threshold
@@ -266,7 +284,7 @@ for (const w of warnings) {
   let current: Score | undefined
   for (let k = 0; k < 3; k++) {
     let pick: { n: string; score: Score } | undefined
-    for (const n of names) {
+    for (const n of scalarNames) {
       if (set.includes(n)) continue
       const sc = scoreSet(w, [...set, n])
       if (sc.noiseFaPerDay > budget) continue
@@ -301,6 +319,13 @@ if (best === undefined) {
     const m = Replay.evaluate([...times], s.incidents, toleranceMs)
     console.log(
       `  ${s.name.padEnd(18)} ${f(m.f1)} / ${f(m.recall)} / ${m.meanDelayMs === null ? "–" : (m.meanDelayMs / MINUTE).toFixed(1)}`
+    )
+  }
+  for (const n of names.filter((x) => kinds.get(x) !== "scalar")) {
+    const alone = scoreSet(best.w, [n], true)
+    const withSet = scoreSet(best.w, [...best.set, n])
+    console.log(
+      `  + ${n} (${kinds.get(n)} input, ${alone.scenarios} scenarios): alone mean F1 ${f(alone.meanF1)}; added to the set: mean F1 ${f(withSet.meanF1)} (from ${f(best.score.meanF1)}), ${withSet.noiseFaPerDay.toFixed(2)} false alarms/day on noise`
     )
   }
   console.log("replay config:")

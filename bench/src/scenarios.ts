@@ -273,7 +273,8 @@ const peerDegradation = (rng: Rng): Scenario => {
   }
   const slowdown = 2 * DAY + 600
   for (let k = 0; k < 60; k++) common[slowdown + k]! *= 1.7
-  const peers = [700, 900, 1100].map((m) => {
+  // peers: the same model called by other services, at similar levels
+  const peers = [760, 780, 820, 850, 800].map((m) => {
     const p = new Float64Array(n)
     for (let i = 0; i < n; i++) p[i] = latency(rng, m * common[i]!, 0.05)
     return p
