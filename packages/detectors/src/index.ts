@@ -22,6 +22,13 @@ export * as Drift from "./Drift.ts"
 export * as Ewma from "./Ewma.ts"
 
 /**
+ * Online Half-Space Trees (Tan, Ting & Liu, 2011) over a vector input, e.g.
+ *
+ * @since 0.1.0
+ */
+export * as HalfSpaceTrees from "./HalfSpaceTrees.ts"
+
+/**
  * IQR / Tukey fences:
  *
  * @since 0.1.0

@@ -72,7 +72,8 @@ export const zFromLogTail = (logp: number): number => {
 
 /** z with P(Z > z) = p for a standard normal Z (Acklam's rational approximation, relative error < 1.2e-9). */
 export const normalUpperQuantile = (p: number): number => {
-  if (p >= 0.5) return p >= 1 ? Number.NEGATIVE_INFINITY : -normalUpperQuantile(1 - p)
+  if (p === 0.5) return 0
+  if (p > 0.5) return p >= 1 ? Number.NEGATIVE_INFINITY : -normalUpperQuantile(1 - p)
   if (p <= 0) return Number.POSITIVE_INFINITY
   // lower tail quantile of q = p, negated
   const q = Math.sqrt(-2 * Math.log(p))
