@@ -1,0 +1,208 @@
+/**
+ * The ingest journal: an append-only log of accepted events on local disk, so that nothing the HTTP ingest
+ * accepted (answered 202) is lost when the process dies, even by `kill -9`.
+ *
+ * Each accepted batch is written as one NDJSON line `{"p":<position>,"e":[events…]}` with a synchronous
+ * `write(2)` before the response is sent: once it returns the bytes are in the operating system's page cache,
+ * which survives the death of the process (not a power loss or a kernel crash, unless `fsync` is on). Lines go to
+ * segment files `journal/<first position>.ndjson`, a new one past `maxSegmentBytes`.
+ *
+ * On start-up the server reads the position of the last pipeline checkpoint (`Pipeline.readPosition`) and
+ * replays the journal from its `replayFrom`: the open windows of the checkpoint are rebuilt and everything after
+ * it is processed again; points of windows fired before the checkpoint are dropped by the restored window clocks,
+ * and anomalies carry deterministic ids, so the store holds each once. Segments wholly before the last
+ * checkpoint's `replayFrom` are deleted.
+ *
+ * @since 0.1.0
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as readline from "node:readline"
+import type { Event } from "@llm-sentinel/core"
+import { Context, Effect, Layer, Schema, Stream } from "effect"
+
+/**
+ * A journal operation failed (disk full, permissions).
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class JournalError extends Schema.TaggedError<JournalError>("@llm-sentinel/server/JournalError")(
+  "JournalError",
+  { message: Schema.String, cause: Schema.optionalKey(Schema.Defect()) }
+) {}
+
+/**
+ * One journaled batch.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Entry {
+  readonly position: number
+  readonly events: ReadonlyArray<Event.TelemetryEvent>
+}
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface Options {
+  /** The journal's directory. */
+  readonly dir: string
+  /** Size at which a new segment starts (default 64 MiB). */
+  readonly maxSegmentBytes?: number
+  /** `fsync` after every append: survives power loss, costs a disk flush per request (default false). */
+  readonly fsync?: boolean
+}
+
+/**
+ * @category services
+ * @since 0.1.0
+ */
+export class Journal extends Context.Service<
+  Journal,
+  {
+    /** The position the next append gets. */
+    readonly nextPosition: () => number
+    /** Appends a batch synchronously; returns its position. */
+    readonly append: (events: ReadonlyArray<Event.TelemetryEvent>) => Effect.Effect<number, JournalError>
+    /** Every batch at or after `from`, in order (what was appended before the replay started). */
+    readonly replay: (from: number) => Stream.Stream<Entry, JournalError>
+    /** Deletes the segments whose batches all come before `position`. Returns how many were deleted. */
+    readonly truncateBefore: (position: number) => Effect.Effect<number, JournalError>
+    /** Segment files and their total size, for `/metrics` and readiness. */
+    readonly stats: () => { readonly segments: number; readonly bytes: number }
+  }
+>()("@llm-sentinel/server/Journal") {}
+
+const segmentName = (first: number) => `${String(first).padStart(16, "0")}.ndjson`
+const segmentFirst = (name: string) => Number(name.slice(0, name.indexOf(".")))
+
+const listSegments = (dir: string): Array<number> =>
+  fs
+    .readdirSync(dir)
+    .filter((f) => /^\d{16}\.ndjson$/.test(f))
+    .map(segmentFirst)
+    .sort((a, b) => a - b)
+
+/**
+ * Finds the last complete batch of a segment and cuts off a torn last line left by a crash in the middle of a
+ * write. Returns the position after that batch. Reads the whole segment: once, at start-up.
+ */
+const recoverTail = (file: string, first: number): number => {
+  const buf = fs.readFileSync(file)
+  let keep = buf.lastIndexOf(0x0a) + 1
+  let next = first
+  while (keep > 0) {
+    const start = buf.lastIndexOf(0x0a, keep - 2) + 1
+    try {
+      next = (JSON.parse(buf.subarray(start, keep - 1).toString("utf8")) as { p: number }).p + 1
+      break
+    } catch {
+      keep = start
+    }
+  }
+  if (keep < buf.length) fs.truncateSync(file, keep)
+  return next
+}
+
+const wrap = <A>(message: string, f: () => A): Effect.Effect<A, JournalError> =>
+  Effect.try({ try: f, catch: (cause) => new JournalError({ message: `${message}: ${String(cause)}`, cause }) })
+
+/**
+ * Opens (or creates) a journal; the layer closes it.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layer = (options: Options): Layer.Layer<Journal, JournalError> =>
+  Layer.effect(
+    Journal,
+    Effect.gen(function* () {
+      const maxSegmentBytes = options.maxSegmentBytes ?? 64 * 1024 * 1024
+      const { dir } = options
+      const opened = yield* wrap(`cannot open the journal in ${dir}`, () => {
+        fs.mkdirSync(dir, { recursive: true })
+        const segments = listSegments(dir)
+        const last = segments.at(-1)
+        const next = last === undefined ? 0 : recoverTail(path.join(dir, segmentName(last)), last)
+        const current = last ?? 0
+        const file = path.join(dir, segmentName(current))
+        const fd = fs.openSync(file, "a")
+        return { next, current, fd, size: fs.fstatSync(fd).size }
+      })
+      let { next, current, fd, size } = opened
+      yield* Effect.addFinalizer(() => Effect.sync(() => fs.closeSync(fd)))
+
+      const append = (events: ReadonlyArray<Event.TelemetryEvent>) =>
+        wrap("cannot append to the journal", () => {
+          const position = next
+          if (size >= maxSegmentBytes) {
+            fs.closeSync(fd)
+            current = position
+            fd = fs.openSync(path.join(dir, segmentName(current)), "a")
+            size = 0
+          }
+          const line = Buffer.from(`{"p":${position},"e":${JSON.stringify(events)}}\n`)
+          let written = 0
+          while (written < line.length) written += fs.writeSync(fd, line, written)
+          if (options.fsync === true) fs.fsyncSync(fd)
+          size += line.length
+          next = position + 1
+          return position
+        })
+
+      const readSegment = (first: number, from: number): Stream.Stream<Entry, JournalError> =>
+        Stream.fromAsyncIterable(
+          readline.createInterface({
+            input: fs.createReadStream(path.join(dir, segmentName(first))),
+            crlfDelay: Number.POSITIVE_INFINITY
+          }),
+          (cause) => new JournalError({ message: `cannot read segment ${segmentName(first)}`, cause })
+        ).pipe(
+          Stream.filter((line) => line.length > 0),
+          Stream.map((line) => {
+            const entry = JSON.parse(line) as { p: number; e: ReadonlyArray<Event.TelemetryEvent> }
+            return { position: entry.p, events: entry.e }
+          }),
+          Stream.filter((entry) => entry.position >= from)
+        )
+
+      const replay = (from: number): Stream.Stream<Entry, JournalError> =>
+        Stream.unwrap(
+          wrap("cannot list the journal", () => {
+            const end = next
+            const segments = listSegments(dir)
+            // a segment is needed if the next one starts after `from`
+            const needed = segments.filter((_, i) => (segments[i + 1] ?? Number.POSITIVE_INFINITY) > from)
+            return Stream.fromIterable(needed).pipe(
+              Stream.flatMap((first) => readSegment(first, from)),
+              Stream.takeWhile((entry) => entry.position < end)
+            )
+          })
+        )
+
+      const truncateBefore = (position: number) =>
+        wrap("cannot truncate the journal", () => {
+          const segments = listSegments(dir)
+          let deleted = 0
+          for (let i = 0; i + 1 < segments.length; i++) {
+            const first = segments[i]!
+            if (first === current || segments[i + 1]! > position) break
+            fs.rmSync(path.join(dir, segmentName(first)))
+            deleted++
+          }
+          return deleted
+        })
+
+      const stats = () => {
+        const segments = listSegments(dir)
+        let bytes = 0
+        for (const s of segments) bytes += fs.statSync(path.join(dir, segmentName(s))).size
+        return { segments: segments.length, bytes }
+      }
+
+      return { nextPosition: () => next, append, replay, truncateBefore, stats }
+    })
+  )
