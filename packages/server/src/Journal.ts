@@ -18,8 +18,8 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as readline from "node:readline"
-import type { Event } from "@llm-sentinel/core"
-import { Context, Effect, Layer, Schema, Stream } from "effect"
+import { type Event, EventSource, Pipeline, type SinkError, StateStore } from "@llm-sentinel/core"
+import { type Cause, Context, type Duration, Effect, Layer, Option, Queue, Schedule, Schema, Stream } from "effect"
 
 /**
  * A journal operation failed (disk full, permissions).
@@ -204,5 +204,69 @@ export const layer = (options: Options): Layer.Layer<Journal, JournalError> =>
       }
 
       return { nextPosition: () => next, append, replay, truncateBefore, stats }
+    })
+  )
+
+/**
+ * A journaled event source: the `EventSource` and `EventQueue` the server's ingest uses. Every batch offered is
+ * appended to the journal before it is queued (so a 202 means "on disk"), and carries its journal position. At
+ * start-up the source first replays the journal from the last checkpoint's `replayFrom` (see
+ * `Pipeline.readPosition`), then serves live batches. Every `truncateEvery` it deletes the segments the last
+ * checkpoint no longer needs.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerSource = (
+  options: { readonly capacity?: number; readonly truncateEvery?: Duration.Input } = {}
+): Layer.Layer<
+  EventSource.EventSource | EventSource.EventQueue,
+  SinkError.SinkError,
+  Journal | StateStore.StateStore
+> =>
+  Layer.effectContext(
+    Effect.gen(function* () {
+      const journal = yield* Journal
+      const store = yield* StateStore.StateStore
+      const checkpoint = yield* Pipeline.readPosition(store)
+      const from = Option.match(checkpoint, { onNone: () => 0, onSome: (p) => p.replayFrom })
+      const replayed = journal.nextPosition() - from
+      if (replayed > 0) yield* Effect.logInfo(`replaying ${replayed} journaled batches from position ${from}`)
+      const queue = yield* Queue.bounded<EventSource.SourceBatch, Cause.Done>(options.capacity ?? 64)
+      const replay = journal.replay(from).pipe(
+        Stream.map(
+          (e): EventSource.SourceBatch => ({ raw: [], events: e.events, ack: Effect.void, position: e.position })
+        ),
+        Stream.orDie
+      )
+      yield* Pipeline.readPosition(store).pipe(
+        Effect.flatMap(
+          Option.match({ onNone: () => Effect.void, onSome: (p) => journal.truncateBefore(p.replayFrom) })
+        ),
+        Effect.catchCause((cause) => Effect.logWarning("journal truncation failed", cause)),
+        Effect.repeat(Schedule.spaced(options.truncateEvery ?? "1 minute")),
+        Effect.forkScoped
+      )
+      const journaled = (batch: EventSource.SourceBatch) =>
+        Effect.map(journal.append(batch.events), (position) => ({ ...batch, position }))
+      return Context.make(EventSource.EventSource, { batches: Stream.concat(replay, Stream.fromQueue(queue)) }).pipe(
+        Context.add(EventSource.EventQueue, {
+          offer: (batch) =>
+            journaled(batch).pipe(
+              Effect.flatMap((b) => Queue.offer(queue, b)),
+              Effect.asVoid,
+              Effect.orDie
+            ),
+          tryOffer: (batch) =>
+            Effect.suspend(() =>
+              Queue.isFullUnsafe(queue)
+                ? Effect.succeed(false)
+                : // append and queue in one synchronous step: no other fiber can fill the queue in between
+                  Effect.map(journaled(batch), (b) => Queue.offerUnsafe(queue, b))
+            ).pipe(Effect.orDie),
+          size: Queue.size(queue),
+          end: Effect.asVoid(Queue.end(queue))
+        })
+      )
     })
   )
