@@ -147,7 +147,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
       }
     }
     s.n++
-    const a = alpha > 1 / s.n ? alpha : 1 / s.n
+    const a = Math.max(alpha, 1 / s.n)
     const d = x - s.mean
     s.mean += a * d
     s.variance = (1 - a) * (s.variance + a * d * d)

@@ -152,7 +152,7 @@ const statistics = (
   while (i < n1 && j < n2) {
     const a = ref[i]!
     const b = curAt(j)
-    const v = a < b ? a : b
+    const v = Math.min(a, b)
     while (i < n1 && ref[i]! === v) i++
     while (j < n2 && curAt(j) === v) j++
     const diff = Math.abs(i / n1 - j / n2)
@@ -227,7 +227,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
   }
   const learn = (s: State, x: number): State => {
     if (!Number.isFinite(x)) return s
-    const held = s.n < cap ? s.n : cap
+    const held = Math.min(s.n, cap)
     if (s.curLen === w - 1) {
       // the oldest point of the current window moves to the reference window
       const mover = s.ring[(s.pos - (w - 1) + cap) % cap]!

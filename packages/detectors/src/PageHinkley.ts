@@ -117,7 +117,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
   // PH = m − min m evolves as PH' = max(0, PH + d): only the differences are kept
   const scaleOf = (s: State) => Math.max(Math.sqrt(Math.max(s.variance, 0)), 1e-9 * Math.abs(s.mean), TINY)
   const deviation = (s: State, x: number): number => {
-    const a = alpha > 1 / (s.n + 1) ? alpha : 1 / (s.n + 1)
+    const a = Math.max(alpha, 1 / (s.n + 1))
     return ((1 - a) * (x - s.mean)) / scaleOf(s)
   }
   const score = (s: State, x: number): Verdict.Assessment => {
@@ -128,7 +128,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     const up = Math.max(0, s.up + d - delta)
     const down = Math.max(0, s.down - d - delta)
     const result = clampScore((WARNING * Math.max(up, down)) / lambda)
-    const a = alpha > 1 / (s.n + 1) ? alpha : 1 / (s.n + 1)
+    const a = Math.max(alpha, 1 / (s.n + 1))
     const unit = scaleOf(s) / (1 - a || 1)
     const lower = s.mean - unit * (lambda - s.down + delta)
     const upper = s.mean + unit * (lambda - s.up + delta)
@@ -158,7 +158,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
       }
     }
     s.n++
-    const a = alpha > 1 / s.n ? alpha : 1 / s.n
+    const a = Math.max(alpha, 1 / s.n)
     const diff = x - s.mean
     s.mean += a * diff
     s.variance = (1 - a) * (s.variance + a * diff * diff)

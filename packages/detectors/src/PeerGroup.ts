@@ -200,7 +200,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, Input> 
     if (sorted.length === 0) return s
     const current = robustScale(sorted, sorted.length, quantile(sorted, sorted.length, 0.5), p.scaleFloor)
     s.n++
-    const a = p.alpha > 1 / s.n ? p.alpha : 1 / s.n
+    const a = Math.max(p.alpha, 1 / s.n)
     s.scale2 += a * (current * current - s.scale2)
     return s
   }

@@ -130,7 +130,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     if (!Number.isFinite(x)) return s
     if (s.n > 0) {
       const d = (x - s.prev) / elapsed(s, time)
-      const a = alpha > 1 / s.n ? alpha : 1 / s.n
+      const a = Math.max(alpha, 1 / s.n)
       const diff = d - s.mean
       s.mean += a * diff
       s.variance = (1 - a) * (s.variance + a * diff * diff)

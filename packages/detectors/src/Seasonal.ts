@@ -155,11 +155,11 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     if (!Number.isFinite(x) || !Number.isFinite(time)) return s
     const b = bucketOf(time, period)
     const count = s.counts[b]! + 1
-    const a = alpha > 1 / count ? alpha : 1 / count
+    const a = Math.max(alpha, 1 / count)
     const d = x - s.means[b]!
     if (count > 1) {
       s.residuals++
-      const ap = poolAlpha > 1 / s.residuals ? poolAlpha : 1 / s.residuals
+      const ap = Math.max(poolAlpha, 1 / s.residuals)
       s.pooled = (1 - ap) * s.pooled + ap * d * d
     }
     s.means[b] = s.means[b]! + a * d

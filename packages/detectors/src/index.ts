@@ -15,6 +15,13 @@ export * as Cusum from "./Cusum.ts"
 export * as Drift from "./Drift.ts"
 
 /**
+ * Ensemble:
+ *
+ * @since 0.1.0
+ */
+export * as Ensemble from "./Ensemble.ts"
+
+/**
  * EWMA control chart:
  *
  * @since 0.1.0

@@ -14,7 +14,7 @@ const gaussian = (seed: number) => {
   }
   return () => Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u())
 }
-const noise = (n: number, seed: number, mean = 100, sd = 5) => {
+const _noise = (n: number, seed: number, mean = 100, sd = 5) => {
   const g = gaussian(seed)
   return Array.from({ length: n }, () => mean + sd * g())
 }

@@ -15,13 +15,13 @@ const gaussian = (seed: number) => {
   }
   return () => Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u())
 }
-const noise = (n: number, seed: number, mean = 100, sd = 5) => {
+const _noise = (n: number, seed: number, mean = 100, sd = 5) => {
   const g = gaussian(seed)
   return Array.from({ length: n }, () => mean + sd * g())
 }
 
 const firing = (vs: ReadonlyArray<{ readonly anomalous: boolean }>) => vs.flatMap((v, i) => (v.anomalous ? [i] : []))
-const roundtrip = <S>(d: Detector.Detector<S, number>, xs: ReadonlyArray<number>, cut: number) => {
+const _roundtrip = <S>(d: Detector.Detector<S, number>, xs: ReadonlyArray<number>, cut: number) => {
   const first = Detector.run(d, xs.slice(0, cut))
   const restored = Result.getOrThrow(Detector.restore(d, Detector.snapshot(d, first.state)))
   const rest = Detector.run(d, xs.slice(cut), { state: restored, times: xs.slice(cut).map((_, i) => cut + i) })
@@ -47,7 +47,7 @@ describe("Seasonal", () => {
   it("does not fire on a repeated daily cycle but fires on an off-cycle spike", () => {
     const { times, values } = daily(21, 71)
     // the daily peak value (250, at 06:00 UTC) at the daily trough (18:00 UTC) on day 18
-    const at = times.findIndex((t) => t === Date.UTC(2026, 0, 23, 18, 0))
+    const at = times.indexOf(Date.UTC(2026, 0, 23, 18, 0))
     values[at] = 250
     const { verdicts } = Detector.run(Seasonal.make(), values, { times })
     assert.deepStrictEqual(firing(verdicts), [at])

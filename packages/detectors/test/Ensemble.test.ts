@@ -1,0 +1,80 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Detector } from "@llm-sentinel/core"
+import { Ensemble, Ewma, Mad, Threshold, ZScore } from "@llm-sentinel/detectors"
+import { Result } from "effect"
+
+// mulberry32 + Box-Muller: deterministic noise
+const gaussian = (seed: number) => {
+  let a = seed >>> 0
+  const u = () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+  return () => Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u())
+}
+const noise = (n: number, seed: number, mean = 100, sd = 5) => {
+  const g = gaussian(seed)
+  return Array.from({ length: n }, () => mean + sd * g())
+}
+
+const firing = (vs: ReadonlyArray<{ readonly anomalous: boolean }>) => vs.flatMap((v, i) => (v.anomalous ? [i] : []))
+const roundtrip = <S>(d: Detector.Detector<S, number>, xs: ReadonlyArray<number>, cut: number) => {
+  const first = Detector.run(d, xs.slice(0, cut))
+  const restored = Result.getOrThrow(Detector.restore(d, Detector.snapshot(d, first.state)))
+  const rest = Detector.run(d, xs.slice(cut), { state: restored, times: xs.slice(cut).map((_, i) => cut + i) })
+  assert.deepStrictEqual([...first.verdicts, ...rest.verdicts], Detector.run(d, xs).verdicts)
+}
+
+describe("Ensemble", () => {
+  it("max fires when any member fires; vote only when a majority does", () => {
+    const members = [Threshold.make({ upper: 150 }), ZScore.make({ minSamples: 10 }), Mad.make({ minSamples: 10 })]
+    const xs = noise(300, 111)
+    xs[200] = 149 // ~10σ: the statistical members fire, the threshold does not
+    const max = Detector.run(Ensemble.make({ members, combine: "max" }), xs).verdicts
+    const vote = Detector.run(Ensemble.make({ members, combine: "vote" }), xs).verdicts
+    assert.deepStrictEqual(firing(max), [200])
+    assert.deepStrictEqual(firing(vote), [200])
+    const strict = [Threshold.make({ upper: 90 }), ZScore.make({ minSamples: 10 }), Mad.make({ minSamples: 10 })]
+    const maxStrict = firing(Detector.run(Ensemble.make({ members: strict, combine: "max" }), xs).verdicts)
+    const voteStrict = firing(Detector.run(Ensemble.make({ members: strict, combine: "vote" }), xs).verdicts)
+    assert.isAbove(maxStrict.length, 10) // the threshold alone fires on every point above 90
+    assert.deepStrictEqual(voteStrict, [200])
+  })
+
+  it("weighted averages the scores of ready members", () => {
+    const members = [Threshold.make({ upper: 10, margin: 5 }), Threshold.make({ upper: 20, margin: 5 })]
+    const d = Ensemble.make({ members, combine: "weighted", weights: [3, 1] })
+    const a = d.score(d.initial(), 15, 0)
+    // member scores 6 and 0
+    assert.closeTo(a.score, (3 * 6 + 1 * 0) / 4, 1e-12)
+    assert.isTrue(a.ready)
+  })
+
+  it("state is the tuple of member states and roundtrips through a snapshot", () => {
+    const d = Ensemble.make()
+    const xs = noise(400, 112)
+    xs[300] = 200
+    roundtrip(d, xs, 150)
+    const s = Detector.run(d, xs.slice(0, 40)).state
+    assert.strictEqual(s.length, 3)
+    assert.deepStrictEqual(JSON.parse(Detector.snapshot(d, s)).length, 3)
+    assert.isTrue(Detector.run(d, xs).verdicts[300]!.anomalous)
+  })
+
+  it("is not ready until members are; rejects invalid params", () => {
+    const d = Ensemble.make({
+      members: [ZScore.make({ minSamples: 5 }), Ewma.make({ minSamples: 50 })],
+      combine: "vote"
+    })
+    const { verdicts } = Detector.run(d, noise(60, 113))
+    assert.isFalse(verdicts[4]!.ready)
+    assert.isTrue(verdicts[10]!.ready) // one of two is a majority
+    assert.throws(() => Ensemble.make({ members: [] }), /members/)
+    assert.throws(() => Ensemble.make({ weights: [1, 2] }), /weights/)
+    // biome-ignore lint/suspicious/noExplicitAny: invalid config from untyped input
+    assert.throws(() => Ensemble.make({ combine: "mean" as any }), /combine/)
+  })
+})
