@@ -273,7 +273,8 @@ for (const n of names) {
 
 // the default set must run on any single series: scalar detectors only (peer-group and vector detectors are
 // recommended separately, where their input exists)
-const scalarNames = names.filter((n) => kinds.get(n) === "scalar")
+// `ensemble` is left out: the set itself is an ensemble (a point fires when any member fires, i.e. combine "max")
+const scalarNames = names.filter((n) => kinds.get(n) === "scalar" && n !== "ensemble")
 
 // greedy selection: for each threshold, add the detector that raises mean F1 most while the union stays under
 // the false-alarm budget on noise; keep the best threshold
@@ -303,10 +304,8 @@ console.log("\n## Recommendation\n")
 if (best === undefined) {
   console.log(`no detector stays under ${budget} false alarm/day on noise at any threshold`)
 } else {
-  const params = best.set.map((n) => {
-    const m = modules.find((x) => x.name === n)!
-    return { type: n, params: m.defaults ?? {} }
-  })
+  // default parameters throughout: the config names the detectors only
+  const params = best.set.map((n) => ({ type: n }))
   console.log(
     `default set: ${best.set.join(" + ")} at warning ${best.w} (critical ${best.w + 2}): mean F1 ${f(best.score.meanF1)}, mean recall ${f(
       best.score.meanRecall
@@ -327,6 +326,9 @@ if (best === undefined) {
     console.log(
       `  + ${n} (${kinds.get(n)} input, ${alone.scenarios} scenarios): alone mean F1 ${f(alone.meanF1)}; added to the set: mean F1 ${f(withSet.meanF1)} (from ${f(best.score.meanF1)}), ${withSet.noiseFaPerDay.toFixed(2)} false alarms/day on noise`
     )
+  }
+  for (const n of best.set) {
+    console.log(`  ${n} parameters (defaults): ${JSON.stringify(modules.find((x) => x.name === n)?.defaults ?? {})}`)
   }
   console.log("replay config:")
   console.log(JSON.stringify({ detectors: params, thresholds: { warning: best.w, critical: best.w + 2 } }))
