@@ -115,8 +115,18 @@ export const threshold = (thresholds: Thresholds = defaultThresholds): Decide =>
         : a.score >= thresholds.warning
           ? "warning"
           : "info"
-    const reason = a.reason ?? describe(a, value)
-    return { ...a, anomalous, severity, reason }
+    // explanations are built only for verdicts that fire: formatting numbers costs more than scoring
+    const reason = anomalous ? (a.reason ?? describe(a, value)) : a.ready ? "normal" : "warming up"
+    return {
+      score: a.score,
+      expected: a.expected,
+      lower: a.lower,
+      upper: a.upper,
+      ready: a.ready,
+      anomalous,
+      severity,
+      reason
+    }
   }
 }
 
