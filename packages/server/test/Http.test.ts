@@ -1,0 +1,377 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Anomaly, AnomalyStore, Event, EventSource } from "@llm-sentinel/core"
+import { Context, Effect, Exit, Layer, Scope, Stream } from "effect"
+import { HttpRouter, HttpServer } from "effect/http"
+import * as Http from "../src/Http.ts"
+import * as Readiness from "../src/Readiness.ts"
+
+const ev = (i: number, extra: Record<string, unknown> = {}) => ({
+  timestamp: 1_780_000_000_000 + i * 1000,
+  service: "chat",
+  model: "gpt-4o",
+  latencyMs: 500 + i,
+  ...extra
+})
+
+interface App {
+  // biome-ignore lint/suspicious/noExplicitAny: response bodies are read as loose JSON in assertions
+  readonly fetch: (path: string, init?: RequestInit) => Promise<{ status: number; headers: Headers; body: any }>
+  readonly store: AnomalyStore.AnomalyStore["Service"]
+  readonly queue: EventSource.EventQueue["Service"]
+  readonly source: EventSource.EventSource["Service"]
+  readonly readiness: Readiness.Readiness["Service"]
+  readonly close: () => Promise<void>
+}
+
+const makeApp = async (options: { capacity?: number; maxBodyBytes?: number } = {}): Promise<App> => {
+  const scope = Effect.runSync(Scope.make())
+  const deps = await Effect.runPromise(
+    Layer.buildWithScope(
+      Layer.mergeAll(
+        AnomalyStore.layerMemory,
+        EventSource.layerQueue({ capacity: options.capacity ?? 16 }),
+        Readiness.layer
+      ),
+      scope
+    )
+  )
+  const { handler, dispose } = HttpRouter.toWebHandler(
+    Http.routes({ maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024 }).pipe(
+      Layer.provide(Layer.succeedContext(deps)),
+      Layer.provide(HttpServer.layerServices)
+    ),
+    { disableLogger: true }
+  )
+  return {
+    fetch: async (path, init) => {
+      const res = await handler(new Request(`http://sentinel.test${path}`, init))
+      const text = await res.text()
+      let body: unknown = text
+      try {
+        body = JSON.parse(text)
+      } catch {}
+      return { status: res.status, headers: res.headers, body }
+    },
+    store: Context.get(deps, AnomalyStore.AnomalyStore),
+    queue: Context.get(deps, EventSource.EventQueue),
+    source: Context.get(deps, EventSource.EventSource),
+    readiness: Context.get(deps, Readiness.Readiness),
+    close: async () => {
+      await dispose()
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  }
+}
+
+const post = (body: string, contentType = "application/json"): RequestInit => ({
+  method: "POST",
+  body,
+  headers: { "content-type": contentType }
+})
+
+/** The batches queued so far (ends the queue). */
+const drain = (app: App) => Effect.runPromise(Effect.andThen(app.queue.end, Stream.runCollect(app.source.batches)))
+
+describe("POST /v1/events", () => {
+  it("accepts one JSON object, queued already decoded", async () => {
+    const app = await makeApp()
+    const res = await app.fetch("/v1/events", post(JSON.stringify(ev(1, { timestamp: "2026-11-26T19:00:00Z" }))))
+    assert.strictEqual(res.status, 202)
+    assert.deepStrictEqual(res.body, { accepted: 1, rejected: [], rejectedCount: 0 })
+    const batches = await drain(app)
+    assert.strictEqual(batches.length, 1)
+    assert.deepStrictEqual(batches[0]!.raw, [])
+    assert.strictEqual(batches[0]!.events[0]!.timestamp, Date.parse("2026-11-26T19:00:00Z"))
+    await app.close()
+  })
+
+  it("accepts the valid events of a mixed JSON array and reports the others by index", async () => {
+    const app = await makeApp()
+    const body = [ev(0), ev(1, { latencyMs: -5 }), ev(2), { service: "x" }, ev(4, { latency_ms: 3 }), 7]
+    const res = await app.fetch("/v1/events", post(JSON.stringify(body)))
+    assert.strictEqual(res.status, 202)
+    assert.strictEqual(res.body.accepted, 2)
+    assert.strictEqual(res.body.rejectedCount, 4)
+    assert.deepStrictEqual(
+      res.body.rejected.map((r: { index: number }) => r.index),
+      [1, 3, 4, 5]
+    )
+    assert.deepStrictEqual(res.body.rejected[0].errors, [
+      { path: "latencyMs", message: "expected a finite number ≥ 0, got -5" }
+    ])
+    const paths = res.body.rejected[1].errors.map((e: { path: string }) => e.path).sort()
+    assert.deepStrictEqual(paths, ["latencyMs", "model", "timestamp"])
+    assert.strictEqual(res.body.rejected[2].errors[0].path, "latency_ms")
+    const batches = await drain(app)
+    assert.deepStrictEqual(
+      batches.flatMap((b) => b.events.map((e) => e.latencyMs)),
+      [500, 502]
+    )
+    await app.close()
+  })
+
+  it("reads NDJSON line by line: indexes are line numbers, a non-JSON line is a rejected record", async () => {
+    const app = await makeApp()
+    const lines = [
+      JSON.stringify(ev(0)),
+      "{not json",
+      "",
+      JSON.stringify(ev(3)),
+      JSON.stringify(ev(4, { status: "nope" }))
+    ]
+    const res = await app.fetch("/v1/events", post(`${lines.join("\r\n")}\n`, "application/x-ndjson"))
+    assert.strictEqual(res.status, 202)
+    assert.strictEqual(res.body.accepted, 2)
+    assert.deepStrictEqual(
+      res.body.rejected.map((r: { index: number }) => r.index),
+      [1, 4]
+    )
+    assert.strictEqual(res.body.rejected[0].errors[0].path, "")
+    assert.match(res.body.rejected[0].errors[0].message, /line 2 is not valid JSON/)
+    assert.strictEqual(res.body.rejected[1].errors[0].path, "status")
+    await app.close()
+  })
+
+  it("reads NDJSON split across arbitrary chunks (multi-byte characters included)", async () => {
+    const app = await makeApp()
+    const events = Array.from({ length: 50 }, (_, i) => ev(i, { service: `sérvice-€-${i}` }))
+    const bytes = new TextEncoder().encode(events.map((e) => JSON.stringify(e)).join("\n"))
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < bytes.length; i += 7) controller.enqueue(bytes.slice(i, i + 7))
+        controller.close()
+      }
+    })
+    const res = await app.fetch("/v1/events", {
+      method: "POST",
+      body: stream,
+      headers: { "content-type": "application/x-ndjson" },
+      duplex: "half"
+    } as RequestInit)
+    assert.strictEqual(res.status, 202)
+    assert.strictEqual(res.body.accepted, 50)
+    const batches = await drain(app)
+    assert.deepStrictEqual(
+      batches[0]!.events.map((e) => e.service),
+      events.map((e) => e.service)
+    )
+    await app.close()
+  })
+
+  it("answers 400 with a clear message for a body that is not JSON, empty, or not an object/array", async () => {
+    const app = await makeApp()
+    for (const [body, pattern] of [
+      ["this is not json", /not valid JSON/],
+      ["", /empty/],
+      ["   \n", /empty/],
+      ["42", /JSON object/],
+      ["null", /JSON object/]
+    ] as const) {
+      const res = await app.fetch("/v1/events", post(body))
+      assert.strictEqual(res.status, 400, body)
+      assert.strictEqual(res.body._tag, "BadRequest")
+      assert.match(res.body.message, pattern)
+      assert.isAbove(res.body.errors.length, 0)
+    }
+    const ndjson = await app.fetch("/v1/events", post("\n\n", "application/x-ndjson"))
+    assert.strictEqual(ndjson.status, 400)
+    assert.strictEqual(await Effect.runPromise(app.queue.size), 0)
+    await app.close()
+  })
+
+  it("answers 413 past the body limit, declared or streamed, and queues nothing", async () => {
+    const app = await makeApp({ maxBodyBytes: 1000 })
+    const big = JSON.stringify(Array.from({ length: 40 }, (_, i) => ev(i)))
+    const declared = await app.fetch("/v1/events", post(big))
+    assert.strictEqual(declared.status, 413)
+    assert.strictEqual(declared.body._tag, "PayloadTooLarge")
+    const bytes = new TextEncoder().encode(big)
+    const streamed = await app.fetch("/v1/events", {
+      method: "POST",
+      body: new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (let i = 0; i < bytes.length; i += 100) controller.enqueue(bytes.slice(i, i + 100))
+          controller.close()
+        }
+      }),
+      headers: { "content-type": "application/json" },
+      duplex: "half"
+    } as RequestInit)
+    assert.strictEqual(streamed.status, 413)
+    const small = await app.fetch("/v1/events", post(JSON.stringify(ev(1))))
+    assert.strictEqual(small.status, 202)
+    assert.strictEqual(await Effect.runPromise(app.queue.size), 1)
+    await app.close()
+  })
+
+  it("answers 429 with Retry-After when the pipeline queue is full, and accepts again once it drains", async () => {
+    const app = await makeApp({ capacity: 1 })
+    const first = await app.fetch("/v1/events", post(JSON.stringify(ev(1))))
+    assert.strictEqual(first.status, 202)
+    const second = await app.fetch("/v1/events", post(JSON.stringify([ev(2), ev(3)])))
+    assert.strictEqual(second.status, 429)
+    assert.strictEqual(second.headers.get("retry-after"), "1")
+    assert.strictEqual(second.body._tag, "TooManyRequests")
+    // a batch with only invalid records queues nothing, so it is not refused
+    const invalid = await app.fetch("/v1/events", post(JSON.stringify([{ nope: 1 }])))
+    assert.strictEqual(invalid.status, 202)
+    await Effect.runPromise(Stream.runHead(app.source.batches))
+    const third = await app.fetch("/v1/events", post(JSON.stringify(ev(4))))
+    assert.strictEqual(third.status, 202)
+    await app.close()
+  })
+})
+
+const anomaly = (i: number): Anomaly.Anomaly => {
+  const service = ["chat", "search"][i % 2]!
+  const metric = ["latency.p95", "error.rate"][(i >> 1) % 2]!
+  const detector = ["zscore", "ewma"][(i >> 2) % 2]!
+  const model = "gpt-4o"
+  const id = `${service}/${model}/${metric}`
+  const time = 1_780_000_000_000 + Math.floor(i / 3) * 60_000
+  return {
+    id: Anomaly.makeId(id, detector, time),
+    series: { id, service, model, metric, dimensions: {} },
+    detector,
+    time,
+    observed: 3000,
+    expected: 500,
+    lower: 400,
+    upper: 600,
+    score: 9,
+    severity: "critical",
+    reason: "z=9",
+    detectedAt: time + 5000
+  }
+}
+
+describe("GET /v1/anomalies", () => {
+  it("filters by service, model, metric, detector, since (ISO or epoch ms) and until", async () => {
+    const app = await makeApp()
+    const all = Array.from({ length: 40 }, (_, i) => anomaly(i))
+    await Effect.runPromise(app.store.insert(all))
+    const t = (k: number) => 1_780_000_000_000 + k * 60_000
+    const cases: Array<[string, (a: Anomaly.Anomaly) => boolean]> = [
+      ["", () => true],
+      ["service=chat", (a) => a.series.service === "chat"],
+      ["model=gpt-4o&metric=error.rate", (a) => a.series.metric === "error.rate"],
+      ["detector=ewma&service=search", (a) => a.detector === "ewma" && a.series.service === "search"],
+      [`since=${t(5)}`, (a) => a.time >= t(5)],
+      [`since=${new Date(t(5)).toISOString()}&until=${t(9)}`, (a) => a.time >= t(5) && a.time < t(9)],
+      ["service=nobody", () => false]
+    ]
+    for (const [qs, pred] of cases) {
+      const res = await app.fetch(`/v1/anomalies?${qs}`)
+      assert.strictEqual(res.status, 200, qs)
+      const want = all.filter(pred).sort(AnomalyStore.order)
+      assert.deepStrictEqual(
+        res.body.items.map((a: Anomaly.Anomaly) => a.id),
+        want.map((a) => a.id),
+        qs
+      )
+      assert.isNull(res.body.next)
+    }
+    const one = await app.fetch("/v1/anomalies?limit=1")
+    assert.deepStrictEqual(one.body.items[0], [...all].sort(AnomalyStore.order)[0])
+    await app.close()
+  })
+
+  it("pages with limit and cursor without gaps or duplicates (default limit 100)", async () => {
+    const app = await makeApp()
+    const all = Array.from({ length: 230 }, (_, i) => anomaly(i))
+    await Effect.runPromise(app.store.insert(all))
+    const first = await app.fetch("/v1/anomalies")
+    assert.strictEqual(first.body.items.length, 100)
+    assert.isString(first.body.next)
+    const seen: Array<string> = []
+    let next: string | null = null
+    let pages = 0
+    do {
+      const res: { body: AnomalyStore.Page } = await app.fetch(
+        `/v1/anomalies?service=chat&limit=7${next === null ? "" : `&cursor=${encodeURIComponent(next)}`}`
+      )
+      seen.push(...res.body.items.map((a) => a.id))
+      next = res.body.next
+      pages++
+    } while (next !== null && pages < 100)
+    const want = all
+      .filter((a) => a.series.service === "chat")
+      .sort(AnomalyStore.order)
+      .map((a) => a.id)
+    assert.deepStrictEqual(seen, want)
+    assert.strictEqual(pages, Math.ceil(want.length / 7))
+    await app.close()
+  })
+
+  it("answers 400 with errors naming each invalid parameter", async () => {
+    const app = await makeApp()
+    const res = await app.fetch("/v1/anomalies?limit=0&since=yesterday&until=12abc&cursor=zzz&colour=red")
+    assert.strictEqual(res.status, 400)
+    assert.strictEqual(res.body._tag, "BadRequest")
+    assert.deepStrictEqual(res.body.errors.map((e: { path: string }) => e.path).sort(), [
+      "colour",
+      "cursor",
+      "limit",
+      "since",
+      "until"
+    ])
+    for (const q of ["limit=1001", "limit=2.5", "limit=-1", "service=", "since=2026-11-26T19:00:00"]) {
+      const r = await app.fetch(`/v1/anomalies?${q}`)
+      assert.strictEqual(r.status, 400, q)
+      assert.strictEqual(r.body.errors[0].path, q.split("=")[0], q)
+      assert.isString(r.body.errors[0].message)
+    }
+    await app.close()
+  })
+})
+
+describe("health, readiness, schema, errors", () => {
+  it("healthz is 200; readyz follows the registered checks", async () => {
+    const app = await makeApp()
+    assert.deepStrictEqual((await app.fetch("/healthz")).body, { status: "ok" })
+    const none = await app.fetch("/readyz")
+    assert.strictEqual(none.status, 503)
+    let pipeline = false
+    await Effect.runPromise(app.readiness.register("store", Effect.succeed(true)))
+    await Effect.runPromise(
+      app.readiness.register(
+        "pipeline",
+        Effect.sync(() => pipeline)
+      )
+    )
+    const notYet = await app.fetch("/readyz")
+    assert.strictEqual(notYet.status, 503)
+    assert.deepStrictEqual(notYet.body.checks, { store: true, pipeline: false })
+    assert.match(notYet.body.message, /pipeline/)
+    pipeline = true
+    const ready = await app.fetch("/readyz")
+    assert.strictEqual(ready.status, 200)
+    assert.deepStrictEqual(ready.body, { status: "ready", checks: { store: true, pipeline: true } })
+    await app.close()
+  })
+
+  it("serves the event JSON Schema and the OpenAPI document", async () => {
+    const app = await makeApp()
+    const schema = await app.fetch("/v1/schema/event")
+    assert.strictEqual(schema.status, 200)
+    assert.deepStrictEqual(schema.body, JSON.parse(JSON.stringify(Event.jsonSchema())))
+    const openapi = await app.fetch("/openapi.json")
+    assert.strictEqual(openapi.status, 200)
+    assert.containsAllKeys(openapi.body.paths, ["/v1/anomalies", "/healthz", "/readyz", "/v1/schema/event"])
+    await app.close()
+  })
+
+  it("answers unknown routes and methods with a JSON 404", async () => {
+    const app = await makeApp()
+    for (const [path, method] of [
+      ["/nope", "GET"],
+      ["/v1/events", "GET"],
+      ["/v1/anomalies", "DELETE"]
+    ] as const) {
+      const res = await app.fetch(path, { method })
+      assert.strictEqual(res.status, 404, `${method} ${path}`)
+      assert.strictEqual(res.body._tag, "NotFound")
+    }
+    await app.close()
+  })
+})
