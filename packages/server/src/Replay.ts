@@ -8,12 +8,17 @@
  *   not a number is kept (the detectors ignore it without learning).
  * - **NDJSON** telemetry events: decoded with `Event.decodeBatch` (invalid events are counted and the first few
  *   reported), turned into per-call metric points with `Extract.makeExtractFn`, one series per
- *   `service × model × metric`. Per-call points are scored directly (no windowing).
+ *   `service × model × metric`. By default every call is scored (`--metric` chooses the metrics). With
+ *   `--window 1m` the points are aggregated per series into tumbling windows and turned into signals
+ *   (`latency.p95`, `error.rate`, …) with `Window.makeWindower` and `Window.makeSignalFn`, as the live pipeline
+ *   does (processing time follows event time), and the signals are scored; a signal point's time is its
+ *   window's start, and its anomalies have `row: null`.
  *
  * Outputs: anomalies as NDJSON (`--out`, default stdout), one line per detector that fired; `--scores FILE`
  * writes one CSV line per input point in input order, `time,value,score,anomalous` (NDJSON input adds a `series`
  * column after `time`), where `score` is the highest score of the configured detectors and `anomalous` whether
- * any fired (`score` is empty for a point no detector could use). The summary, and the label metrics, go to
+ * any fired (`score` is empty for a point no detector could use). With `--window` the scores file has one line per
+ * signal point, in the order windows close. The summary, and the label metrics, go to
  * stdout when anomalies go to a file, otherwise to stderr so that stdout stays NDJSON.
  *
  * Label metrics ({@link evaluate}), with `tolerance` (default 0):
@@ -35,7 +40,7 @@
 import { basename, extname } from "node:path"
 import { TextEncoder } from "node:util"
 import { File } from "@llm-sentinel/adapters"
-import { Detector, Event, Extract, Series, Verdict } from "@llm-sentinel/core"
+import { Detector, Event, Extract, Series, Verdict, Window } from "@llm-sentinel/core"
 import * as Detectors from "@llm-sentinel/detectors"
 import {
   Clock,
@@ -508,8 +513,15 @@ export interface ReplayOptions {
   readonly detectors?: ReadonlyArray<string>
   /** A raw configuration (parsed JSON, see {@link ReplayConfig}). */
   readonly config?: unknown
-  /** NDJSON: the metrics to score (default {@link defaultEventMetrics}; `metrics.<name>` for custom ones). */
+  /** NDJSON per call: the metrics to score (default {@link defaultEventMetrics}; `metrics.<name>` for custom ones). */
   readonly metrics?: ReadonlyArray<string>
+  /**
+   * NDJSON: aggregate into tumbling windows of this size per series and score the window signals, as the live
+   * pipeline does, instead of scoring every call.
+   */
+  readonly window?: Duration.Input
+  /** NDJSON with `window`: the signals to score (default `Extract.defaultSignals`: `latency.p95`, …). */
+  readonly signals?: ReadonlyArray<string>
   /** Where anomalies go as NDJSON; stdout when absent. */
   readonly out?: string
   /** Where the per-point scores CSV goes, if anywhere. */
@@ -588,7 +600,7 @@ const anomalyLine = (s: Detector.Scored, row: number): string =>
     lower: Number.isFinite(s.verdict.lower) ? s.verdict.lower : null,
     upper: Number.isFinite(s.verdict.upper) ? s.verdict.upper : null,
     reason: s.verdict.reason,
-    row
+    row: row > 0 ? row : null
   })}\n`
 
 /** Mutable counters of one run, read by the progress fiber. */
@@ -637,6 +649,18 @@ export const replay = (
       const resolved = yield* resolveConfig(
         options.config ?? { detectors: (options.detectors ?? defaultDetectors).map((type) => ({ type })) }
       )
+      if (options.window !== undefined && format !== "ndjson") {
+        return yield* new ReplayConfigError({
+          issues: [{ path: "window", message: "windowing applies to NDJSON events; a CSV is already one series" }]
+        })
+      }
+      const windowing =
+        options.window === undefined
+          ? undefined
+          : yield* Effect.mapError(
+              Effect.fromResult(Window.tumbling({ size: options.window })),
+              (e) => new ReplayConfigError({ issues: [{ path: "window", message: e.message }] })
+            )
       const incidents = options.labels === undefined ? undefined : yield* readLabels(options.labels)
       const toleranceMs = Duration.toMillis(options.tolerance ?? 0)
 
@@ -782,57 +806,85 @@ export const replay = (
         )
       } else {
         const registry = Series.makeRegistry()
-        const wanted = new Set(options.metrics ?? defaultEventMetrics)
-        const extract = Extract.makeExtractFn({
-          registry,
-          metrics: Extract.builtins.filter((m) => wanted.has(m.name)),
-          custom: [...wanted].some((m) => m.startsWith("metrics."))
-        })
+        const scoreLine = (points: ReadonlyArray<Series.MetricPoint>) =>
+          scoresOut === undefined
+            ? undefined
+            : (p: number, s: number, anomalous: boolean) =>
+                `${points[p]!.time},${points[p]!.key.id},${num(points[p]!.value)},${num(s)},${anomalous}\n`
+        const decode = (raws: ReadonlyArray<unknown>) => {
+          const firstRow = counters.rows + 1
+          const decoded = Event.decodeBatch(raws)
+          counters.rows += raws.length
+          counters.rejected += decoded.rejected.length
+          for (const r of decoded.rejected) {
+            if (reported.length >= MAX_REPORTED) break
+            reported.push(
+              `record ${firstRow + r.index}: ${r.errors.map((e) => `${e.path || "(root)"}: ${e.message}`).join("; ")}`
+            )
+          }
+          return { firstRow, ...decoded }
+        }
         if (scoresOut !== undefined) yield* scoresOut.write("time,series,value,score,anomalous\n")
-        yield* File.ndjson(options.file).pipe(
-          Stream.runForEachArray((raws) =>
+        if (windowing !== undefined) {
+          // as the live pipeline: per-call points → windows per series → signals (latency.p95, …) → detection
+          const extract = Extract.makeExtractFn({ registry, custom: true })
+          const windower = Window.makeWindower({ window: windowing })
+          const toSignals = Window.makeSignalFn({ registry, signals: options.signals ?? Extract.defaultSignals })
+          let now = Number.NEGATIVE_INFINITY
+          const detectWindows = (windows: ReadonlyArray<Window.WindowResult>) =>
             Effect.gen(function* () {
-              const firstRow = counters.rows + 1
-              const { events, rejected } = Event.decodeBatch(raws)
-              counters.rows += raws.length
-              counters.rejected += rejected.length
-              for (const r of rejected) {
-                if (reported.length >= MAX_REPORTED) break
-                reported.push(
-                  `record ${firstRow + r.index}: ${r.errors.map((e) => `${e.path || "(root)"}: ${e.message}`).join("; ")}`
-                )
-              }
-              // rows of the valid events: the input positions not rejected
-              const eventRows: Array<number> = []
-              let k = 0
-              for (let i = 0; i < raws.length; i++) {
-                if (k < rejected.length && rejected[k]!.index === i) k++
-                else eventRows.push(firstRow + i)
-              }
-              // extract event by event so that each point knows the record it came from
-              const points: Array<Series.MetricPoint> = []
-              const rowOfPoint: Array<number> = []
-              for (let i = 0; i < events.length; i++) {
-                const extracted = extract([events[i]!])
-                for (const point of extracted) {
-                  if (point.key.metric.startsWith("metrics.") && !wanted.has(point.key.metric)) continue
-                  points.push(point)
-                  rowOfPoint.push(eventRows[i]!)
-                }
-              }
-              const { anomalies, scores } = score(
-                points,
-                (p) => rowOfPoint[p]!,
-                scoresOut === undefined
-                  ? undefined
-                  : (p, s, anomalous) =>
-                      `${points[p]!.time},${points[p]!.key.id},${num(points[p]!.value)},${num(s)},${anomalous}\n`
-              )
+              const signals = toSignals(windows)
+              if (signals.length === 0) return
+              const { anomalies, scores } = score(signals, () => 0, scoreLine(signals))
               yield* out.write(anomalies)
               if (scoresOut !== undefined) yield* scoresOut.write(scores.join(""))
             })
+          yield* File.ndjson(options.file).pipe(
+            Stream.runForEachArray((raws) =>
+              Effect.gen(function* () {
+                const { events } = decode(raws)
+                // processing time follows event time, so idle timeouts behave as they would have live
+                for (const e of events) if (e.timestamp > now) now = e.timestamp
+                yield* detectWindows(windower.points(extract(events), now).windows)
+              })
+            )
           )
-        )
+          yield* detectWindows(windower.flush().windows)
+        } else {
+          const wanted = new Set(options.metrics ?? defaultEventMetrics)
+          const extract = Extract.makeExtractFn({
+            registry,
+            metrics: Extract.builtins.filter((m) => wanted.has(m.name)),
+            custom: [...wanted].some((m) => m.startsWith("metrics."))
+          })
+          yield* File.ndjson(options.file).pipe(
+            Stream.runForEachArray((raws) =>
+              Effect.gen(function* () {
+                const { firstRow, events, rejected } = decode(raws)
+                // rows of the valid events: the input positions not rejected
+                const eventRows: Array<number> = []
+                let k = 0
+                for (let i = 0; i < raws.length; i++) {
+                  if (k < rejected.length && rejected[k]!.index === i) k++
+                  else eventRows.push(firstRow + i)
+                }
+                // extract event by event so that each point knows the record it came from
+                const points: Array<Series.MetricPoint> = []
+                const rowOfPoint: Array<number> = []
+                for (let i = 0; i < events.length; i++) {
+                  for (const point of extract([events[i]!])) {
+                    if (point.key.metric.startsWith("metrics.") && !wanted.has(point.key.metric)) continue
+                    points.push(point)
+                    rowOfPoint.push(eventRows[i]!)
+                  }
+                }
+                const { anomalies, scores } = score(points, (p) => rowOfPoint[p]!, scoreLine(points))
+                yield* out.write(anomalies)
+                if (scoresOut !== undefined) yield* scoresOut.write(scores.join(""))
+              })
+            )
+          )
+        }
       }
       yield* Fiber.interrupt(progress)
 
@@ -945,6 +997,18 @@ export const command = Command.make(
       ),
       Flag.optional
     ),
+    window: Flag.String("window").pipe(
+      Flag.withDescription(
+        'NDJSON: aggregate per series into tumbling windows of this size (e.g. "1 minute") and score the signals, as live'
+      ),
+      Flag.optional
+    ),
+    signal: Flag.String("signal").pipe(
+      Flag.withDescription(
+        `NDJSON with --window: a signal to score, repeatable (default ${Extract.defaultSignals.join(", ")})`
+      ),
+      Flag.atLeast(0)
+    ),
     metric: Flag.String("metric").pipe(
       Flag.withDescription(`NDJSON: a metric to score, repeatable (default ${defaultEventMetrics.join(", ")})`),
       Flag.atLeast(0)
@@ -987,6 +1051,8 @@ export const command = Command.make(
       ...(flags.detector.length > 0 ? { detectors: flags.detector } : {}),
       ...(config !== undefined ? { config } : {}),
       ...(flags.metric.length > 0 ? { metrics: flags.metric } : {}),
+      ...(flags.signal.length > 0 ? { signals: flags.signal } : {}),
+      ...(Option.isSome(flags.window) ? { window: flags.window.value as Duration.Input } : {}),
       ...(Option.isSome(flags.format) ? { format: flags.format.value } : {}),
       ...(Option.isSome(flags.out) ? { out: flags.out.value } : {}),
       ...(Option.isSome(flags.scores) ? { scores: flags.scores.value } : {}),

@@ -147,6 +147,53 @@ describe("Replay", () => {
     }).pipe(Effect.provide(NodeServices.layer))
   )
 
+  it.effect("NDJSON with --window: windows per series become signals, as live, and are scored", () =>
+    Effect.gen(function* () {
+      // 10 calls a minute for 3 hours; minute 150 is slow (p95 ×3)
+      const lat = series(1800, [])
+      const lines: Array<string> = []
+      for (let i = 0; i < 1800; i++) {
+        const minute = Math.floor(i / 10)
+        lines.push(
+          JSON.stringify({
+            timestamp: T0 + minute * MIN + (i % 10) * 1000,
+            service: "chat",
+            model: "gpt-4o",
+            latencyMs: lat[i]! * (minute === 150 ? 3 : 1)
+          })
+        )
+      }
+      const file = write("windowed.ndjson", `${lines.join("\n")}\n`)
+      const summary = yield* Replay.replay({
+        file,
+        window: "1 minute",
+        signals: ["latency.p95"],
+        detectors: ["zscore"],
+        out: path("w-anomalies.ndjson"),
+        scores: path("w-scores.csv"),
+        progress: false
+      })
+      assert.strictEqual(summary.rows, 1800)
+      assert.strictEqual(summary.series, 1)
+      assert.strictEqual(summary.points, 180) // one latency.p95 point per minute
+      const anomalies = readLines(path("w-anomalies.ndjson")).map((l) => JSON.parse(l))
+      assert.deepStrictEqual(
+        anomalies.map((a) => [a.series, a.time, a.row]),
+        [["chat/gpt-4o/latency.p95", T0 + 150 * MIN, null]]
+      )
+      const scores = readLines(path("w-scores.csv"))
+      assert.strictEqual(scores.length, 181)
+      assert.deepStrictEqual(
+        scores.slice(1).map((l) => Number(l.split(",")[0])),
+        Array.from({ length: 180 }, (_, m) => T0 + m * MIN)
+      )
+      const bad = yield* Effect.flip(
+        Replay.replay({ file: write("w.csv", "time,value\n0,1\n"), window: "1 minute", progress: false })
+      )
+      assert.strictEqual(bad._tag, "ReplayConfigError")
+    }).pipe(Effect.provide(NodeServices.layer))
+  )
+
   it.effect("a bad configuration is a ReplayConfigError listing every problem with its path", () =>
     Effect.gen(function* () {
       const file = write("small.csv", "time,value\n0,1\n")
