@@ -696,10 +696,12 @@ export const replay = (
         for (let p = 0; p < points.length; p++) {
           let best = Number.NaN
           let anomalous = false
+          // a non-finite value is ignored by every detector: its score stays empty
+          const usable = Number.isFinite(points[p]!.value)
           for (let d = p * nDetectors; d < (p + 1) * nDetectors; d++) {
             const s = scored[d]!
             const v = s.verdict
-            if (v.reason !== "non-finite input ignored" && !(v.score <= best)) best = v.score
+            if (usable && !(v.score <= best)) best = v.score
             if (v.anomalous) {
               anomalous = true
               counters.anomalies++

@@ -32,6 +32,7 @@ describe("Replay", () => {
         (v, i) => `${i % 2 === 0 ? T0 + i * MIN : new Date(T0 + i * MIN).toISOString()},${v.toFixed(3)}`
       )
       rows.splice(200, 0, "not-a-time,1") // rejected, but kept in the scores file
+      rows[50] = `${T0 + 50 * MIN},` // an empty value: scored by nobody, kept
       const file = write("series.csv", `ts,p95\n${rows.join("\n")}\n`)
       // incident 1 at row 120; incident 2 is a window that nothing fires in
       const labels = write(
@@ -65,6 +66,7 @@ describe("Replay", () => {
       assert.strictEqual(scores[0], "time,value,score,anomalous")
       assert.strictEqual(scores.length, 1 + 301)
       assert.strictEqual(scores[1 + 200], ",1,,false")
+      assert.strictEqual(scores[1 + 50], `${T0 + 50 * MIN},,,false`)
       const times = scores
         .slice(1)
         .filter((_, i) => i !== 200)
