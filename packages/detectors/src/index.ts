@@ -8,6 +8,13 @@
 export * as Cusum from "./Cusum.ts"
 
 /**
+ * The default detector set and thresholds, chosen from the accuracy benchmark (`npm run bench:accuracy`):
+ *
+ * @since 0.1.0
+ */
+export * as Defaults from "./Defaults.ts"
+
+/**
  * Distribution drift:
  *
  * @since 0.1.0

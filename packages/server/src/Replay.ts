@@ -124,7 +124,7 @@ export const ReplayConfig = Schema.Struct({
       params: Schema.optionalKey(Schema.Record(Schema.String, Schema.Unknown))
     })
   ).check(Schema.isMinLength(1, { message: "expected at least one detector" })),
-  /** Score thresholds of the deciding step (default warning 4, critical 6). */
+  /** Score thresholds of the deciding step (default warning 6, critical 8: `Defaults.thresholds`). */
   thresholds: Schema.optionalKey(
     Schema.Struct({ info: Schema.optionalKey(Finite), warning: Finite, critical: Finite }).check(
       Schema.makeFilter((t) => t.critical >= t.warning || "expected critical ≥ warning")
@@ -257,7 +257,7 @@ export const resolveConfig = (raw: unknown): Effect.Effect<Resolved, ReplayConfi
       detectors.push(module.make(params) as Detector.Any)
     })
     if (issues.length > 0) return Effect.fail(new ReplayConfigError({ issues }))
-    return Effect.succeed({ detectors, thresholds: config.thresholds ?? Verdict.defaultThresholds })
+    return Effect.succeed({ detectors, thresholds: config.thresholds ?? Detectors.Defaults.thresholds })
   })
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -492,7 +492,7 @@ export const defaultEventMetrics: ReadonlyArray<string> = ["latency", "ttft", "o
  * @category constructors
  * @since 0.1.0
  */
-export const defaultDetectors: ReadonlyArray<string> = ["zscore"]
+export const defaultDetectors: ReadonlyArray<string> = Detectors.Defaults.detectors().map((d) => d.name)
 
 /**
  * Options of a replay.
@@ -990,7 +990,9 @@ export const command = Command.make(
     ),
     detector: Flag.String("detector").pipe(
       Flag.withAlias("d"),
-      Flag.withDescription("A detector to run with default parameters, by name; repeatable (default zscore)"),
+      Flag.withDescription(
+        `A detector to run with default parameters, by name; repeatable (default ${defaultDetectors.join(", ")})`
+      ),
       Flag.atLeast(0)
     ),
     config: Flag.File("config", { mustExist: true }).pipe(
