@@ -36,6 +36,13 @@ export * as Http from "./Http.ts"
 export * as Ingest from "./Ingest.ts"
 
 /**
+ * The ingest journal:
+ *
+ * @since 0.1.0
+ */
+export * as Journal from "./Journal.ts"
+
+/**
  * Readiness:
  *
  * @since 0.1.0
