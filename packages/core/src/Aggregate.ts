@@ -1,7 +1,12 @@
 /**
  * Mergeable aggregates over the values of one series in one window: count, sum, mean and variance (Welford's
- * update, Chan's merge), min, max, and quantiles from a DDSketch (relative-error, mergeable). Mergeability is
- * what makes sliding windows cheap (a window is the merge of its panes) and sharding correct.
+ * update, Chan's merge), min, max, and quantiles. Mergeability is what makes sliding windows cheap (a window is
+ * the merge of its panes) and sharding correct.
+ *
+ * Quantiles are exact while a window holds at most {@link exactLimit} values (the raw values are kept), and come
+ * from a DDSketch (1% relative error, mergeable) beyond. Most LLM series are low-volume per window, and a sketch's
+ * 1% buckets (5 ms at 500 ms) are coarse next to the noise of a p95 over a few dozen calls: quantised values
+ * repeat, which collapses robust spreads (MAD) and makes detectors over-react.
  *
  * `add` updates in place (the hot path); `combine` is pure. `finish` turns an aggregate into a {@link Summary}
  * and {@link derive} turns a summary into the rates teams watch: error rate, request rate, tokens/s, cost/min.
@@ -21,7 +26,26 @@ export interface Aggregate {
   m2: number
   min: number
   max: number
-  readonly sketch: DDSketch | undefined
+  /** Whether quantiles are kept at all. */
+  readonly quantiles: boolean
+  /** The raw values while there are at most {@link exactLimit} of them (quantiles only). */
+  values: Array<number> | undefined
+  /** The sketch once there are more (quantiles only). */
+  sketch: DDSketch | undefined
+}
+
+/**
+ * How many values a window keeps for exact quantiles before it switches to a sketch.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const exactLimit = 512
+
+const toSketch = (values: ReadonlyArray<number>): DDSketch => {
+  const sketch = new DDSketch({ relativeAccuracy })
+  for (const v of values) sketch.accept(v)
+  return sketch
 }
 
 /**
@@ -45,7 +69,9 @@ export const empty = (quantiles: boolean): Aggregate => ({
   m2: 0,
   min: Number.POSITIVE_INFINITY,
   max: Number.NEGATIVE_INFINITY,
-  sketch: quantiles ? new DDSketch({ relativeAccuracy }) : undefined
+  quantiles,
+  values: quantiles ? [] : undefined,
+  sketch: undefined
 })
 
 /**
@@ -64,7 +90,13 @@ export const add = (a: Aggregate, x: number): Aggregate => {
   a.m2 += delta * (x - a.mean)
   if (x < a.min) a.min = x
   if (x > a.max) a.max = x
-  a.sketch?.accept(x)
+  if (a.values !== undefined) {
+    a.values.push(x)
+    if (a.values.length > exactLimit) {
+      a.sketch = toSketch(a.values)
+      a.values = undefined
+    }
+  } else a.sketch?.accept(x)
   return a
 }
 
@@ -75,13 +107,27 @@ export const add = (a: Aggregate, x: number): Aggregate => {
  * @since 0.1.0
  */
 export const combine = (a: Aggregate, b: Aggregate): Aggregate => {
-  const sketch = a.sketch !== undefined || b.sketch !== undefined ? new DDSketch({ relativeAccuracy }) : undefined
-  if (sketch !== undefined) {
-    if (a.sketch !== undefined && a.sketch.count > 0) sketch.merge(a.sketch)
-    if (b.sketch !== undefined && b.sketch.count > 0) sketch.merge(b.sketch)
+  const quantiles = a.quantiles || b.quantiles
+  let values: Array<number> | undefined
+  let sketch: DDSketch | undefined
+  if (quantiles) {
+    if (
+      a.sketch === undefined &&
+      b.sketch === undefined &&
+      (a.values?.length ?? 0) + (b.values?.length ?? 0) <= exactLimit
+    ) {
+      values = [...(a.values ?? []), ...(b.values ?? [])]
+    } else {
+      sketch = new DDSketch({ relativeAccuracy })
+      for (const side of [a, b]) {
+        if (side.sketch !== undefined) {
+          if (side.sketch.count > 0) sketch.merge(side.sketch)
+        } else if (side.values !== undefined) for (const v of side.values) sketch.accept(v)
+      }
+    }
   }
   const count = a.count + b.count
-  if (count === 0) return { ...empty(false), sketch }
+  if (count === 0) return { ...empty(false), quantiles, values, sketch }
   const delta = b.mean - a.mean
   return {
     count,
@@ -90,6 +136,8 @@ export const combine = (a: Aggregate, b: Aggregate): Aggregate => {
     m2: a.m2 + b.m2 + (delta * delta * a.count * b.count) / count,
     min: Math.min(a.min, b.min),
     max: Math.max(a.max, b.max),
+    quantiles,
+    values,
     sketch
   }
 }
@@ -118,7 +166,13 @@ export interface Summary {
  * @since 0.1.0
  */
 export const finish = (a: Aggregate): Summary => {
-  const q = (p: number) => (a.sketch !== undefined && a.sketch.count > 0 ? a.sketch.getValueAtQuantile(p) : Number.NaN)
+  const sorted = a.values !== undefined && a.values.length > 0 ? Float64Array.from(a.values).sort() : undefined
+  const q = (p: number) =>
+    sorted !== undefined
+      ? exactQuantile(sorted, p)
+      : a.sketch !== undefined && a.sketch.count > 0
+        ? a.sketch.getValueAtQuantile(p)
+        : Number.NaN
   return {
     count: a.count,
     sum: a.sum,
@@ -130,6 +184,20 @@ export const finish = (a: Aggregate): Summary => {
     p95: q(0.95),
     p99: q(0.99)
   }
+}
+
+/**
+ * The `p` quantile of sorted values, linearly interpolated between the closest ranks (Hyndman and Fan's type 7,
+ * the default of R and NumPy).
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const exactQuantile = (sorted: ArrayLike<number>, p: number): number => {
+  const h = (sorted.length - 1) * p
+  const lo = Math.floor(h)
+  const hi = Math.ceil(h)
+  return sorted[lo]! + (h - lo) * (sorted[hi]! - sorted[lo]!)
 }
 
 /**

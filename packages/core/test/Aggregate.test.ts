@@ -66,7 +66,27 @@ describe("Aggregate merge laws", () => {
   })
 })
 
+describe("Aggregate merge laws across the exact/sketch switch", () => {
+  const big = fc.array(fc.double({ min: 0, max: 1e4, noNaN: true, noDefaultInfinity: true }), {
+    minLength: 200,
+    maxLength: 400
+  })
+  it("combine of two halves equals adding everything, whether the result is exact or sketched", () => {
+    fc.assert(
+      fc.property(big, big, (xs, ys) =>
+        sameSummary(Aggregate.finish(Aggregate.combine(build(xs), build(ys))), Aggregate.finish(build([...xs, ...ys])))
+      ),
+      { seed: 42, numRuns: 30 }
+    )
+  })
+})
+
 describe("Aggregate", () => {
+  it("gives exact quantiles for small windows", () => {
+    const s = Aggregate.finish(build([5, 1, 4, 2, 3]))
+    assert.deepStrictEqual([s.p50, s.p95, s.p99], [3, 4.8, 4.96])
+  })
+
   it("computes sample variance, extremes and quantiles within the sketch's accuracy", () => {
     const xs = Array.from({ length: 1000 }, (_, i) => i + 1)
     const s = Aggregate.finish(build(xs))

@@ -1,26 +1,33 @@
 /**
  * `sentinel serve`: the default composition. With no configuration it listens on `127.0.0.1:7300`, runs the
- * default pipeline (1-minute tumbling windows, the default signals, z-score and EWMA detectors, the default alert
- * policy) on events posted to `POST /v1/events`, stores anomalies in the embedded store (`<data-dir>/sentinel.db`)
- * and logs alerts and dead letters.
+ * default pipeline (1-minute tumbling windows, the default signals, the default detectors — seasonal + MAD at
+ * warning 6 / critical 8, see `Defaults` — and the default alert policy) on events posted to `POST /v1/events`,
+ * stores anomalies in the embedded store (`<data-dir>/sentinel.db`) and logs alerts and dead letters.
+ *
+ * Accepted events are appended to the journal (`<data-dir>/journal/`) before the 202 is sent. Detector states,
+ * window clocks and the journal position are checkpointed to the store every `checkpointEvery`; on start-up the
+ * journal is replayed from the last checkpoint, so a crash (even `kill -9`) loses nothing that was accepted.
  *
  * Layers, in the order they start (and stop in reverse):
- * 1. the embedded store, the event queue and the readiness checks;
- * 2. the pipeline, forked: its release ends the queue and waits for the pipeline to drain (open windows are
- *    flushed through detection into the store);
+ * 1. the embedded store, the journal (replaying from the last checkpoint), the event queue and readiness;
+ * 2. the pipeline, forked: its release ends the queue and waits for the pipeline to drain (windows still open
+ *    are not cut short: the next start replays them from the journal);
  * 3. the HTTP server: its release stops accepting connections and waits for the requests in flight.
  * So on SIGTERM/SIGINT requests in flight finish, then the pipeline drains, then the store closes.
  *
  * @since 0.1.0
  */
+
+import { join } from "node:path"
 import { Alert, DeadLetterSink, type Detector, EventSource, Pipeline } from "@llm-sentinel/core"
-import { Ewma, ZScore } from "@llm-sentinel/detectors"
+import { Defaults } from "@llm-sentinel/detectors"
 import { ByteSize, Context, Duration, Effect, Fiber, Layer, Option, Result, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import { HttpServer } from "effect/http"
 import * as EmbeddedStore from "./EmbeddedStore.ts"
 import * as Http from "./Http.ts"
 import * as Ingest from "./Ingest.ts"
+import * as Journal from "./Journal.ts"
 import * as Readiness from "./Readiness.ts"
 import * as StoreSink from "./StoreSink.ts"
 
@@ -40,7 +47,9 @@ export interface Options {
   readonly maxBodyBytes: number
   /** Batches (requests) the ingest queue holds before answering 429. */
   readonly queueCapacity: number
-  /** Detectors (default: z-score and EWMA). */
+  /** How often detector states, window clocks and the journal position are checkpointed (default 30 s). */
+  readonly checkpointEvery: Duration.Input
+  /** Detectors (default: `Defaults.detectors()`, seasonal + MAD). */
   readonly detectors?: Detector.Selection
 }
 
@@ -58,7 +67,8 @@ export const defaults: Options = {
   maxDelay: "5 seconds",
   idleTimeout: "30 seconds",
   maxBodyBytes: Ingest.defaultMaxBodyBytes,
-  queueCapacity: 64
+  queueCapacity: 64,
+  checkpointEvery: "30 seconds"
 }
 
 /**
@@ -78,7 +88,7 @@ export class ServeConfigError extends Schema.TaggedError<ServeConfigError>("@llm
  * @category constructors
  * @since 0.1.0
  */
-export const defaultDetectors = (): ReadonlyArray<Detector.Any> => [ZScore.make(), Ewma.make()]
+export const defaultDetectors = (): ReadonlyArray<Detector.Any> => Defaults.detectors()
 
 /**
  * The running pipeline.
@@ -161,15 +171,24 @@ export const layer = (options: Options) =>
     Effect.gen(function* () {
       const config = Pipeline.makeConfig({
         detectors: options.detectors ?? defaultDetectors(),
+        decide: Defaults.decide,
         window: options.window,
         maxDelay: options.maxDelay,
-        idleTimeout: options.idleTimeout
+        idleTimeout: options.idleTimeout,
+        checkpointEvery: options.checkpointEvery,
+        // the journal replays open windows after a restart: closing them early at shutdown would cut them short
+        flushOnEnd: false
       })
       if (Result.isFailure(config)) {
         return yield* new ServeConfigError({ parameter: config.failure.parameter, message: config.failure.message })
       }
       const store = EmbeddedStore.layer({ path: EmbeddedStore.fileIn(options.dataDir) })
-      const base = Layer.mergeAll(store, EventSource.layerQueue({ capacity: options.queueCapacity }), Readiness.layer)
+      const journal = Journal.layer({ dir: join(options.dataDir, "journal") })
+      const source = Journal.layerSource({ capacity: options.queueCapacity }).pipe(
+        Layer.provide(journal),
+        Layer.provide(store)
+      )
+      const base = Layer.mergeAll(source, Readiness.layer).pipe(Layer.provideMerge(store))
       const storeReady = Readiness.check(
         "store",
         Effect.flatMap(EmbeddedStore.EmbeddedStore, (s) => s.isOpen)
@@ -274,6 +293,12 @@ export const command = Command.make(
     queueCapacity: Flag.Int("queue-capacity").pipe(
       Flag.withDescription("Ingest requests queued for the pipeline (default 64); when full, ingest answers 429"),
       Flag.withDefault(defaults.queueCapacity)
+    ),
+    checkpointEvery: Flag.String("checkpoint-every").pipe(
+      Flag.withDescription(
+        'How often detector states and the journal position are saved (default "30 seconds"); a restart replays the journal from the last save'
+      ),
+      Flag.withDefault(String(defaults.checkpointEvery))
     )
   },
   Effect.fn(function* (flags) {
@@ -291,7 +316,8 @@ export const command = Command.make(
       maxDelay: yield* duration("max-delay", flags.maxDelay),
       idleTimeout: yield* duration("idle-timeout", flags.idleTimeout),
       maxBodyBytes: yield* byteSize("max-body", flags.maxBody),
-      queueCapacity: flags.queueCapacity
+      queueCapacity: flags.queueCapacity,
+      checkpointEvery: yield* duration("checkpoint-every", flags.checkpointEvery)
     })
   })
 ).pipe(Command.withDescription("Run the server: HTTP ingest and query API, pipeline, embedded store"))
