@@ -92,13 +92,17 @@ const run = (m: Module, s: Scenario, decide: Verdict.Decide): Outcome | undefine
     if (s.peers === undefined) return undefined
     const inputs = Array.from(s.values, (value, i) => ({ value, peers: s.peers!.map((p) => p[i]!) }))
     const { verdicts } = Detector.run(d, inputs, { decide, times: Array.from(s.times) })
-    verdicts.forEach((v, i) => v.anomalous && anomalyTimes.push(s.times[i]!))
+    verdicts.forEach((v, i) => {
+      if (v.anomalous) anomalyTimes.push(s.times[i]!)
+    })
     return { anomalyTimes }
   }
   if (kind === "vector") {
     const inputs = Array.from(s.values, (v) => [v])
     const { verdicts } = Detector.run(d, inputs, { decide, times: Array.from(s.times) })
-    verdicts.forEach((v, i) => v.anomalous && anomalyTimes.push(s.times[i]!))
+    verdicts.forEach((v, i) => {
+      if (v.anomalous) anomalyTimes.push(s.times[i]!)
+    })
     return { anomalyTimes }
   }
   return undefined
