@@ -119,17 +119,22 @@ export const makeExtractFn = (
   const metrics = options.metrics ?? builtins
   const custom = options.custom ?? true
   const { registry, dimension } = options
+  // per service × model group, the keys of `metrics` by index: an identity lookup and an array read per point
+  const slots = new Map<ReadonlyMap<string, Series.SeriesKey>, Array<Series.SeriesKey | undefined>>()
   return (events) => {
     const out: Array<Series.MetricPoint> = []
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!
       const dim = dimension === undefined ? undefined : e[dimension]
       const group = registry.group(e.service, e.model, dim)
+      let keys = slots.get(group)
+      if (keys === undefined) slots.set(group, (keys = new Array(metrics.length)))
       for (let m = 0; m < metrics.length; m++) {
         const spec = metrics[m]!
         const value = spec.get(e)
         if (value === undefined) continue
-        const key = group.get(spec.name) ?? registry.key(e.service, e.model, spec.name, dim)
+        let key = keys[m]
+        if (key === undefined) key = keys[m] = registry.key(e.service, e.model, spec.name, dim)
         if (key !== undefined) out.push({ key, time: e.timestamp, value })
       }
       if (custom && e.metrics !== undefined) {

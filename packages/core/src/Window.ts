@@ -203,6 +203,11 @@ interface TimeSeries {
   readonly revisions: Map<number, number>
   /** The first source position that added to each pane. */
   readonly positions: Map<number, number>
+  /** The pane the last point went to: most points of a series land in the same pane as the one before. */
+  lastPaneStart: number
+  lastPane: Aggregate.Aggregate | undefined
+  /** Whether the clock moved since the last checkpoint. */
+  moved: boolean
 }
 
 interface Session {
@@ -246,7 +251,7 @@ export interface Windower {
 
 const byQuantiles = (key: Series.SeriesKey): boolean => Extract.derivationsOf(key.metric).includes("quantiles")
 
-const floorTo = (t: number, step: number): number => t - (((t % step) + step) % step)
+const floorTo = (t: number, step: number): number => Math.floor(t / step) * step
 
 /**
  * Makes a {@link Windower}.
@@ -279,8 +284,9 @@ export const makeWindower = (options: WindowOptions): Windower => {
     )
 
   const { sizeMs, slideMs } = spec
+  // by key object first (keys are interned: an identity lookup), by id for keys made elsewhere
   const series = new Map<string, TimeSeries>()
-  const moved = new Set<TimeSeries>()
+  const byKey = new Map<Series.SeriesKey, TimeSeries>()
 
   const windowOf = (s: TimeSeries, end: number, closedBy: WindowResult["closedBy"], revision: number): WindowResult => {
     const start = end - sizeMs
@@ -305,10 +311,12 @@ export const makeWindower = (options: WindowOptions): Windower => {
     for (const start of s.panes.keys()) if (start < keepFrom) s.panes.delete(start)
     for (const end of s.revisions.keys()) if (end < keepFrom) s.revisions.delete(end)
     for (const start of s.positions.keys()) if (start < keepFrom) s.positions.delete(start)
+    if (s.lastPaneStart < keepFrom) s.lastPane = undefined
   }
 
   const add = (p: Series.MetricPoint, now: number, position: number | undefined, out: Output) => {
-    let s = series.get(p.key.id)
+    let s = byKey.get(p.key)
+    if (s === undefined) s = series.get(p.key.id)
     if (s === undefined) {
       const clock = options.restore?.(p.key.id)
       s = {
@@ -321,9 +329,13 @@ export const makeWindower = (options: WindowOptions): Windower => {
         firedUpTo: clock?.firedUpTo ?? Number.NEGATIVE_INFINITY,
         panes: new Map(),
         revisions: new Map(),
-        positions: new Map()
+        positions: new Map(),
+        lastPaneStart: Number.NaN,
+        lastPane: undefined,
+        moved: false
       }
       series.set(p.key.id, s)
+      byKey.set(p.key, s)
     }
     s.lastArrival = now
     const paneStart = floorTo(p.time, slideMs)
@@ -334,8 +346,10 @@ export const makeWindower = (options: WindowOptions): Windower => {
       return
     }
     points++
-    let pane = s.panes.get(paneStart)
+    let pane = paneStart === s.lastPaneStart ? s.lastPane : s.panes.get(paneStart)
     if (pane === undefined) s.panes.set(paneStart, (pane = Aggregate.empty(s.quantiles)))
+    s.lastPaneStart = paneStart
+    s.lastPane = pane
     Aggregate.add(pane, p.value)
     if (position !== undefined && !s.positions.has(paneStart)) s.positions.set(paneStart, position)
     if (s.firedUpTo === Number.NEGATIVE_INFINITY) {
@@ -353,17 +367,18 @@ export const makeWindower = (options: WindowOptions): Windower => {
     }
     if (p.time > s.maxTime) {
       s.maxTime = p.time
-      moved.add(s)
+      s.moved = true
       advance(s, p.time - wm.maxDelayMs, "watermark", out)
     }
   }
 
   const clocks = () => {
     const out: Array<readonly [string, SeriesClock]> = []
-    for (const s of moved) {
+    for (const s of series.values()) {
+      if (!s.moved) continue
+      s.moved = false
       out.push([s.key.id, { maxTime: s.maxTime, watermark: s.watermark, nextEnd: s.nextEnd, firedUpTo: s.firedUpTo }])
     }
-    moved.clear()
     return out
   }
 
@@ -391,9 +406,10 @@ export const makeWindower = (options: WindowOptions): Windower => {
         if (silent < wm.idleTimeoutMs) continue
         const before = s.watermark
         advance(s, s.maxTime - wm.maxDelayMs + silent, "idle", out)
-        if (s.watermark !== before) moved.add(s)
+        if (s.watermark !== before) s.moved = true
         if (silent >= wm.expireAfterMs) {
           series.delete(id)
+          byKey.delete(s.key)
           expired++
         }
       }
@@ -405,7 +421,7 @@ export const makeWindower = (options: WindowOptions): Windower => {
         let lastEnd = s.firedUpTo
         for (const start of s.panes.keys()) lastEnd = Math.max(lastEnd, start + sizeMs)
         advance(s, lastEnd, "flush", out)
-        moved.add(s)
+        s.moved = true
       }
       return out
     },
