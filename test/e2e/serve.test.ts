@@ -260,6 +260,11 @@ describe("sentinel serve (end to end)", () => {
       )
       assert.strictEqual((await allAnomalies(first.url, "&service=chat")).length, 0)
 
+      // every accepted event went through the pipeline (Prometheus counters)
+      const metrics = await (await fetch(`${first.url}/metrics`)).text()
+      assert.match(metrics, new RegExp(`^sentinel_events_decoded_total ${events.length}$`, "m"), metrics)
+      assert.match(metrics, /^sentinel_events_dead_lettered_total 0$/m)
+
       const stopped = await stop(first)
       assert.deepStrictEqual(stopped, { code: 0, signal: null }, first.output())
       assert.match(first.output(), /pipeline drained/)

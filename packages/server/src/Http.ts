@@ -1,5 +1,6 @@
 /**
- * The HTTP server of `sentinel serve`: the API (`Api.ts`), ingest (`Ingest.ts`), JSON errors for everything else
+ * The HTTP server of `sentinel serve`: the API (`Api.ts`), ingest (`Ingest.ts`), Prometheus metrics at
+ * `GET /metrics` (the pipeline's `sentinel_*_total` counters), JSON errors for everything else
  * (unknown routes are a JSON 404, unexpected failures a JSON 500, never an empty body), on `node:http`.
  *
  * Requests are not logged one by one (the default request logger costs more than the framework, see
@@ -11,6 +12,7 @@ import { createServer } from "node:http"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Cause, Effect, Layer } from "effect"
 import { HttpRouter, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { PrometheusMetrics } from "effect/observability"
 import * as Api from "./Api.ts"
 import * as Ingest from "./Ingest.ts"
 
@@ -72,7 +74,13 @@ export const layerErrors: Layer.Layer<never, never, HttpRouter.HttpRouter> = Htt
  * @since 0.1.0
  */
 export const routes = (options: Ingest.Options = {}) =>
-  Layer.mergeAll(Api.layer, Ingest.layer(options), layerErrors, HttpRouter.add("*", "*", notFound))
+  Layer.mergeAll(
+    Api.layer,
+    Ingest.layer(options),
+    PrometheusMetrics.layerHttp({ path: "/metrics" }),
+    layerErrors,
+    HttpRouter.add("*", "*", notFound)
+  )
 
 /**
  * The server on `host:port`, closed gracefully (requests in flight finish) when the layer is released.

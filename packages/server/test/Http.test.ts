@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Anomaly, AnomalyStore, Event, EventSource } from "@llm-sentinel/core"
-import { Context, Effect, Exit, Layer, Scope, Stream } from "effect"
+import { Anomaly, AnomalyStore, Event, EventSource, Pipeline } from "@llm-sentinel/core"
+import { Context, Effect, Exit, Layer, Metric, Scope, Stream } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
 import * as Http from "../src/Http.ts"
 import * as Readiness from "../src/Readiness.ts"
@@ -358,6 +358,16 @@ describe("health, readiness, schema, errors", () => {
     const openapi = await app.fetch("/openapi.json")
     assert.strictEqual(openapi.status, 200)
     assert.containsAllKeys(openapi.body.paths, ["/v1/anomalies", "/healthz", "/readyz", "/v1/schema/event"])
+    await app.close()
+  })
+
+  it("serves the pipeline's counters in the Prometheus text format", async () => {
+    const app = await makeApp()
+    await Effect.runPromise(Metric.update(Pipeline.metrics.deadLettered, 3))
+    const res = await app.fetch("/metrics")
+    assert.strictEqual(res.status, 200)
+    assert.match(res.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/)
+    assert.match(res.body, /^sentinel_events_dead_lettered_total \d+$/m)
     await app.close()
   })
 
