@@ -19,7 +19,19 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as readline from "node:readline"
 import { type Event, EventSource, Pipeline, type SinkError, StateStore } from "@llm-sentinel/core"
-import { type Cause, Context, type Duration, Effect, Layer, Option, Queue, Schedule, Schema, Stream } from "effect"
+import {
+  type Cause,
+  Context,
+  type Duration,
+  Effect,
+  Layer,
+  Option,
+  Queue,
+  Schedule,
+  Schema,
+  type Scope,
+  Stream
+} from "effect"
 
 /**
  * A journal operation failed (disk full, permissions).
@@ -107,6 +119,49 @@ const recoverTail = (file: string, first: number): number => {
   return next
 }
 
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as { code?: string }).code === "EPERM"
+  }
+}
+
+/**
+ * Takes the journal's lock file (`LOCK`, holding the owner's pid) for the layer's lifetime: two processes
+ * appending to one journal would interleave positions. A lock left by a dead process (after `kill -9`) is
+ * taken over.
+ */
+const lock = (dir: string): Effect.Effect<void, JournalError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.suspend(() => {
+      const file = path.join(dir, "LOCK")
+      fs.mkdirSync(dir, { recursive: true })
+      for (let attempt = 0; attempt < 2; attempt++) {
+        try {
+          fs.writeFileSync(file, String(process.pid), { flag: "wx" })
+          return Effect.succeed(file)
+        } catch (e) {
+          if ((e as { code?: string }).code !== "EEXIST") {
+            return Effect.fail(new JournalError({ message: `cannot lock the journal in ${dir}: ${String(e)}` }))
+          }
+          const owner = Number(fs.readFileSync(file, "utf8"))
+          if (Number.isInteger(owner) && owner !== process.pid && alive(owner)) {
+            return Effect.fail(
+              new JournalError({
+                message: `the journal in ${dir} is in use by process ${owner}: run one sentinel per data directory`
+              })
+            )
+          }
+          fs.rmSync(file, { force: true }) // left by a process that died: take it over
+        }
+      }
+      return Effect.fail(new JournalError({ message: `cannot lock the journal in ${dir}` }))
+    }),
+    (file) => Effect.sync(() => fs.rmSync(file, { force: true }))
+  ).pipe(Effect.asVoid)
+
 const wrap = <A>(message: string, f: () => A): Effect.Effect<A, JournalError> =>
   Effect.try({ try: f, catch: (cause) => new JournalError({ message: `${message}: ${String(cause)}`, cause }) })
 
@@ -122,6 +177,7 @@ export const layer = (options: Options): Layer.Layer<Journal, JournalError> =>
     Effect.gen(function* () {
       const maxSegmentBytes = options.maxSegmentBytes ?? 64 * 1024 * 1024
       const { dir } = options
+      yield* lock(dir)
       const opened = yield* wrap(`cannot open the journal in ${dir}`, () => {
         fs.mkdirSync(dir, { recursive: true })
         const segments = listSegments(dir)

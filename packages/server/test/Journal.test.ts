@@ -79,4 +79,18 @@ describe("Journal", () => {
       )
     })
   )
+
+  it.effect("refuses a second owner while the first is alive, and takes over a dead owner's lock", () =>
+    Effect.gen(function* () {
+      const dir = tmp()
+      // a live owner: this very process holds the journal, and a second layer in it must fail
+      fs.writeFileSync(path.join(dir, "LOCK"), String(process.ppid))
+      const refused = yield* Effect.flip(withJournal({ dir }, () => Effect.void))
+      assert.match(refused.message, /in use by process/)
+      // a dead owner (a pid that cannot exist): taken over, and released when the layer closes
+      fs.writeFileSync(path.join(dir, "LOCK"), "2147483646")
+      yield* withJournal({ dir }, (j) => j.append([ev(1)]))
+      assert.isFalse(fs.existsSync(path.join(dir, "LOCK")))
+    })
+  )
 })
