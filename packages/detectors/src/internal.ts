@@ -153,14 +153,18 @@ export const quantile = (sorted: Float64Array, len: number, p: number): number =
 }
 
 /**
- * The `k`-th smallest (0-based) absolute deviation `|x - m|` over `sorted[0, len)`, in O(log len): the deviations
- * left and right of `m` form two sorted sequences, and this is the k-th element of their union.
+ * The median absolute deviation from `m` of `sorted[0, len)`, in O(log len) and without allocating: the
+ * deviations left and right of `m` form two sorted sequences (`m - x` walking left, `x - m` walking right), and
+ * the median of their union is found by one binary search over how many of the lower half come from the left.
+ * For an even `len` the same split also yields the next deviation, so both middle values cost one search.
  */
-const kthDeviation = (sorted: Float64Array, len: number, m: number, k: number): number => {
+export const medianAbsDeviation = (sorted: Float64Array, len: number, m: number): number => {
+  if (len === 0) return Number.NaN
   const s = lowerBound(sorted, len, m)
   const na = s
   const nb = len - s
-  const count = k + 1
+  // the lower half of the union: its largest element is the (lower) median deviation
+  const count = (len + 1) >>> 1
   let lo = Math.max(0, count - nb)
   let hi = Math.min(count, na)
   while (lo <= hi) {
@@ -172,16 +176,12 @@ const kthDeviation = (sorted: Float64Array, len: number, m: number, k: number): 
     const bCur = j < nb ? sorted[s + j]! - m : Number.POSITIVE_INFINITY
     if (aPrev > bCur) hi = i - 1
     else if (bPrev > aCur) lo = i + 1
-    else return Math.max(aPrev, bPrev)
+    else {
+      const lower = Math.max(aPrev, bPrev)
+      return len % 2 === 1 ? lower : (lower + Math.min(aCur, bCur)) / 2
+    }
   }
   return Number.NaN
-}
-
-/** The median absolute deviation from `m` of `sorted[0, len)`, in O(log len). */
-export const medianAbsDeviation = (sorted: Float64Array, len: number, m: number): number => {
-  if (len === 0) return Number.NaN
-  if (len % 2 === 1) return kthDeviation(sorted, len, m, (len - 1) / 2)
-  return (kthDeviation(sorted, len, m, len / 2 - 1) + kthDeviation(sorted, len, m, len / 2)) / 2
 }
 
 /** The mean absolute deviation from `m` of `xs[0, len)`, in O(len): the fallback when the MAD is zero. */
@@ -215,15 +215,36 @@ export interface SortedWindow {
   pos: number
 }
 
-/** Learns `x` into a sorted window in place: O(log w) search plus one memmove, no allocation. */
+/**
+ * Learns `x` into a sorted window in place: O(log w) search plus one memmove, no allocation. When the window is
+ * full, the evicted value's slot and `x`'s slot are found first and only the values between them move, so the
+ * sorted array ends up exactly as "remove the evicted value, then insert `x` after its equals" would leave it.
+ */
 export const windowPush = (s: SortedWindow, x: number): void => {
   const w = s.ring.length
-  if (s.count === w) {
-    removeSorted(s.sorted, s.count, s.ring[s.pos]!)
-    s.count--
+  const sorted = s.sorted
+  if (s.count < w) {
+    insertSorted(sorted, s.count, x)
+    s.count++
+  } else {
+    const evicted = s.ring[s.pos]!
+    const r = lowerBound(sorted, w, evicted)
+    if (r < w && sorted[r] === evicted) {
+      // x's slot once the evicted value is gone: after every value <= x, one to the left if the gap is below it
+      const after = upperBound(sorted, w, x)
+      if (r < after) {
+        sorted.copyWithin(r, r + 1, after)
+        sorted[after - 1] = x
+      } else {
+        sorted.copyWithin(after + 1, after, r)
+        sorted[after] = x
+      }
+    } else {
+      // a ring value missing from the sorted copy (a hand-edited checkpoint): keep the two-step behaviour
+      removeSorted(sorted, w, evicted)
+      insertSorted(sorted, w - 1, x)
+    }
   }
-  insertSorted(s.sorted, s.count, x)
-  s.count++
   s.ring[s.pos] = x
   s.pos = s.pos + 1 === w ? 0 : s.pos + 1
 }
