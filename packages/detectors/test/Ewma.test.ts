@@ -1,31 +1,14 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Detector } from "@llm-sentinel/core"
 import { Ewma } from "@llm-sentinel/detectors"
-import { Result } from "effect"
-
-// mulberry32 + Box-Muller: deterministic noise
-const gaussian = (seed: number) => {
-  let a = seed >>> 0
-  const u = () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-  return () => Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u())
-}
-const noise = (n: number, seed: number, mean = 100, sd = 5) => {
-  const g = gaussian(seed)
-  return Array.from({ length: n }, () => mean + sd * g())
-}
+import { firing, noise, roundtrip } from "./fixtures.ts"
 
 describe("Ewma", () => {
   it("is quiet on gaussian noise and fires on a large spike", () => {
     const xs = noise(3000, 11)
     xs[2000] = 100 + 5 * 10
     const { verdicts } = Detector.run(Ewma.make(), xs)
-    const fired = verdicts.flatMap((v, i) => (v.anomalous ? [i] : []))
+    const fired = firing(verdicts)
     assert.deepStrictEqual(fired, [2000])
   })
 
@@ -75,10 +58,7 @@ describe("Ewma", () => {
     const d = Ewma.make()
     const xs = noise(400, 14)
     xs[300] = 200
-    const first = Detector.run(d, xs.slice(0, 123))
-    const restored = Result.getOrThrow(Detector.restore(d, Detector.snapshot(d, first.state)))
-    const rest = Detector.run(d, xs.slice(123), { state: restored })
-    assert.deepStrictEqual([...first.verdicts, ...rest.verdicts], Detector.run(d, xs).verdicts)
+    roundtrip(d, xs, 123)
   })
 
   it("rejects invalid params with the field path", () => {

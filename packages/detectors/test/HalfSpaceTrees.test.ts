@@ -1,20 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Detector } from "@llm-sentinel/core"
 import { HalfSpaceTrees } from "@llm-sentinel/detectors"
-import { Result } from "effect"
-
-// mulberry32 + Box-Muller: deterministic noise
-const gaussian = (seed: number) => {
-  let a = seed >>> 0
-  const u = () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-  return () => Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u())
-}
+import { gaussian, roundtrip } from "./fixtures.ts"
 
 // [latency ms, tokens, cost, error]: latency follows tokens
 const requests = (n: number, seed: number) => {
@@ -68,10 +55,7 @@ describe("HalfSpaceTrees", () => {
     const d = HalfSpaceTrees.make({ window: 40 })
     const xs = requests(400, 105)
     xs[300] = [5000, 10, 0, 1]
-    const first = Detector.run(d, xs.slice(0, 170))
-    const restored = Result.getOrThrow(Detector.restore(d, Detector.snapshot(d, first.state)))
-    const rest = Detector.run(HalfSpaceTrees.make({ window: 40 }), xs.slice(170), { state: restored })
-    assert.deepStrictEqual([...first.verdicts, ...rest.verdicts], Detector.run(d, xs).verdicts)
+    roundtrip(d, xs, 170, { resume: HalfSpaceTrees.make({ window: 40 }) })
     assert.throws(() => HalfSpaceTrees.make({ height: 20 }), /height/)
     assert.throws(() => HalfSpaceTrees.make({ seed: 1.5 }), /seed/)
   })

@@ -1,24 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Detector } from "@llm-sentinel/core"
 import { Iqr, Mad } from "@llm-sentinel/detectors"
-import { Result } from "effect"
-
-// mulberry32 + Box-Muller: deterministic noise
-const gaussian = (seed: number) => {
-  let a = seed >>> 0
-  const u = () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-  return () => Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u())
-}
-const noise = (n: number, seed: number, mean = 100, sd = 5) => {
-  const g = gaussian(seed)
-  return Array.from({ length: n }, () => mean + sd * g())
-}
+import { firing, gaussian, noise, roundtrip } from "./fixtures.ts"
 
 describe("Mad", () => {
   it("is quiet on noise, fires on a spike, and ignores a previous outlier (robust)", () => {
@@ -26,10 +9,7 @@ describe("Mad", () => {
     xs[1000] = 100 + 5 * 30 // not learned
     xs[1200] = 100 + 5 * 7
     const { verdicts } = Detector.run(Mad.make(), xs)
-    assert.deepStrictEqual(
-      verdicts.flatMap((v, i) => (v.anomalous ? [i] : [])),
-      [1000, 1200]
-    )
+    assert.deepStrictEqual(firing(verdicts), [1000, 1200])
   })
 
   it("median and MAD match a brute-force computation on the rolling window", () => {
@@ -78,10 +58,7 @@ describe("Mad", () => {
     const d = Mad.make({ window: 16, minSamples: 5 })
     const xs = noise(200, 23)
     xs[150] = 300
-    const first = Detector.run(d, xs.slice(0, 77))
-    const restored = Result.getOrThrow(Detector.restore(d, Detector.snapshot(d, first.state)))
-    const rest = Detector.run(d, xs.slice(77), { state: restored })
-    assert.deepStrictEqual([...first.verdicts, ...rest.verdicts], Detector.run(d, xs).verdicts)
+    roundtrip(d, xs, 77)
     assert.throws(() => Mad.make({ window: 1 }), /window/)
     assert.throws(() => Mad.make({ scaleFloor: -1 }), /scaleFloor/)
   })
@@ -92,10 +69,7 @@ describe("Iqr", () => {
     const xs = noise(1500, 31)
     xs[1100] = 100 - 5 * 8
     const { verdicts } = Detector.run(Iqr.make(), xs)
-    assert.deepStrictEqual(
-      verdicts.flatMap((v, i) => (v.anomalous ? [i] : [])),
-      [1100]
-    )
+    assert.deepStrictEqual(firing(verdicts), [1100])
   })
 
   it("maps Tukey fences to the σ scale", () => {
@@ -119,10 +93,7 @@ describe("Iqr", () => {
   it("snapshot/restore mid-stream gives identical verdicts; invalid params are rejected", () => {
     const d = Iqr.make({ window: 16, minSamples: 5 })
     const xs = noise(200, 32)
-    const first = Detector.run(d, xs.slice(0, 50))
-    const restored = Result.getOrThrow(Detector.restore(d, Detector.snapshot(d, first.state)))
-    const rest = Detector.run(d, xs.slice(50), { state: restored })
-    assert.deepStrictEqual([...first.verdicts, ...rest.verdicts], Detector.run(d, xs).verdicts)
+    roundtrip(d, xs, 50)
     assert.throws(() => Iqr.make({ minSamples: 0 }), /minSamples/)
   })
 })

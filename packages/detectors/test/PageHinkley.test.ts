@@ -1,32 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Detector } from "@llm-sentinel/core"
 import { PageHinkley } from "@llm-sentinel/detectors"
-import { Result } from "effect"
-
-// mulberry32 + Box-Muller: deterministic noise
-const gaussian = (seed: number) => {
-  let a = seed >>> 0
-  const u = () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-  return () => Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u())
-}
-const noise = (n: number, seed: number, mean = 100, sd = 5) => {
-  const g = gaussian(seed)
-  return Array.from({ length: n }, () => mean + sd * g())
-}
-
-const firing = (vs: ReadonlyArray<{ readonly anomalous: boolean }>) => vs.flatMap((v, i) => (v.anomalous ? [i] : []))
-const roundtrip = <S>(d: Detector.Detector<S, number>, xs: ReadonlyArray<number>, cut: number) => {
-  const first = Detector.run(d, xs.slice(0, cut))
-  const restored = Result.getOrThrow(Detector.restore(d, Detector.snapshot(d, first.state)))
-  const rest = Detector.run(d, xs.slice(cut), { state: restored, times: xs.slice(cut).map((_, i) => cut + i) })
-  assert.deepStrictEqual([...first.verdicts, ...rest.verdicts], Detector.run(d, xs).verdicts)
-}
+import { firing, noise, roundtrip } from "./fixtures.ts"
 
 describe("PageHinkley", () => {
   it("is quiet on noise and detects a mean change in both directions", () => {

@@ -1,23 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Detector } from "@llm-sentinel/core"
 import { PeerGroup } from "@llm-sentinel/detectors"
-
-// mulberry32 + Box-Muller: deterministic noise
-const gaussian = (seed: number) => {
-  let a = seed >>> 0
-  const u = () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-  return () => Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u())
-}
-const _noise = (n: number, seed: number, mean = 100, sd = 5) => {
-  const g = gaussian(seed)
-  return Array.from({ length: n }, () => mean + sd * g())
-}
+import { firing, gaussian } from "./fixtures.ts"
 
 describe("PeerGroup", () => {
   it("flags the replica that departs from its peers, not a shared shift", () => {
@@ -29,10 +13,7 @@ describe("PeerGroup", () => {
       return { value: level + 5 * g() + (t === 400 ? 60 : 0), peers }
     })
     const { verdicts } = Detector.run(d, inputs)
-    assert.deepStrictEqual(
-      verdicts.flatMap((v, i) => (v.anomalous ? [i] : [])),
-      [400]
-    )
+    assert.deepStrictEqual(firing(verdicts), [400])
   })
 
   it("handles equal peers (MAD 0) and too few peers without dividing by zero", () => {

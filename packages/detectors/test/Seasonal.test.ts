@@ -1,32 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Detector } from "@llm-sentinel/core"
 import { Seasonal } from "@llm-sentinel/detectors"
-import { Result } from "effect"
-
-// mulberry32 + Box-Muller: deterministic noise
-const gaussian = (seed: number) => {
-  let a = seed >>> 0
-  const u = () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-  return () => Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u())
-}
-const _noise = (n: number, seed: number, mean = 100, sd = 5) => {
-  const g = gaussian(seed)
-  return Array.from({ length: n }, () => mean + sd * g())
-}
-
-const firing = (vs: ReadonlyArray<{ readonly anomalous: boolean }>) => vs.flatMap((v, i) => (v.anomalous ? [i] : []))
-const _roundtrip = <S>(d: Detector.Detector<S, number>, xs: ReadonlyArray<number>, cut: number) => {
-  const first = Detector.run(d, xs.slice(0, cut))
-  const restored = Result.getOrThrow(Detector.restore(d, Detector.snapshot(d, first.state)))
-  const rest = Detector.run(d, xs.slice(cut), { state: restored, times: xs.slice(cut).map((_, i) => cut + i) })
-  assert.deepStrictEqual([...first.verdicts, ...rest.verdicts], Detector.run(d, xs).verdicts)
-}
+import { firing, gaussian, roundtrip } from "./fixtures.ts"
 
 const MINUTE = 60_000
 const DAY = 24 * 60 * MINUTE
@@ -87,13 +62,7 @@ describe("Seasonal", () => {
     assert.isTrue(d.score(s, 50, 3 * DAY).ready)
     assert.strictEqual(d.score(s, Number.NaN, 0).score, 0)
     const { times, values } = daily(8, 73)
-    const first = Detector.run(Seasonal.make(), values.slice(0, 500), { times: times.slice(0, 500) })
-    const restored = Result.getOrThrow(
-      Detector.restore(Seasonal.make(), Detector.snapshot(Seasonal.make(), first.state))
-    )
-    const rest = Detector.run(Seasonal.make(), values.slice(500), { times: times.slice(500), state: restored })
-    const whole = Detector.run(Seasonal.make(), values, { times })
-    assert.deepStrictEqual([...first.verdicts, ...rest.verdicts], whole.verdicts)
+    roundtrip(Seasonal.make(), values, 500, { times, resume: Seasonal.make() })
     // biome-ignore lint/suspicious/noExplicitAny: invalid config from untyped input
     assert.throws(() => Seasonal.make({ period: "month" as any }), /period/)
   })

@@ -1,15 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Detector } from "@llm-sentinel/core"
 import { Threshold } from "@llm-sentinel/detectors"
-import { Result } from "effect"
-
-const firing = (vs: ReadonlyArray<{ readonly anomalous: boolean }>) => vs.flatMap((v, i) => (v.anomalous ? [i] : []))
-const roundtrip = <S>(d: Detector.Detector<S, number>, xs: ReadonlyArray<number>, cut: number) => {
-  const first = Detector.run(d, xs.slice(0, cut))
-  const restored = Result.getOrThrow(Detector.restore(d, Detector.snapshot(d, first.state)))
-  const rest = Detector.run(d, xs.slice(cut), { state: restored, times: xs.slice(cut).map((_, i) => cut + i) })
-  assert.deepStrictEqual([...first.verdicts, ...rest.verdicts], Detector.run(d, xs).verdicts)
-}
+import { firing, roundtrip } from "./fixtures.ts"
 
 describe("Threshold", () => {
   it("fires at and beyond the bounds, critical past the margin", () => {

@@ -1,31 +1,14 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Detector, Verdict } from "@llm-sentinel/core"
 import { ZScore } from "@llm-sentinel/detectors"
-import { Result } from "effect"
-
-// mulberry32 + Box-Muller: deterministic noise
-const gaussian = (seed: number) => {
-  let a = seed >>> 0
-  const u = () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-  return () => Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u())
-}
-const noise = (n: number, seed: number, mean = 100, sd = 5) => {
-  const g = gaussian(seed)
-  return Array.from({ length: n }, () => mean + sd * g())
-}
+import { firing, noise, roundtrip } from "./fixtures.ts"
 
 describe("ZScore", () => {
   it("is quiet on gaussian noise and fires on a spike after warm-up", () => {
     const xs = noise(2000, 1)
     xs[1500] = 100 + 5 * 8
     const { verdicts } = Detector.run(ZScore.make(), xs)
-    const fired = verdicts.flatMap((v, i) => (v.anomalous ? [i] : []))
+    const fired = firing(verdicts)
     assert.deepStrictEqual(fired, [1500])
     assert.isAbove(verdicts[1500]!.score, 6)
     assert.strictEqual(verdicts[1500]!.severity, "critical")
@@ -83,11 +66,7 @@ describe("ZScore", () => {
     const d = ZScore.make({ window: 32, minSamples: 10 })
     const xs = noise(300, 4)
     xs[250] = 200
-    const first = Detector.run(d, xs.slice(0, 150))
-    const restored = Result.getOrThrow(Detector.restore(d, Detector.snapshot(d, first.state)))
-    const rest = Detector.run(d, xs.slice(150), { state: restored })
-    const whole = Detector.run(d, xs)
-    assert.deepStrictEqual([...first.verdicts, ...rest.verdicts], whole.verdicts)
+    const whole = roundtrip(d, xs, 150)
     assert.isTrue(whole.verdicts[250]!.anomalous)
   })
 
