@@ -16,14 +16,15 @@
 import { Detector, type Verdict } from "@llm-sentinel/core"
 import { Schema } from "effect"
 import {
+  baselineSigma,
   clampScore,
   decodeParams,
+  ewUpdate,
   fmt,
   NonNegativeFinite,
   PositiveFinite,
   PositiveInt,
   rejected,
-  TINY,
   UnitInterval,
   WARNING
 } from "./internal.ts"
@@ -112,12 +113,11 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
   const p = decodeParams(ParamsSchema, defaults, params)
   const { alpha, k, h } = p
   const minSamples = Math.max(2, p.minSamples)
-  const scaleOf = (s: State) => Math.max(Math.sqrt(Math.max(s.variance, 0)), 1e-9 * Math.abs(s.mean), TINY)
   const score = (s: State, x: number): Verdict.Assessment => {
     if (!Number.isFinite(x)) return rejected
     if (s.n < 2)
       return { score: 0, expected: s.n === 1 ? s.mean : Number.NaN, lower: Number.NaN, upper: Number.NaN, ready: false }
-    const scale = scaleOf(s)
+    const scale = baselineSigma(s)
     const z = (x - s.mean) / scale
     const up = Math.max(0, s.up + z - k)
     const down = Math.max(0, s.down - z - k)
@@ -138,7 +138,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
   const learn = (s: State, x: number): State => {
     if (!Number.isFinite(x)) return s
     if (s.n >= 2 && s.n >= minSamples) {
-      const z = (x - s.mean) / scaleOf(s)
+      const z = (x - s.mean) / baselineSigma(s)
       s.up = Math.max(0, s.up + z - k)
       s.down = Math.max(0, s.down - z - k)
       if (s.up >= h || s.down >= h) {
@@ -147,10 +147,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
       }
     }
     s.n++
-    const a = Math.max(alpha, 1 / s.n)
-    const d = x - s.mean
-    s.mean += a * d
-    s.variance = (1 - a) * (s.variance + a * d * d)
+    ewUpdate(s, Math.max(alpha, 1 / s.n), x)
     return s
   }
   return Detector.make<State>({

@@ -14,7 +14,17 @@
  */
 import { Detector, type Verdict } from "@llm-sentinel/core"
 import { Schema } from "effect"
-import { clampScore, decodeParams, fmt, PositiveInt, rejected, TINY, UnitInterval, WARNING } from "./internal.ts"
+import {
+  clampScore,
+  decodeParams,
+  ewUpdate,
+  fmt,
+  PositiveInt,
+  rejected,
+  TINY,
+  UnitInterval,
+  WARNING
+} from "./internal.ts"
 import type { LawClaims } from "./testing/Claims.ts"
 
 /**
@@ -127,10 +137,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
   const learn = (s: State, x: number): State => {
     if (!Number.isFinite(x)) return s
     s.n++
-    const a = Math.max(alpha, 1 / s.n)
-    const d = x - s.mean
-    s.mean += a * d
-    s.variance = (1 - a) * (s.variance + a * d * d)
+    ewUpdate(s, Math.max(alpha, 1 / s.n), x)
     s.chart = s.n === 1 ? x : lambda * x + (1 - lambda) * s.chart
     return s
   }

@@ -17,17 +17,20 @@
 import { Detector, type Verdict } from "@llm-sentinel/core"
 import { Schema } from "effect"
 import {
+  type CountedWindow,
+  CountedWindowSchema,
   clampScore,
   decodeParams,
+  emptyCountedWindow,
   fmt,
+  learnCountedWindow,
   NonNegativeFinite,
   PositiveInt,
   quantile,
   rejected,
   robustScale,
-  type SortedWindow,
   WARNING,
-  windowPush
+  WindowSize
 } from "./internal.ts"
 import type { LawClaims } from "./testing/Claims.ts"
 
@@ -65,30 +68,19 @@ export const defaults: Params = { window: 128, scaleFloor: 0.01, minSamples: 30,
  * @since 0.1.0
  */
 export const ParamsSchema: Schema.Codec<Partial<Params>, unknown> = Schema.Struct({
-  window: Schema.optionalKey(PositiveInt.check(Schema.isGreaterThanOrEqualTo(3), Schema.isLessThanOrEqualTo(100_000))),
+  window: Schema.optionalKey(WindowSize),
   scaleFloor: Schema.optionalKey(NonNegativeFinite),
   minSamples: Schema.optionalKey(PositiveInt),
   learnAnomalies: Schema.optionalKey(Schema.Boolean)
 })
 
 /**
- * The window in arrival order and sorted, updated in place by `learn`.
+ * The window in arrival order and sorted, and the points learned in total, updated in place by `learn`.
  *
  * @category models
  * @since 0.1.0
  */
-export interface State extends SortedWindow {
-  /** Points learned in total. */
-  n: number
-}
-
-const StateSchema = Schema.Struct({
-  ring: Detector.Float64ArrayState,
-  sorted: Detector.Float64ArrayState,
-  count: Schema.Number,
-  pos: Schema.Number,
-  n: Schema.Number
-})
+export type State = CountedWindow
 
 /**
  * Creates an IQR (Tukey fences) detector.
@@ -133,21 +125,15 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
       reason: `${fmt(result)} σ̂ ${z > 0 ? "above" : "below"} the box [${fmt(q1)}, ${fmt(q3)}] (σ̂ ${fmt(scale)}, last ${count})`
     }
   }
-  const learn = (s: State, x: number): State => {
-    if (!Number.isFinite(x)) return s
-    windowPush(s, x)
-    s.n++
-    return s
-  }
   return Detector.make<State>({
     name,
     params: { ...p },
     minSamples,
     learnAnomalies: p.learnAnomalies,
-    state: StateSchema,
-    initial: () => ({ ring: new Float64Array(w), sorted: new Float64Array(w), count: 0, pos: 0, n: 0 }),
+    state: CountedWindowSchema,
+    initial: () => emptyCountedWindow(w),
     score,
-    learn
+    learn: learnCountedWindow
   })
 }
 

@@ -17,14 +17,15 @@
 import { Detector, type Verdict } from "@llm-sentinel/core"
 import { Schema } from "effect"
 import {
+  baselineSigma,
   clampScore,
   decodeParams,
+  ewUpdate,
   fmt,
   NonNegativeFinite,
   PositiveFinite,
   PositiveInt,
   rejected,
-  TINY,
   UnitInterval,
   WARNING
 } from "./internal.ts"
@@ -115,10 +116,9 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
   const { alpha, delta, lambda } = p
   const minSamples = Math.max(2, p.minSamples)
   // PH = m − min m evolves as PH' = max(0, PH + d): only the differences are kept
-  const scaleOf = (s: State) => Math.max(Math.sqrt(Math.max(s.variance, 0)), 1e-9 * Math.abs(s.mean), TINY)
   const deviation = (s: State, x: number): number => {
     const a = Math.max(alpha, 1 / (s.n + 1))
-    return ((1 - a) * (x - s.mean)) / scaleOf(s)
+    return ((1 - a) * (x - s.mean)) / baselineSigma(s)
   }
   const score = (s: State, x: number): Verdict.Assessment => {
     if (!Number.isFinite(x)) return rejected
@@ -129,7 +129,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     const down = Math.max(0, s.down - d - delta)
     const result = clampScore((WARNING * Math.max(up, down)) / lambda)
     const a = Math.max(alpha, 1 / (s.n + 1))
-    const unit = scaleOf(s) / (1 - a || 1)
+    const unit = baselineSigma(s) / (1 - a || 1)
     const lower = s.mean - unit * (lambda - s.down + delta)
     const upper = s.mean + unit * (lambda - s.up + delta)
     const ready = s.n >= minSamples
@@ -158,10 +158,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
       }
     }
     s.n++
-    const a = Math.max(alpha, 1 / s.n)
-    const diff = x - s.mean
-    s.mean += a * diff
-    s.variance = (1 - a) * (s.variance + a * diff * diff)
+    ewUpdate(s, Math.max(alpha, 1 / s.n), x)
     return s
   }
   return Detector.make<State>({

@@ -13,7 +13,17 @@
  */
 import { Detector, type Verdict } from "@llm-sentinel/core"
 import { Schema } from "effect"
-import { clampScore, decodeParams, fmt, PositiveInt, rejected, TINY, UnitInterval, WARNING } from "./internal.ts"
+import {
+  clampScore,
+  decodeParams,
+  ewUpdate,
+  fmt,
+  PositiveInt,
+  rejected,
+  TINY,
+  UnitInterval,
+  WARNING
+} from "./internal.ts"
 import type { LawClaims } from "./testing/Claims.ts"
 
 /**
@@ -130,10 +140,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     if (!Number.isFinite(x)) return s
     if (s.n > 0) {
       const d = (x - s.prev) / elapsed(s, time)
-      const a = Math.max(alpha, 1 / s.n)
-      const diff = d - s.mean
-      s.mean += a * diff
-      s.variance = (1 - a) * (s.variance + a * diff * diff)
+      ewUpdate(s, Math.max(alpha, 1 / s.n), d)
     }
     s.prev = x
     s.prevTime = time

@@ -1,12 +1,13 @@
 /**
- * Shared pieces of the shipped detectors: parameter validation, score clamping, and an order-statistics window
- * (a ring in arrival order plus the same values kept sorted by binary insertion).
+ * Shared pieces of the shipped detectors: parameter validation, score clamping, an exponentially weighted
+ * baseline (mean and variance), and an order-statistics window (a ring in arrival order plus the same values kept
+ * sorted by binary insertion).
  *
  * Not part of the public API: the detector modules re-export what users need.
  *
  * @internal
  */
-import { Verdict } from "@llm-sentinel/core"
+import { Detector, Verdict } from "@llm-sentinel/core"
 import { Schema } from "effect"
 
 /** The default warning threshold: bounds are placed where a score would reach it. */
@@ -41,6 +42,8 @@ export const UnitInterval = Schema.Finite.check(Schema.isGreaterThan(0), Schema.
 export const PositiveFinite = Schema.Finite.check(Schema.isGreaterThan(0))
 /** A finite non-negative number. */
 export const NonNegativeFinite = Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0))
+/** The size of a rolling order-statistics window: 3 to 100,000 points. */
+export const WindowSize = PositiveInt.check(Schema.isGreaterThanOrEqualTo(3), Schema.isLessThanOrEqualTo(100_000))
 
 /**
  * Validates user parameters against a detector's schema (unknown keys are an error) and fills in defaults.
@@ -100,6 +103,22 @@ export const normalUpperQuantile = (p: number): number => {
       1)
   )
 }
+
+// --- exponentially weighted baseline --------------------------------------------------------------------------
+
+/**
+ * Moves an exponentially weighted mean and variance towards `x` with weight `a`, in place. With `a = max(alpha, 1/n)`
+ * for the n-th value they are the exact mean and (population) variance at first, then forget with `alpha`.
+ */
+export const ewUpdate = (s: { mean: number; variance: number }, a: number, x: number): void => {
+  const d = x - s.mean
+  s.mean += a * d
+  s.variance = (1 - a) * (s.variance + a * d * d)
+}
+
+/** The σ of a baseline, floored at `1e-9·|mean|` (then {@link TINY}) so that a flat baseline still has a scale. */
+export const baselineSigma = (s: { readonly mean: number; readonly variance: number }): number =>
+  Math.max(Math.sqrt(Math.max(s.variance, 0)), 1e-9 * Math.abs(s.mean), TINY)
 
 // --- order statistics over a sorted Float64Array prefix -------------------------------------------------------
 
@@ -247,4 +266,36 @@ export const windowPush = (s: SortedWindow, x: number): void => {
   }
   s.ring[s.pos] = x
   s.pos = s.pos + 1 === w ? 0 : s.pos + 1
+}
+
+/** The state of a rolling order-statistics detector: its window and the points it learned in total. */
+export interface CountedWindow extends SortedWindow {
+  /** Points learned in total. */
+  n: number
+}
+
+/** Encodes a {@link CountedWindow} for checkpoints. */
+export const CountedWindowSchema = Schema.Struct({
+  ring: Detector.Float64ArrayState,
+  sorted: Detector.Float64ArrayState,
+  count: Schema.Number,
+  pos: Schema.Number,
+  n: Schema.Number
+})
+
+/** An empty window of `w` points. */
+export const emptyCountedWindow = (w: number): CountedWindow => ({
+  ring: new Float64Array(w),
+  sorted: new Float64Array(w),
+  count: 0,
+  pos: 0,
+  n: 0
+})
+
+/** Learns a finite `x` into the window in place (a non-finite one is ignored). */
+export const learnCountedWindow = <S extends CountedWindow>(s: S, x: number): S => {
+  if (!Number.isFinite(x)) return s
+  windowPush(s, x)
+  s.n++
+  return s
 }
