@@ -170,7 +170,8 @@ export const laws: LawClaims<Params> = {
   scaleInvariant: true,
   // the score grows with the distance from `expected` = previous value + usual change
   monotonic: true,
-  sensitivity: { kind: "spike", size: 8 },
+  // a spike of c σ scores about c/√2 (the change has σ·√2) and σ_d is estimated: 12σ reaches 4 reliably
+  sensitivity: { kind: "spike", size: 12 },
   maxStateBytes: 512,
   testParams: { minSamples: 30 }
 }
