@@ -16,13 +16,11 @@ const calls = Array.from({ length: 1200 }, (_, i) => ({
 const registry = Series.makeRegistry()
 export const program = Effect.gen(function* () {
   const window = yield* Effect.fromResult(Window.tumbling({ size: "10 seconds" }))
-  const signals = Window.makeSignalFn({ registry, signals: ["latency.p95"] })
   return yield* Stream.fromIterable([...calls, { service: "search", latencyMs: -1 }]).pipe(
     Event.decode((rejected) => Console.error(`dead letter: ${JSON.stringify(rejected[0]?.errors)}`)),
     Extract.extract({ registry }),
     Window.aggregate({ window }),
-    Stream.mapArray((windows) => [signals(windows)] as const),
-    Stream.flattenIterable,
+    Window.signals({ registry, signals: ["latency.p95"] }),
     Detector.detect({ detectors: [ZScore.make({ minSamples: 20 })], onlyAnomalous: true }),
     Stream.tap((s) => Console.log(`${new Date(s.point.time).toISOString()} ${s.point.key.id}: ${s.verdict.reason}`)),
     Stream.runCollect

@@ -660,3 +660,39 @@ export const aggregate: {
       })
     )
 )
+
+/**
+ * The signal derivation as a stream operator: closed windows in, watched signal points out (see
+ * {@link makeSignalFn}).
+ *
+ * @example
+ * ```ts
+ * import { Series, Window } from "@llm-sentinel/core"
+ * import type { Stream } from "effect"
+ * declare const windows: Stream.Stream<Window.WindowResult>
+ * const registry = Series.makeRegistry()
+ * const p95 = windows.pipe(Window.signals({ registry, signals: ["latency.p95"] }))
+ * ```
+ * @category windowing
+ * @since 0.1.0
+ */
+export const signals: {
+  (
+    options: Parameters<typeof makeSignalFn>[0]
+  ): <E, R>(self: Stream.Stream<WindowResult, E, R>) => Stream.Stream<Series.MetricPoint, E, R>
+  <E, R>(
+    self: Stream.Stream<WindowResult, E, R>,
+    options: Parameters<typeof makeSignalFn>[0]
+  ): Stream.Stream<Series.MetricPoint, E, R>
+} = dual(
+  2,
+  <E, R>(
+    self: Stream.Stream<WindowResult, E, R>,
+    options: Parameters<typeof makeSignalFn>[0]
+  ): Stream.Stream<Series.MetricPoint, E, R> =>
+    Stream.mapAccumArray(
+      self,
+      () => makeSignalFn(options),
+      (fn, windows) => [fn, fn(windows)]
+    )
+)
