@@ -347,11 +347,14 @@ export const makeWindower = (options: WindowOptions): Windower => {
     }
     points++
     let pane = paneStart === s.lastPaneStart ? s.lastPane : s.panes.get(paneStart)
-    if (pane === undefined) s.panes.set(paneStart, (pane = Aggregate.empty(s.quantiles)))
+    if (pane === undefined) {
+      s.panes.set(paneStart, (pane = Aggregate.empty(s.quantiles)))
+      // positions only grow, so the batch that creates a pane is the oldest one with points in it
+      if (position !== undefined) s.positions.set(paneStart, position)
+    }
     s.lastPaneStart = paneStart
     s.lastPane = pane
     Aggregate.add(pane, p.value)
-    if (position !== undefined && !s.positions.has(paneStart)) s.positions.set(paneStart, position)
     if (s.firedUpTo === Number.NEGATIVE_INFINITY) {
       // nothing fired yet: an early point may start the series' first window sooner
       const end = paneStart + slideMs
