@@ -140,6 +140,10 @@ export const makeAlertFn = (
   readonly apply: (scored: ReadonlyArray<Detector.Scored>) => Array<AlertEvent>
   readonly counters: () => Counters
   readonly open: () => ReadonlyArray<Alert>
+  /** The policy's state as JSON: open alerts, resolve streaks, cooldowns and the storm window (for checkpoints). */
+  readonly snapshot: () => string
+  /** Continues from a {@link snapshot}; a snapshot that does not parse is ignored (and `false` returned). */
+  readonly restore: (json: string) => boolean
 } => {
   const floor = Verdict.rank(policy.minSeverity)
   const series = new Map<string, SeriesAlertState>()
@@ -147,11 +151,13 @@ export const makeAlertFn = (
   let stormStart = Number.NEGATIVE_INFINITY
   let stormOpened = 0
   let stormSuppressed = 0
+  let latest = Number.NEGATIVE_INFINITY
 
   const apply = (scored: ReadonlyArray<Detector.Scored>): Array<AlertEvent> => {
     const out: Array<AlertEvent> = []
     for (const { point, detector, verdict } of scored) {
       if (!verdict.ready) continue
+      if (point.time > latest) latest = point.time
       let s = series.get(point.key.id)
       if (s === undefined) {
         s = { open: undefined, normalStreak: 0, lastNormalTime: Number.NaN, cooldownUntil: Number.NEGATIVE_INFINITY }
@@ -222,7 +228,57 @@ export const makeAlertFn = (
     return out
   }
   const open = () => [...series.values()].flatMap((s) => (s.open === undefined ? [] : [{ ...s.open }]))
-  return { apply, counters: () => ({ ...c }), open }
+  const snapshot = () => {
+    const entries: Array<readonly [string, SeriesAlertState]> = []
+    // only series with something to remember: an open alert or a cooldown still running
+    for (const [id, st] of series) if (st.open !== undefined || st.cooldownUntil > latest) entries.push([id, st])
+    return JSON.stringify({
+      series: entries.map(([id, st]) => ({
+        id,
+        open: st.open ?? null,
+        normalStreak: st.normalStreak,
+        lastNormalTime: Number.isFinite(st.lastNormalTime) ? st.lastNormalTime : null,
+        cooldownUntil: Number.isFinite(st.cooldownUntil) ? st.cooldownUntil : null
+      })),
+      storm: {
+        start: Number.isFinite(stormStart) ? stormStart : null,
+        opened: stormOpened,
+        suppressed: stormSuppressed
+      },
+      latest: Number.isFinite(latest) ? latest : null
+    })
+  }
+  const restore = (json: string): boolean => {
+    try {
+      const data = JSON.parse(json) as {
+        series: Array<{
+          id: string
+          open: MutableAlert | null
+          normalStreak: number
+          lastNormalTime: number | null
+          cooldownUntil: number | null
+        }>
+        storm: { start: number | null; opened: number; suppressed: number }
+        latest: number | null
+      }
+      for (const e of data.series) {
+        series.set(e.id, {
+          open: e.open ?? undefined,
+          normalStreak: e.normalStreak,
+          lastNormalTime: e.lastNormalTime ?? Number.NaN,
+          cooldownUntil: e.cooldownUntil ?? Number.NEGATIVE_INFINITY
+        })
+      }
+      stormStart = data.storm.start ?? Number.NEGATIVE_INFINITY
+      stormOpened = data.storm.opened
+      stormSuppressed = data.storm.suppressed
+      latest = data.latest ?? Number.NEGATIVE_INFINITY
+      return true
+    } catch {
+      return false
+    }
+  }
+  return { apply, counters: () => ({ ...c }), open, snapshot, restore }
 }
 
 /**

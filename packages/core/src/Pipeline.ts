@@ -185,6 +185,14 @@ export const windowPrefix = "window/"
 export const positionKey = "source/position"
 
 /**
+ * Where the alert policy's state (open alerts, cooldowns) lives in the `StateStore`.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const alertsKey = "alerts/state"
+
+/**
  * The source position of a checkpoint: the last batch processed, and where a replay must start so that every
  * window still open at the checkpoint is rebuilt (points of windows fired before it are dropped as late).
  *
@@ -412,6 +420,7 @@ export const make = (config: Config): Pipeline => {
     const entries: Array<readonly [string, string]> = []
     for (const c of detectFn.checkpoint()) entries.push([checkpointKey(c.detector, c.seriesId), c.state])
     for (const [seriesId, clock] of windower.clocks()) entries.push([windowKey(seriesId), JSON.stringify(clock)])
+    entries.push([alertsKey, alertFn.snapshot()])
     if (lastPosition !== undefined) {
       const position: Position = {
         processed: lastPosition,
@@ -443,6 +452,10 @@ export const make = (config: Config): Pipeline => {
           const json = yield* store.get(k)
           if (Option.isSome(json)) checkpoints.set(k, json.value)
         }
+      }
+      const alerts = yield* store.get(alertsKey)
+      if (Option.isSome(alerts) && !alertFn.restore(alerts.value)) {
+        yield* Effect.logWarning("the checkpointed alert state does not parse: starting with no open alerts")
       }
     }
     const halt = yield* Deferred.make<void>()

@@ -47,4 +47,20 @@ describe("Alert policy", () => {
     const run = () => Alert.makeAlertFn().apply([at(0, 5), at(1, 0)])
     assert.deepStrictEqual(run(), run())
   })
+
+  it("continues from a snapshot: an open alert is not opened again and still resolves", () => {
+    const first = Alert.makeAlertFn(Alert.policy({ resolveAfter: 2, cooldown: 100 }))
+    assert.deepStrictEqual(kinds(first.apply([at(0, 5), at(1, 5)])), ["opened"])
+    const json = first.snapshot()
+    const second = Alert.makeAlertFn(Alert.policy({ resolveAfter: 2, cooldown: 100 }))
+    assert.isTrue(second.restore(json))
+    assert.deepStrictEqual(
+      second.open().map((a) => a.id),
+      first.open().map((a) => a.id)
+    )
+    const out = second.apply([at(2, 7), at(3, 0), at(4, 0), at(50, 5)])
+    assert.deepStrictEqual(kinds(out), ["escalated", "resolved"]) // the one at 50 falls in the cooldown
+    assert.strictEqual(second.counters().suppressedByCooldown, 1)
+    assert.isFalse(Alert.makeAlertFn().restore("not json"))
+  })
 })
