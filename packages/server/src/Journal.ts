@@ -267,7 +267,7 @@ export const layer = (options: Options): Layer.Layer<Journal, JournalError> =>
  * A journaled event source: the `EventSource` and `EventQueue` the server's ingest uses. Every batch offered is
  * appended to the journal before it is queued (so a 202 means "on disk"), and carries its journal position. At
  * start-up the source first replays the journal from the last checkpoint's `replayFrom` (see
- * `Pipeline.readPosition`), then serves live batches. Every `truncateEvery` it deletes the segments the last
+ * `Pipeline.readPosition`), then serves live batches. Every `truncateEvery` (default 10 s) it deletes the segments the last
  * checkpoint no longer needs.
  *
  * @category layers
@@ -300,7 +300,7 @@ export const layerSource = (
           Option.match({ onNone: () => Effect.void, onSome: (p) => journal.truncateBefore(p.replayFrom) })
         ),
         Effect.catchCause((cause) => Effect.logWarning("journal truncation failed", cause)),
-        Effect.repeat(Schedule.spaced(options.truncateEvery ?? "1 minute")),
+        Effect.repeat(Schedule.spaced(options.truncateEvery ?? "10 seconds")),
         Effect.forkScoped
       )
       const journaled = (batch: EventSource.SourceBatch) =>
