@@ -267,8 +267,8 @@ export const layer = (options: Options): Layer.Layer<Journal, JournalError> =>
  * A journaled event source: the `EventSource` and `EventQueue` the server's ingest uses. Every batch offered is
  * appended to the journal before it is queued (so a 202 means "on disk"), and carries its journal position. At
  * start-up the source first replays the journal from the last checkpoint's `replayFrom` (see
- * `Pipeline.readPosition`), then serves live batches. Every `truncateEvery` (default 10 s) it deletes the segments the last
- * checkpoint no longer needs.
+ * `Pipeline.readPosition`), then serves live batches. Every `truncateEvery` (default 10 s) it deletes the
+ * segments the last checkpoint no longer needs.
  *
  * @category layers
  * @since 0.1.0
