@@ -23,6 +23,12 @@ export interface SourceBatch {
    * checkpoints record where a restarted pipeline must replay from (see `Pipeline.Position`).
    */
   readonly position?: number
+  /**
+   * The batch's records as a JSON array text, when the edge already holds it (e.g. the NDJSON lines an HTTP
+   * request carried): a source that persists batches (a journal) can write it as it is instead of serializing
+   * `events` again. Decoding it must give the batch's events.
+   */
+  readonly encoded?: string
 }
 
 /**

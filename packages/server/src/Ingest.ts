@@ -71,6 +71,8 @@ export interface ParsedBody {
   /** `indexes[i]` is the index reported for `records[i]` (its line, for NDJSON). */
   readonly indexes: Array<number> | undefined
   readonly unparsable: Array<Rejection>
+  /** NDJSON only: `texts[i]` is the line `records[i]` was parsed from (journaled as it is, not serialized again). */
+  readonly texts?: Array<string>
 }
 
 /**
@@ -96,6 +98,7 @@ const notJson = (e: unknown): string => `not valid JSON (${e instanceof Error ? 
 export const ndjsonParser = (): BodyParser => {
   const decoder = new TextDecoder("utf-8")
   const records: Array<unknown> = []
+  const texts: Array<string> = []
   const indexes: Array<number> = []
   const unparsable: Array<Rejection> = []
   let carry = ""
@@ -106,6 +109,7 @@ export const ndjsonParser = (): BodyParser => {
     if (text.trim().length === 0) return
     try {
       records.push(JSON.parse(text))
+      texts.push(text)
       indexes.push(index)
     } catch (e) {
       unparsable.push({ index, errors: [{ path: "", message: `line ${index + 1} is ${notJson(e)}` }] })
@@ -131,7 +135,7 @@ export const ndjsonParser = (): BodyParser => {
       if (carry.length > 0) onLine(carry)
       carry = ""
       if (bytes === 0 || (records.length === 0 && unparsable.length === 0)) return "the body is empty"
-      return { records, indexes, unparsable }
+      return { records, indexes, unparsable, texts }
     }
   }
 }
@@ -190,8 +194,22 @@ export const formatOf = (contentType: string | undefined): "json" | "ndjson" => 
  */
 export const decode = (
   parsed: ParsedBody
-): { readonly events: ReadonlyArray<Event.TelemetryEvent>; readonly rejected: Array<Rejection> } => {
+): {
+  readonly events: ReadonlyArray<Event.TelemetryEvent>
+  readonly rejected: Array<Rejection>
+  /** The accepted records' JSON array text, when the body was NDJSON. */
+  readonly encoded: string | undefined
+} => {
   const { events, rejected } = Event.decodeBatch(parsed.records)
+  const texts = parsed.texts
+  let encoded: string | undefined
+  if (texts !== undefined && events.length > 0) {
+    if (rejected.length === 0) encoded = `[${texts.join(",")}]`
+    else {
+      const rejectedAt = new Set(rejected.map((r) => r.index))
+      encoded = `[${texts.filter((_, i) => !rejectedAt.has(i)).join(",")}]`
+    }
+  }
   const decodedRejections: Array<Rejection> = rejected.map((r) => ({
     index: parsed.indexes === undefined ? r.index : parsed.indexes[r.index]!,
     errors: r.errors
@@ -200,7 +218,7 @@ export const decode = (
     parsed.unparsable.length === 0
       ? decodedRejections
       : [...parsed.unparsable, ...decodedRejections].sort((a, b) => a.index - b.index)
-  return { events, rejected: all }
+  return { events, rejected: all, encoded }
 }
 
 class TooLarge extends Schema.TaggedError<TooLarge>()("TooLarge", { limit: Schema.Number }) {}
@@ -255,9 +273,14 @@ export const layer = (
         if (typeof parsed === "string") {
           return error(400, "BadRequest", parsed, { errors: [{ path: "", message: parsed }] })
         }
-        const { events, rejected } = decode(parsed)
+        const { events, rejected, encoded } = decode(parsed)
         if (events.length > 0) {
-          const queued = yield* queue.tryOffer({ raw: [], events, ack: Effect.void })
+          const queued = yield* queue.tryOffer({
+            raw: [],
+            events,
+            ack: Effect.void,
+            ...(encoded === undefined ? {} : { encoded })
+          })
           if (!queued) {
             return error(
               429,

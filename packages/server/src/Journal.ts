@@ -2,7 +2,9 @@
  * The ingest journal: an append-only log of accepted events on local disk, so that nothing the HTTP ingest
  * accepted (answered 202) is lost when the process dies, even by `kill -9`.
  *
- * Each accepted batch is written as one NDJSON line `{"p":<position>,"e":[events…]}` with a synchronous
+ * Each accepted batch is written as one NDJSON line `{"p":<position>,"e":[events…]}` (decoded events) or
+ * `{"p":<position>,"r":[records…]}` (the accepted records as the client sent them, written from the request's own
+ * text so nothing is serialized again; decoded again on replay) with a synchronous
  * `write(2)` before the response is sent: once it returns the bytes are in the operating system's page cache,
  * which survives the death of the process (not a power loss or a kernel crash, unless `fsync` is on). Lines go to
  * segment files `journal/<first position>.ndjson`, a new one past `maxSegmentBytes`.
@@ -52,7 +54,10 @@ export class JournalError extends Schema.TaggedError<JournalError>("@llm-sentine
  */
 export interface Entry {
   readonly position: number
+  /** Decoded events (written from `events`). */
   readonly events: ReadonlyArray<Event.TelemetryEvent>
+  /** Records as received (written from a batch's `encoded` text): decode them again. */
+  readonly raw: ReadonlyArray<unknown>
 }
 
 /**
@@ -77,8 +82,14 @@ export class Journal extends Context.Service<
   {
     /** The position the next append gets. */
     readonly nextPosition: () => number
-    /** Appends a batch synchronously; returns its position. */
-    readonly append: (events: ReadonlyArray<Event.TelemetryEvent>) => Effect.Effect<number, JournalError>
+    /**
+     * Appends a batch synchronously; returns its position. With `encoded` (the records' JSON array text) the text
+     * is written as it is, instead of serializing `events`.
+     */
+    readonly append: (
+      events: ReadonlyArray<Event.TelemetryEvent>,
+      encoded?: string
+    ) => Effect.Effect<number, JournalError>
     /** Every batch at or after `from`, in order (what was appended before the replay started). */
     readonly replay: (from: number) => Stream.Stream<Entry, JournalError>
     /** Deletes the segments whose batches all come before `position`. Returns how many were deleted. */
@@ -191,7 +202,7 @@ export const layer = (options: Options): Layer.Layer<Journal, JournalError> =>
       let { next, current, fd, size } = opened
       yield* Effect.addFinalizer(() => Effect.sync(() => fs.closeSync(fd)))
 
-      const append = (events: ReadonlyArray<Event.TelemetryEvent>) =>
+      const append = (events: ReadonlyArray<Event.TelemetryEvent>, encoded?: string) =>
         wrap("cannot append to the journal", () => {
           const position = next
           if (size >= maxSegmentBytes) {
@@ -200,7 +211,11 @@ export const layer = (options: Options): Layer.Layer<Journal, JournalError> =>
             fd = fs.openSync(path.join(dir, segmentName(current)), "a")
             size = 0
           }
-          const line = Buffer.from(`{"p":${position},"e":${JSON.stringify(events)}}\n`)
+          const line = Buffer.from(
+            encoded === undefined
+              ? `{"p":${position},"e":${JSON.stringify(events)}}\n`
+              : `{"p":${position},"r":${encoded}}\n`
+          )
           let written = 0
           while (written < line.length) written += fs.writeSync(fd, line, written)
           if (options.fsync === true) fs.fsyncSync(fd)
@@ -219,8 +234,12 @@ export const layer = (options: Options): Layer.Layer<Journal, JournalError> =>
         ).pipe(
           Stream.filter((line) => line.length > 0),
           Stream.map((line) => {
-            const entry = JSON.parse(line) as { p: number; e: ReadonlyArray<Event.TelemetryEvent> }
-            return { position: entry.p, events: entry.e }
+            const entry = JSON.parse(line) as {
+              p: number
+              e?: ReadonlyArray<Event.TelemetryEvent>
+              r?: ReadonlyArray<unknown>
+            }
+            return { position: entry.p, events: entry.e ?? [], raw: entry.r ?? [] }
           }),
           Stream.filter((entry) => entry.position >= from)
         )
@@ -291,7 +310,7 @@ export const layerSource = (
       const queue = yield* Queue.bounded<EventSource.SourceBatch, Cause.Done>(options.capacity ?? 64)
       const replay = journal.replay(from).pipe(
         Stream.map(
-          (e): EventSource.SourceBatch => ({ raw: [], events: e.events, ack: Effect.void, position: e.position })
+          (e): EventSource.SourceBatch => ({ raw: e.raw, events: e.events, ack: Effect.void, position: e.position })
         ),
         Stream.orDie
       )
@@ -303,8 +322,9 @@ export const layerSource = (
         Effect.repeat(Schedule.spaced(options.truncateEvery ?? "10 seconds")),
         Effect.forkScoped
       )
-      const journaled = (batch: EventSource.SourceBatch) =>
-        Effect.map(journal.append(batch.events), (position) => ({ ...batch, position }))
+      // the encoded text is on disk now: the queued batch does not keep it alive
+      const journaled = ({ encoded, ...batch }: EventSource.SourceBatch) =>
+        Effect.map(journal.append(batch.events, encoded), (position) => ({ ...batch, position }))
       return Context.make(EventSource.EventSource, { batches: Stream.concat(replay, Stream.fromQueue(queue)) }).pipe(
         Context.add(EventSource.EventQueue, {
           offer: (batch) =>

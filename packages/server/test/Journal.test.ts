@@ -2,8 +2,9 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import type { Event } from "@llm-sentinel/core"
+import { Event } from "@llm-sentinel/core"
 import { Context, Effect, Layer, Stream } from "effect"
+import * as Ingest from "../src/Ingest.ts"
 import * as Journal from "../src/Journal.ts"
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "sentinel-journal-"))
@@ -91,6 +92,38 @@ describe("Journal", () => {
       fs.writeFileSync(path.join(dir, "LOCK"), "2147483646")
       yield* withJournal({ dir }, (j) => j.append([ev(1)]))
       assert.isFalse(fs.existsSync(path.join(dir, "LOCK")))
+    })
+  )
+
+  it.effect("journals an NDJSON request's accepted lines as sent, and replays them as raw records to decode", () =>
+    Effect.gen(function* () {
+      const body = [
+        JSON.stringify({ timestamp: "2026-11-26T10:00:00Z", service: "chat", model: "m", latencyMs: 5 }),
+        JSON.stringify({ timestamp: 1, service: "chat", model: "m", latencyMs: -1 }), // rejected
+        "{ not json",
+        JSON.stringify({ timestamp: 2, service: "chat", model: "m", latencyMs: 7, attributes: { region: "eu" } })
+      ].join("\n")
+      const parser = Ingest.ndjsonParser()
+      parser.push(new TextEncoder().encode(body))
+      const parsed = parser.end()
+      assert.ok(typeof parsed !== "string")
+      if (typeof parsed === "string") return
+      const { events, rejected, encoded } = Ingest.decode(parsed)
+      assert.deepStrictEqual(
+        rejected.map((r) => r.index),
+        [1, 2]
+      )
+      assert.isString(encoded)
+      const dir = tmp()
+      const [entry] = yield* withJournal({ dir }, (j) =>
+        Effect.gen(function* () {
+          yield* j.append(events, encoded)
+          return yield* Stream.runCollect(j.replay(0))
+        })
+      )
+      assert.deepStrictEqual(entry!.events, [])
+      // decoding the journaled records gives exactly the events the request accepted
+      assert.deepStrictEqual(Event.decodeBatch(entry!.raw).events, events)
     })
   )
 })
