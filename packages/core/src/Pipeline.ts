@@ -240,7 +240,9 @@ export const metrics = {
 interface Decoded {
   readonly events: ReadonlyArray<Event.TelemetryEvent>
   readonly acks: ReadonlyArray<Effect.Effect<void>>
-  readonly position: number | undefined
+  /** Source positions of the first and last batch in this element (positions only grow). */
+  readonly firstPosition: number | undefined
+  readonly lastPosition: number | undefined
   readonly tick: boolean
   /** The end of the input: flush (if configured) and checkpoint whatever the interval. */
   readonly end: boolean
@@ -349,31 +351,47 @@ export const make = (config: Config): Pipeline => {
     restoreFailed: detectFn.restored().failed
   })
 
-  const decodeStage = (input: Input): Effect.Effect<Decoded, SinkError, DeadLetterSink> => {
-    if (input._tag !== "batch") {
-      return Effect.succeed({
-        events: [],
-        acks: [],
-        position: undefined,
-        tick: input._tag === "tick",
-        end: input._tag === "end"
-      })
+  // Decodes a chunk of inputs into one element: small batches that queued up together (e.g. one-event HTTP
+  // requests under load) share one trip through the analyze and sink stages.
+  const decodeStage = (inputs: ReadonlyArray<Input>): Effect.Effect<readonly [Decoded], SinkError, DeadLetterSink> => {
+    const events: Array<Event.TelemetryEvent> = []
+    const acks: Array<Effect.Effect<void>> = []
+    const rejected: Array<Event.Rejected> = []
+    let received = 0
+    let firstPosition: number | undefined
+    let lastPosition: number | undefined
+    let tick = false
+    let end = false
+    for (const input of inputs) {
+      if (input._tag === "tick") tick = true
+      else if (input._tag === "end") end = true
+      else {
+        received += input.raw.length + input.events.length
+        for (const e of input.events) events.push(e)
+        if (input.raw.length > 0) {
+          const decoded = Event.decodeBatch(input.raw)
+          for (const e of decoded.events) events.push(e)
+          for (const r of decoded.rejected) rejected.push(r)
+        }
+        acks.push(input.ack)
+        if (input.position !== undefined) {
+          firstPosition ??= input.position
+          lastPosition = input.position
+        }
+      }
     }
-    const received = input.raw.length + input.events.length
     s.received += received
-    const { events, rejected } = input.raw.length > 0 ? Event.decodeBatch(input.raw) : { events: [], rejected: [] }
-    const all = input.events.length === 0 ? events : events.length === 0 ? input.events : [...input.events, ...events]
-    s.decoded += all.length
+    s.decoded += events.length
     s.deadLettered += rejected.length
     const counted = Effect.all(
       [
         Metric.update(metrics.received, received),
-        Metric.update(metrics.decoded, all.length),
+        Metric.update(metrics.decoded, events.length),
         Metric.update(metrics.deadLettered, rejected.length)
       ],
       { discard: true }
     )
-    const result: Decoded = { events: all, acks: [input.ack], position: input.position, tick: false, end: false }
+    const result = [{ events, acks, firstPosition, lastPosition, tick, end }] as const
     return rejected.length === 0
       ? Effect.as(counted, result)
       : DeadLetterSink.use((dl) => dl.write(rejected)).pipe(Effect.andThen(counted), Effect.as(result))
@@ -382,8 +400,9 @@ export const make = (config: Config): Pipeline => {
   const analyzeStage = (input: Decoded, now: number): Effect.Effect<Analyzed> => {
     const points = extractFn(input.events)
     s.points += points.length
-    const out = windower.points(points, now, input.position)
-    if (input.position !== undefined) lastPosition = input.position
+    // the first position is the conservative one for replays: every point here came from it or later
+    const out = windower.points(points, now, input.firstPosition)
+    if (input.lastPosition !== undefined) lastPosition = input.lastPosition
     if (input.tick) out.windows.push(...windower.tick(now).windows)
     if (input.end && config.flushOnEnd) out.windows.push(...windower.flush().windows)
     const signals = signalFn(out.windows)
@@ -469,7 +488,7 @@ export const make = (config: Config): Pipeline => {
     const end: Stream.Stream<Input> = Stream.make({ _tag: "end" } as Input)
     const fiber = yield* Stream.merge(batches, ticks, { haltStrategy: "left" }).pipe(
       Stream.concat(end),
-      Stream.mapEffect(decodeStage),
+      Stream.mapArrayEffect(decodeStage),
       Stream.buffer({ capacity: config.capacity }),
       Stream.mapEffect((d) => Effect.flatMap(Clock.currentTimeMillis, (now) => analyzeStage(d, now))),
       Stream.buffer({ capacity: config.capacity }),
