@@ -200,6 +200,20 @@ export const layer = (options: Options) =>
     })
   )
 
+/**
+ * Whether an address is on the loopback interface (`127.0.0.0/8`, `::1`, `localhost`).
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isLoopback = (host: string): boolean => {
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[|\]$/g, "")
+  return h === "localhost" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === "::ffff:127.0.0.1"
+}
+
 const duration = (parameter: string, input: string): Effect.Effect<Duration.Input, ServeConfigError> => {
   const value = /^\d+(\.\d+)?$/.test(input.trim()) ? Number(input) : input
   return Option.isSome(Duration.fromInput(value as Duration.Input))
@@ -259,8 +273,16 @@ export const command = Command.make(
   "serve",
   {
     host: Flag.String("host").pipe(
-      Flag.withDescription("Address to listen on (default 127.0.0.1, loopback only)"),
+      Flag.withDescription(
+        "Address to listen on (default 127.0.0.1, loopback only; another address needs --allow-unauthenticated)"
+      ),
       Flag.withDefault(defaults.host)
+    ),
+    allowUnauthenticated: Flag.Boolean("allow-unauthenticated").pipe(
+      Flag.withDescription(
+        "Allow a non-loopback --host although the API has no authentication yet (anyone who reaches the port can ingest and read)"
+      ),
+      Flag.withDefault(false)
     ),
     port: Flag.Int("port").pipe(
       Flag.withDescription("HTTP port (default 7300; 0 picks a free port)"),
@@ -307,6 +329,12 @@ export const command = Command.make(
     }
     if (flags.queueCapacity < 1) {
       return yield* new ServeConfigError({ parameter: "queue-capacity", message: "expected at least 1" })
+    }
+    if (!isLoopback(flags.host) && !flags.allowUnauthenticated) {
+      return yield* new ServeConfigError({
+        parameter: "host",
+        message: `${flags.host} is not a loopback address and the API has no authentication yet (API keys are planned): bind to 127.0.0.1 behind a proxy that authenticates, or pass --allow-unauthenticated to accept the risk`
+      })
     }
     yield* run({
       host: flags.host,

@@ -4,7 +4,7 @@
 // SIGINT keeps the conventional 130.
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import { Cause, Effect, Exit, Runtime } from "effect"
+import { Cause, Console, Effect, Exit, Runtime } from "effect"
 import * as Cli from "./Cli.ts"
 
 let terminated = false
@@ -12,12 +12,29 @@ process.once("SIGTERM", () => {
   terminated = true
 })
 
+// Expected failures (bad flags or configuration, an unreadable file, a data directory in use) are told in one
+// line, without a stack trace, and exit 1; defects keep the full report.
+let failed = false
+const explain = (e: unknown): string => {
+  const tagged = e as { readonly _tag?: unknown; readonly message?: unknown }
+  const tag = typeof tagged._tag === "string" ? tagged._tag : "Error"
+  return `sentinel: ${tag}: ${typeof tagged.message === "string" ? tagged.message : String(e)}`
+}
+
 Cli.run(process.argv.slice(2)).pipe(
+  Effect.catch((e) =>
+    // the command line already printed the help and the error of a flag it could not read
+    ((e as { readonly _tag?: unknown })._tag === "ShowHelp" ? Effect.void : Console.error(explain(e))).pipe(
+      Effect.andThen(Effect.sync(() => void (failed = true)))
+    )
+  ),
   Effect.provide(NodeServices.layer),
   NodeRuntime.runMain({
     teardown: (exit, onExit) =>
-      terminated && Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)
-        ? onExit(0)
-        : Runtime.defaultTeardown(exit, onExit)
+      failed
+        ? onExit(1)
+        : terminated && Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)
+          ? onExit(0)
+          : Runtime.defaultTeardown(exit, onExit)
   })
 )

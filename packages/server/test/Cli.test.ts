@@ -1,0 +1,39 @@
+import { spawnSync } from "node:child_process"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import * as Serve from "../src/Serve.ts"
+
+const bin = join(import.meta.dirname, "..", "src", "bin.ts")
+const sentinel = (...args: ReadonlyArray<string>) =>
+  spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", timeout: 30_000 })
+
+describe("sentinel command line", () => {
+  it("recognises loopback addresses", () => {
+    for (const h of ["127.0.0.1", "127.1.2.3", "localhost", "::1", "[::1]"]) assert.isTrue(Serve.isLoopback(h), h)
+    for (const h of ["0.0.0.0", "10.0.0.1", "::", "example.com"]) assert.isFalse(Serve.isLoopback(h), h)
+  })
+
+  it("refuses a non-loopback address without --allow-unauthenticated, in one line and exit 1", () => {
+    const run = sentinel("serve", "--host", "0.0.0.0", "--port", "0", "--data-dir", mkdtempSync(join(tmpdir(), "s-")))
+    assert.strictEqual(run.status, 1)
+    assert.match(run.stderr, /^sentinel: ServeConfigError: 0\.0\.0\.0 is not a loopback address/)
+    assert.notMatch(run.stderr, /\n\s+at /) // no stack trace for an expected error
+  })
+
+  it("names the parameter of an invalid window", () => {
+    const run = sentinel("serve", "--window", "0 seconds", "--data-dir", mkdtempSync(join(tmpdir(), "s-")))
+    assert.strictEqual(run.status, 1)
+    assert.match(run.stderr, /size must be a positive whole number of milliseconds, got 0 seconds/)
+  })
+
+  it("prints help and exits 0; a flag it cannot read is an error", () => {
+    const help = sentinel("serve", "--help")
+    assert.strictEqual(help.status, 0)
+    assert.match(help.stdout, /--checkpoint-every/)
+    const bad = sentinel("serve", "--port", "abc")
+    assert.strictEqual(bad.status, 1)
+    assert.match(bad.stdout + bad.stderr, /Invalid value for flag --port/)
+  })
+})
