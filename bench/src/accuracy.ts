@@ -28,22 +28,11 @@ const arg = (name: string, fallback: number): number => {
 const seed = arg("seed", 42)
 const toleranceMs = arg("tolerance", 5) * MINUTE
 
-interface Module {
-  readonly name: string
-  // biome-ignore lint/suspicious/noExplicitAny: modules differ in parameter and state types
-  readonly make: (params?: any) => Detector.Detector<any, any>
-  readonly defaults?: Readonly<Record<string, unknown>>
-}
+type Module = Detectors.Catalog.Module
 
 type Kind = "scalar" | "peers" | "vector"
 
-const modules: Array<Module> = Object.values(Detectors as Record<string, unknown>).filter(
-  (m): m is Module =>
-    typeof m === "object" &&
-    m !== null &&
-    typeof (m as Module).name === "string" &&
-    typeof (m as Module).make === "function"
-)
+const modules: ReadonlyArray<Module> = Detectors.Catalog.modules()
 
 /** What input a detector takes, probed through `accepts` (names decide for vector detectors that accept numbers). */
 const kindOf = (m: Module, d: Detector.Detector<unknown, unknown>): Kind | undefined => {

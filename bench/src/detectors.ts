@@ -31,18 +31,8 @@ const STATES = arg("states", 10_000)
 const WARM = 300
 const RUNS = 7
 
-interface Module {
-  readonly name: string
-  // biome-ignore lint/suspicious/noExplicitAny: modules differ in parameter and state types
-  readonly make: (params?: any) => Detector.Detector<any, any>
-}
-const modules: Array<Module> = Object.values(Detectors as Record<string, unknown>).filter(
-  (m): m is Module =>
-    typeof m === "object" &&
-    m !== null &&
-    typeof (m as Module).name === "string" &&
-    typeof (m as Module).make === "function"
-)
+type Module = Detectors.Catalog.Module
+const modules: ReadonlyArray<Module> = Detectors.Catalog.modules()
 
 // one noisy series with rare spikes, and a second "peer" view of it
 const rng = prng(1)

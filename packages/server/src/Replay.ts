@@ -139,32 +139,12 @@ export const ReplayConfig = Schema.Struct({
 export type ReplayConfig = typeof ReplayConfig.Type
 
 /**
- * A shipped detector module as found in the `@llm-sentinel/detectors` barrel.
+ * A detector module (see `Catalog` in `@llm-sentinel/detectors`).
  *
  * @category models
  * @since 0.1.0
  */
-export interface DetectorModule {
-  readonly name: string
-  // biome-ignore lint/suspicious/noExplicitAny: modules differ in parameter and state types
-  readonly make: (params?: any) => Detector.Detector<any, any>
-  readonly ParamsSchema?: Schema.Codec<unknown, unknown>
-}
-
-/**
- * The detector modules of `@llm-sentinel/detectors`: every export with a string `name` and a `make` function.
- *
- * @category constructors
- * @since 0.1.0
- */
-export const detectorModules = (): ReadonlyArray<DetectorModule> =>
-  Object.values(Detectors as Record<string, unknown>).filter(
-    (m): m is DetectorModule =>
-      typeof m === "object" &&
-      m !== null &&
-      typeof (m as DetectorModule).name === "string" &&
-      typeof (m as DetectorModule).make === "function"
-  )
+export type DetectorModule = Detectors.Catalog.Module
 
 /**
  * Whether a module's detector takes one number per point (replay feeds one series at a time; peer-group and
@@ -223,7 +203,7 @@ export const resolveConfig = (raw: unknown): Effect.Effect<Resolved, ReplayConfi
       return Effect.fail(new ReplayConfigError({ issues }))
     }
     const config = decoded.value
-    const modules = detectorModules()
+    const modules = Detectors.Catalog.modules()
     const issues: Array<ConfigIssue> = []
     const detectors: Array<Detector.Any> = []
     config.detectors.forEach((spec, i) => {
