@@ -65,20 +65,25 @@ describe("Pipeline", () => {
     }).pipe(Effect.provide(sinks))
   )
 
-  it.effect("acknowledges a batch only after the sinks accepted it, in order", () =>
+  it.effect("acknowledges a batch only after the sinks accepted what it produced, in order", () =>
     Effect.gen(function* () {
       const log: Array<string> = []
-      const input = events({ seconds: 60, services: ["chat"] })
-      const batches = [0, 1, 2].map((i) =>
+      // the spike's window [200 s, 210 s) closes, and its anomalies are written, while batch 4 (200–249 s) passes
+      const input = events({ seconds: 300, services: ["chat"], spike: (i) => (i >= 200 && i < 205 ? 3000 : undefined) })
+      const batches = [0, 1, 2, 3, 4, 5].map((i) =>
         EventSource.rawBatch(
-          input.slice(i * 20, (i + 1) * 20),
+          input.slice(i * 50, (i + 1) * 50),
           Effect.sync(() => log.push(`ack${i}`))
         )
       )
       const slowSink = Layer.succeed(AnomalySink.AnomalySink, {
-        write: (xs) => Effect.sync(() => log.push(`write${xs.length}`))
+        write: (xs) =>
+          Effect.gen(function* () {
+            for (let i = 0; i < 20; i++) yield* Effect.yieldNow // a sink that takes its time
+            log.push(`write${xs.length}`)
+          })
       })
-      const queue = yield* Layer.build(EventSource.layerQueue({ capacity: 4 }))
+      const queue = yield* Layer.build(EventSource.layerQueue({ capacity: 8 }))
       const handle = Context.get(queue, EventSource.EventQueue)
       const fiber = yield* Pipeline.make(config()).run.pipe(
         Effect.provide(Layer.mergeAll(slowSink, DeadLetterSink.layerLog, Alert.layerLog)),
@@ -88,7 +93,11 @@ describe("Pipeline", () => {
       for (const b of batches) yield* handle.offer(b)
       yield* handle.end
       yield* Fiber.join(fiber)
-      assert.deepStrictEqual(log, ["ack0", "ack1", "ack2"])
+      const acks = log.filter((l) => l.startsWith("ack"))
+      assert.deepStrictEqual(acks, ["ack0", "ack1", "ack2", "ack3", "ack4", "ack5"])
+      const write = log.findIndex((l) => l.startsWith("write"))
+      assert.isAtLeast(write, 0, log.join(" "))
+      assert.isBelow(write, log.indexOf("ack4"), log.join(" ")) // written before the batch that produced it is acked
     })
   )
 
