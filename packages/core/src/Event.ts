@@ -230,45 +230,23 @@ const describeIssue = (raw: unknown, path: ReadonlyArray<PropertyKey>, message: 
  */
 export const decodeBatch = (raws: ReadonlyArray<unknown>): Decoded => {
   // fast path first (see internal/fastDecode.ts); only the records it cannot vouch for meet the Schema
-  const events: Array<TelemetryEvent> = []
+  const decoded: Array<unknown> = new Array(raws.length)
   let slow: Array<number> | undefined
   for (let i = 0; i < raws.length; i++) {
     const event = fastDecode(raws[i])
     if (event === undefined) (slow ??= []).push(i)
-    else events.push(event as TelemetryEvent)
+    else decoded[i] = event
   }
-  if (slow === undefined) return { events, rejected: [] }
-  const decoded = decodeWithSchema(slow.map((i) => raws[i]))
-  if (decoded.events.length === slow.length)
-    return { events: mergeInOrder(raws.length, slow, events, decoded.events), rejected: [] }
-  const rejectedAt = new Set(decoded.rejected.map((r) => r.index))
-  const passed = slow.filter((_, j) => !rejectedAt.has(j))
+  if (slow === undefined) return { events: decoded as Array<TelemetryEvent>, rejected: [] }
+  const viaSchema = decodeWithSchema(slow.map((i) => raws[i]))
+  const rejectedAt = new Set(viaSchema.rejected.map((r) => r.index))
+  let next = 0
+  for (let j = 0; j < slow.length; j++) if (!rejectedAt.has(j)) decoded[slow[j]!] = viaSchema.events[next++]
   return {
-    events: mergeInOrder(raws.length, passed, events, decoded.events, slow),
-    rejected: decoded.rejected.map((r) => ({ ...r, index: slow[r.index]! }))
+    // rejected slots stay empty: filtering them out keeps every accepted event at its input order
+    events: (rejectedAt.size === 0 ? decoded : decoded.filter((e) => e !== undefined)) as Array<TelemetryEvent>,
+    rejected: viaSchema.rejected.map((r) => ({ ...r, index: slow[r.index]! }))
   }
-}
-
-// Puts the slow-path events back at their input positions among the fast-path ones.
-const mergeInOrder = (
-  total: number,
-  slowValid: ReadonlyArray<number>,
-  fast: ReadonlyArray<TelemetryEvent>,
-  slowEvents: ReadonlyArray<TelemetryEvent>,
-  slowAll: ReadonlyArray<number> = slowValid
-): Array<TelemetryEvent> => {
-  const out: Array<TelemetryEvent> = []
-  const skip = new Set(slowAll)
-  const valid = new Map(slowValid.map((index, j) => [index, slowEvents[j]!]))
-  let f = 0
-  for (let i = 0; i < total; i++) {
-    if (!skip.has(i)) out.push(fast[f++]!)
-    else {
-      const e = valid.get(i)
-      if (e !== undefined) out.push(e)
-    }
-  }
-  return out
 }
 
 /**
