@@ -35,3 +35,11 @@ export const thresholds: Verdict.Thresholds = { warning: 6, critical: 8 }
  * @since 0.1.0
  */
 export const decide: Verdict.Decide = Verdict.threshold(thresholds)
+
+/**
+ * The default configuration as one value: the detectors and the deciding step they were chosen with.
+ *
+ * @category constructors
+ * @since 0.2.0
+ */
+export const config = { detectors, thresholds, decide }
