@@ -56,7 +56,10 @@ export interface Counters {
   readonly metrics: { readonly [K in Name]: Metric.Counter<number> }
   /** Adds `n` to a counter. */
   readonly add: (counter: Name, n: number) => Effect.Effect<void>
-  /** The current values (of this instance's attributes), for tests and health pages. */
+  /**
+   * What this instance counted (the metrics add up every instance with the same adapter and name), for tests
+   * and health pages.
+   */
   readonly values: Effect.Effect<{ readonly [K in Name]: number }>
 }
 
@@ -81,18 +84,18 @@ export const make = (adapter: string, name: string): Counters => {
     dropped: Metric.withAttributes(base.dropped, attributes),
     errors: Metric.withAttributes(base.errors, attributes)
   }
-  const value = (c: Name) => Effect.map(Metric.value(metrics[c]), (s) => s.count)
+  const local = { received: 0, sent: 0, retried: 0, dropped: 0, errors: 0 }
   return {
     adapter,
     name,
     metrics,
-    add: (counter, n) => (n === 0 ? Effect.void : Metric.update(metrics[counter], n)),
-    values: Effect.all({
-      received: value("received"),
-      sent: value("sent"),
-      retried: value("retried"),
-      dropped: value("dropped"),
-      errors: value("errors")
-    })
+    add: (counter, n) =>
+      n === 0
+        ? Effect.void
+        : Effect.suspend(() => {
+            local[counter] += n
+            return Metric.update(metrics[counter], n)
+          }),
+    values: Effect.sync(() => ({ ...local }))
   }
 }

@@ -147,27 +147,6 @@ export class Webhook extends Context.Service<
   }
 >()("@llm-sentinel/adapters/Webhook") {}
 
-/** @internal */
-export const options = (config: Config, adapter: string, defaults: { rate: number; burst: number }) => {
-  const headers: Record<string, string> = {}
-  for (const [k, v] of Object.entries(config.headers ?? {})) headers[k.toLowerCase()] = Redacted.value(v)
-  return {
-    adapter,
-    name: config.name ?? new URL(config.url).host,
-    url: config.url,
-    timeoutMs: Http.millis(config.timeout ?? "10 seconds"),
-    retry: {
-      retries: config.retries ?? 5,
-      baseDelayMs: Http.millis(config.retryBaseDelay ?? "500 millis"),
-      maxDelayMs: Http.millis(config.retryMaxDelay ?? "30 seconds")
-    },
-    ratePerSecond: config.ratePerSecond ?? defaults.rate,
-    burst: config.burst ?? defaults.burst,
-    secret: config.secret,
-    headers
-  } satisfies Delivery.DeliveryOptions
-}
-
 /**
  * The webhook client and an `AlertSink` posting to it. Needs a `DeadLetterSink` for what cannot be delivered.
  *
@@ -186,7 +165,7 @@ export const layer = (config: Config): Layer.Layer<Webhook | Alert.AlertSink, ne
   Layer.effectContext(
     Effect.gen(function* () {
       const deadLetters = yield* DeadLetterSink
-      const o = options(config, "webhook", { rate: 10, burst: 10 })
+      const o = Delivery.fromConfig(config, "webhook", { rate: 10, burst: 10 })
       const d = Delivery.make(o)
       const sink = Delivery.alertSink(d, o, body, AlertJson.deliveryId, deadLetters)
       return Context.make(Alert.AlertSink, sink).pipe(

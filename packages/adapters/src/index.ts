@@ -29,6 +29,13 @@ export * as Counters from "./Counters.ts"
 export * as File from "./File.ts"
 
 /**
+ * The Slack alert sink:
+ *
+ * @since 0.1.0
+ */
+export * as Slack from "./Slack.ts"
+
+/**
  * The webhook alert sink:
  *
  * @since 0.1.0

@@ -136,3 +136,41 @@ export const alertSink = (
       { discard: true }
     )
 })
+
+/** The fields of a webhook-like configuration (Webhook, Slack). */
+export interface CommonConfig {
+  readonly name?: string
+  readonly secret?: Redacted.Redacted<string>
+  readonly headers?: { readonly [k: string]: Redacted.Redacted<string> }
+  readonly timeout?: string | number
+  readonly retries?: number
+  readonly retryBaseDelay?: string | number
+  readonly retryMaxDelay?: string | number
+  readonly ratePerSecond?: number
+  readonly burst?: number
+}
+
+export const fromConfig = (
+  config: CommonConfig & { readonly url: string | Redacted.Redacted<string> },
+  adapter: string,
+  defaults: { readonly rate: number; readonly burst: number }
+): DeliveryOptions => {
+  const headers: Record<string, string> = {}
+  for (const [k, v] of Object.entries(config.headers ?? {})) headers[k.toLowerCase()] = Redacted.value(v)
+  const url = typeof config.url === "string" ? config.url : Redacted.value(config.url)
+  return {
+    adapter,
+    name: config.name ?? new URL(url).host,
+    url,
+    timeoutMs: Http.millis(config.timeout ?? "10 seconds"),
+    retry: {
+      retries: config.retries ?? 5,
+      baseDelayMs: Http.millis(config.retryBaseDelay ?? "500 millis"),
+      maxDelayMs: Http.millis(config.retryMaxDelay ?? "30 seconds")
+    },
+    ratePerSecond: config.ratePerSecond ?? defaults.rate,
+    burst: config.burst ?? defaults.burst,
+    secret: config.secret,
+    headers
+  }
+}
