@@ -12,10 +12,10 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer, Ref } from "effect"
+import { Context, Effect, Layer, Option, Ref, Schema } from "effect"
 import { makeId } from "./Anomaly.ts"
 import type * as Detector from "./Detector.ts"
-import type { SeriesKey } from "./Series.ts"
+import { type SeriesKey, SeriesKeySchema } from "./Series.ts"
 import type { SinkError } from "./SinkError.ts"
 import * as Verdict from "./Verdict.ts"
 import * as Watermark from "./Watermark.ts"
@@ -127,6 +127,39 @@ interface SeriesAlertState {
 }
 
 type MutableAlert = { -readonly [K in keyof Alert]: Alert[K] }
+
+const nullable = <S extends Schema.Top>(schema: S) => Schema.NullOr(schema)
+// The checkpointed policy state, decoded (not cast) on restore: a damaged row must not become an alert whose
+// fields are of the wrong type somewhere later.
+const Snapshot = Schema.fromJsonString(
+  Schema.Struct({
+    series: Schema.Array(
+      Schema.Struct({
+        id: Schema.String,
+        open: nullable(
+          Schema.Struct({
+            id: Schema.String,
+            series: SeriesKeySchema,
+            status: Schema.Literals(["open", "resolved"]),
+            severity: Verdict.Severity,
+            openedAt: Schema.Finite,
+            lastAnomalyAt: Schema.Finite,
+            resolvedAt: nullable(Schema.Finite),
+            anomalies: Schema.Finite,
+            detectors: Schema.Array(Schema.String),
+            reason: Schema.String
+          })
+        ),
+        normalStreak: Schema.Finite,
+        lastNormalTime: nullable(Schema.Finite),
+        cooldownUntil: nullable(Schema.Finite)
+      })
+    ),
+    storm: Schema.Struct({ start: nullable(Schema.Finite), opened: Schema.Finite, suppressed: Schema.Finite }),
+    latest: nullable(Schema.Finite)
+  })
+)
+const decodeSnapshot = Schema.decodeUnknownOption(Snapshot)
 
 /**
  * The policy as a pure state machine over chunks of verdicts.
@@ -249,34 +282,22 @@ export const makeAlertFn = (
     })
   }
   const restore = (json: string): boolean => {
-    try {
-      const data = JSON.parse(json) as {
-        series: Array<{
-          id: string
-          open: MutableAlert | null
-          normalStreak: number
-          lastNormalTime: number | null
-          cooldownUntil: number | null
-        }>
-        storm: { start: number | null; opened: number; suppressed: number }
-        latest: number | null
-      }
-      for (const e of data.series) {
-        series.set(e.id, {
-          open: e.open ?? undefined,
-          normalStreak: e.normalStreak,
-          lastNormalTime: e.lastNormalTime ?? Number.NaN,
-          cooldownUntil: e.cooldownUntil ?? Number.NEGATIVE_INFINITY
-        })
-      }
-      stormStart = data.storm.start ?? Number.NEGATIVE_INFINITY
-      stormOpened = data.storm.opened
-      stormSuppressed = data.storm.suppressed
-      latest = data.latest ?? Number.NEGATIVE_INFINITY
-      return true
-    } catch {
-      return false
+    const decoded = decodeSnapshot(json)
+    if (Option.isNone(decoded)) return false
+    const data = decoded.value
+    for (const e of data.series) {
+      series.set(e.id, {
+        open: e.open === null ? undefined : ({ ...e.open, detectors: [...e.open.detectors] } as MutableAlert),
+        normalStreak: e.normalStreak,
+        lastNormalTime: e.lastNormalTime ?? Number.NaN,
+        cooldownUntil: e.cooldownUntil ?? Number.NEGATIVE_INFINITY
+      })
     }
+    stormStart = data.storm.start ?? Number.NEGATIVE_INFINITY
+    stormOpened = data.storm.opened
+    stormSuppressed = data.storm.suppressed
+    latest = data.latest ?? Number.NEGATIVE_INFINITY
+    return true
   }
   return { apply, counters: () => ({ ...c }), open, snapshot, restore }
 }

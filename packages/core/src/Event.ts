@@ -11,9 +11,10 @@
  *
  * @since 0.1.0
  */
-import { Array as Arr, Effect, Schema, SchemaIssue, SchemaTransformation, Stream } from "effect"
+import { Array as Arr, Duration, Effect, Schema, SchemaIssue, SchemaTransformation, Stream } from "effect"
 import { dual } from "effect/Function"
 import { fastDecode } from "./internal/fastDecode.ts"
+import { maxDateMs, parseIsoDateTime as parseIsoDateTime_ } from "./internal/isoTime.ts"
 
 const nonNegative = Schema.Finite.annotate({ message: "expected a finite number" }).check(
   Schema.isGreaterThanOrEqualTo(0, { message: "expected a finite number ≥ 0" })
@@ -27,19 +28,35 @@ const text = (max: number) =>
     Schema.isBetweenLength(1, max, { message: `expected a string of 1 to ${max} characters` })
   )
 
-const isoPattern = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})$/
+/**
+ * Reads an ISO 8601 date-time with a time zone into epoch milliseconds, strictly: impossible dates such as
+ * `2025-11-31` or `24:00` are `undefined` (where `Date.parse` would roll them over).
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const parseIsoDateTime: (s: string) => number | undefined = parseIsoDateTime_
+
+/**
+ * The largest epoch-millisecond value that is a valid date (`8.64e15`, year 275760); larger timestamps are invalid.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const maxTimestampMs: number = maxDateMs
 
 /**
  * An ISO 8601 date-time with a time zone (`2026-11-26T19:00:00.000Z`) or epoch milliseconds, decoded to epoch
- * milliseconds.
+ * milliseconds. Epoch milliseconds must be a valid date (at most {@link maxTimestampMs}); ISO strings must name a
+ * real calendar date and time.
  *
  * @category models
  * @since 0.1.0
  */
 export const Timestamp: Schema.Codec<number, string | number> = Schema.Union([
-  Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0)),
+  Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: maxDateMs })),
   Schema.String.check(
-    Schema.makeFilter((s: string) => isoPattern.test(s) && Number.isFinite(Date.parse(s)), {
+    Schema.makeFilter((s: string) => parseIsoDateTime_(s) !== undefined, {
       message: "expected an ISO 8601 date-time with a time zone",
       format: "date-time"
     } as never)
@@ -50,7 +67,7 @@ export const Timestamp: Schema.Codec<number, string | number> = Schema.Union([
     Schema.decodeTo(
       Schema.Finite,
       SchemaTransformation.transform<number, string | number>({
-        decode: (x) => (typeof x === "number" ? x : Date.parse(x)),
+        decode: (x) => (typeof x === "number" ? x : parseIsoDateTime_(x)!),
         encode: (ms) => new Date(ms).toISOString()
       })
     )
@@ -161,7 +178,8 @@ export interface FieldError {
 }
 
 /**
- * An input record that failed to decode, with every problem found and the original payload.
+ * An input record that failed to decode, with every problem found (at most `maxErrorsPerRecord`, the last entry
+ * then says how many more there were) and the original payload.
  *
  * @category models
  * @since 0.1.0
@@ -170,6 +188,8 @@ export interface Rejected {
   readonly index: number
   readonly errors: ReadonlyArray<FieldError>
   readonly payload: unknown
+  /** Where the record came from, when the source knows (e.g. `journal 0000000000000042.journal at byte 1234`). */
+  readonly source?: string
 }
 
 /**
@@ -183,6 +203,72 @@ export interface Decoded {
   readonly rejected: Array<Rejected>
 }
 
+/**
+ * Which event times are plausible, relative to the clock of whoever decodes (`now`): from `min` (epoch ms) up to
+ * `maxFuture` ms ahead of `now`. A timestamp outside is a field error on `timestamp`, so an event from year 33658
+ * (`1e15` read as ms) or a clock skewed by a year never reaches the windows. Epoch seconds sent as milliseconds
+ * (`1764600000`, January 1970) fall below any sensible `min`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface TimeBounds {
+  /** The earliest plausible event time, in epoch ms. */
+  readonly minMs: number
+  /** How far ahead of the decoder's clock an event time may be, in ms (clock skew of the sender). */
+  readonly maxFutureMs: number
+}
+
+/**
+ * The default {@link TimeBounds}: from 2000-01-01T00:00:00Z to 5 minutes ahead of the clock.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const defaultTimeBounds: TimeBounds = { minMs: Date.UTC(2000, 0, 1), maxFutureMs: 5 * 60_000 }
+
+/**
+ * Options of {@link decodeBatch}.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface DecodeOptions {
+  /** Reject implausible event times, relative to `now` (no time check without it). */
+  readonly time?: { readonly now: number; readonly bounds: TimeBounds }
+  /** Errors listed per rejected record (default 20); past it a last entry says how many more there were. */
+  readonly maxErrorsPerRecord?: number
+}
+
+/**
+ * The default of {@link DecodeOptions.maxErrorsPerRecord}.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const defaultMaxErrorsPerRecord = 20
+
+/**
+ * The field error of an implausible event time, or `undefined` when `ms` is within `bounds` of `now`.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const checkTime = (ms: number, raw: unknown, now: number, bounds: TimeBounds): FieldError | undefined => {
+  const max = now + bounds.maxFutureMs
+  if (ms >= bounds.minMs && ms <= max) return undefined
+  const seconds =
+    ms * 1000 >= bounds.minMs && ms * 1000 <= max ? " (it looks like epoch seconds: send milliseconds)" : ""
+  return {
+    path: "timestamp",
+    message: `expected a time from ${iso(bounds.minMs)} to ${Duration.format(
+      Duration.millis(bounds.maxFutureMs)
+    )} ahead of the server clock (${iso(now)}), got ${show(raw)}${seconds}`
+  }
+}
+
+const iso = (ms: number): string => (Math.abs(ms) <= maxDateMs ? new Date(ms).toISOString() : String(ms))
+
 const decodeArray = Schema.decodeUnknownExit(Schema.Array(TelemetryEvent))
 const options = { errors: "all", onExcessProperty: "error" } as const
 const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
@@ -190,31 +276,116 @@ const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
 const at = (value: unknown, path: ReadonlyArray<PropertyKey>): unknown => {
   let v: unknown = value
   for (const p of path) {
-    if (v === null || typeof v !== "object") return undefined
+    if (v === null || typeof v !== "object" || !Object.hasOwn(v, p)) return undefined
     v = (v as Record<PropertyKey, unknown>)[p]
   }
   return v
 }
 
+/**
+ * A short preview of any value (at most ~60 characters), in time and stack depth bounded by the preview, not the
+ * value: a 10,000-level nested array or a 5 MB string is shown as its first characters.
+ */
 const show = (value: unknown): string => {
-  if (value === undefined) return "nothing"
-  const json = JSON.stringify(value)
-  return json === undefined ? String(value) : json.length > 60 ? `${json.slice(0, 57)}...` : json
+  let out = ""
+  const budget = 60
+  // an explicit stack of what is left to print: values, or literal text (closing brackets and separators)
+  const stack: Array<{ readonly text: string } | { readonly value: unknown }> = [{ value }]
+  while (stack.length > 0 && out.length <= budget) {
+    const next = stack.pop()!
+    if ("text" in next) {
+      out += next.text
+      continue
+    }
+    const v = next.value
+    if (v === undefined) out += out.length === 0 ? "nothing" : "null"
+    else if (v === null || typeof v === "boolean") out += String(v)
+    else if (typeof v === "number") out += Number.isFinite(v) ? JSON.stringify(v) : "null"
+    else if (typeof v === "string") out += JSON.stringify(v.length > budget ? v.slice(0, budget) : v)
+    else if (Array.isArray(v)) {
+      out += "["
+      stack.push({ text: "]" })
+      for (let i = Math.min(v.length, budget) - 1; i >= 0; i--) {
+        stack.push({ value: v[i] })
+        if (i > 0) stack.push({ text: "," })
+      }
+    } else if (typeof v === "object") {
+      out += "{"
+      stack.push({ text: "}" })
+      const keys = Object.keys(v).slice(0, budget)
+      for (let i = keys.length - 1; i >= 0; i--) {
+        stack.push({ value: (v as Record<string, unknown>)[keys[i]!] })
+        stack.push({ text: `${JSON.stringify(keys[i]!.slice(0, budget))}:` })
+        if (i > 0) stack.push({ text: "," })
+      }
+    } else out += String(v)
+  }
+  return out.length > budget || stack.length > 0 ? `${out.slice(0, budget - 3)}...` : out
 }
 
 const describeIssue = (raw: unknown, path: ReadonlyArray<PropertyKey>, message: string): FieldError => {
   const m = message.charAt(0).toLowerCase() + message.slice(1)
   const where = path.map(String).join(".")
   if (m === "missing key") return { path: where, message: "required field is missing" }
-  if (m === "expected no excess property") {
-    return { path: where, message: "unknown field (put custom context under `attributes` or `metrics`)" }
-  }
+  if (m === "expected no excess property") return unknownField(where)
   return { path: where, message: `${m}, got ${show(at(raw, path))}` }
 }
 
+const unknownField = (path: string): FieldError => ({
+  path,
+  message: "unknown field (put custom context under `attributes` or `metrics`)"
+})
+
+const known = new Set(Object.keys(TelemetryEvent.fields))
+const maps = new Set(["attributes", "metrics"])
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v)
+
+const define = (target: Record<string, unknown>, key: string, value: unknown) =>
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true })
+
 /**
- * Decodes a batch of raw records. All-valid batches take one Schema pass; a batch with errors is split into
- * the records that failed (every problem with its path, and the payload) and the events that passed.
+ * What the Schema is shown of a record the fast path refused: the known fields only (unknown ones become
+ * errors here), at most 65 entries of each map (enough for the "at most 64" error), and `[]` for any nested
+ * array or object where the Schema expects a scalar (it would be rejected whatever it contains). So the
+ * Schema's work, and the depth of anything it or its formatter recurses into, are bounded whatever the record;
+ * the record is valid exactly when its trimmed copy is.
+ */
+const trim = (raw: unknown): { readonly copy: unknown; readonly unknown: Array<FieldError> } => {
+  if (!isPlainObject(raw)) return { copy: raw, unknown: [] }
+  const copy: Record<string, unknown> = {}
+  const unknown: Array<FieldError> = []
+  for (const k of Object.keys(raw)) {
+    const v = raw[k]
+    if (!known.has(k)) unknown.push(unknownField(k))
+    else if (maps.has(k) && isPlainObject(v)) {
+      const entries: Record<string, unknown> = {}
+      let n = 0
+      for (const mk of Object.keys(v)) {
+        if (++n > 65) break
+        const mv = v[mk]
+        define(entries, mk, typeof mv === "object" && mv !== null ? [] : mv)
+      }
+      copy[k] = entries
+    } else copy[k] = typeof v === "object" && v !== null ? [] : v
+  }
+  return { copy, unknown }
+}
+
+const capErrors = (errors: Array<FieldError>, max: number): Array<FieldError> =>
+  errors.length <= max
+    ? errors
+    : [...errors.slice(0, max - 1), { path: "", message: `and ${errors.length - max + 1} more errors` }]
+
+/**
+ * Decodes a batch of raw records. Valid records take a hand-written fast path; the others are trimmed (see
+ * below) and meet the Schema in one pass, which reports every problem with its path. With `time`, events
+ * outside the plausible {@link TimeBounds} are rejected with an error on `timestamp`.
+ *
+ * Cost is linear in the size of the input, and so is the size of the errors: each rejected record lists at
+ * most `maxErrorsPerRecord` errors, and nothing recurses into the nesting of a value (a 10,000-level array
+ * under `attributes` is one error, not a stack overflow).
  *
  * @example
  * ```ts
@@ -228,35 +399,61 @@ const describeIssue = (raw: unknown, path: ReadonlyArray<PropertyKey>, message: 
  * @category combinators
  * @since 0.1.0
  */
-export const decodeBatch = (raws: ReadonlyArray<unknown>): Decoded => {
-  // fast path first (see internal/fastDecode.ts); only the records it cannot vouch for meet the Schema
-  const decoded: Array<unknown> = new Array(raws.length)
+export const decodeBatch = (raws: ReadonlyArray<unknown>, decodeOptions: DecodeOptions = {}): Decoded => {
+  const maxErrors = Math.max(1, decodeOptions.maxErrorsPerRecord ?? defaultMaxErrorsPerRecord)
+  const time = decodeOptions.time
+  // one slot per input: an event, or a rejection; the fast path first, the Schema for what it cannot vouch for
+  const slots: Array<TelemetryEvent | Rejected> = new Array(raws.length)
   let slow: Array<number> | undefined
+  let rejections = 0
   for (let i = 0; i < raws.length; i++) {
-    const event = fastDecode(raws[i])
+    const event = fastDecode(raws[i]) as TelemetryEvent | undefined
     if (event === undefined) (slow ??= []).push(i)
-    else decoded[i] = event
+    else slots[i] = event
   }
-  if (slow === undefined) return { events: decoded as Array<TelemetryEvent>, rejected: [] }
-  const viaSchema = decodeWithSchema(slow.map((i) => raws[i]))
-  const rejectedAt = new Set(viaSchema.rejected.map((r) => r.index))
-  let next = 0
-  for (let j = 0; j < slow.length; j++) if (!rejectedAt.has(j)) decoded[slow[j]!] = viaSchema.events[next++]
-  return {
-    // rejected slots stay empty: filtering them out keeps every accepted event at its input order
-    events: (rejectedAt.size === 0 ? decoded : decoded.filter((e) => e !== undefined)) as Array<TelemetryEvent>,
-    rejected: viaSchema.rejected.map((r) => ({ ...r, index: slow[r.index]! }))
+  if (slow !== undefined) {
+    const trimmed = slow.map((i) => trim(raws[i]))
+    const viaSchema = decodeSlow(
+      trimmed.map((t) => t.copy),
+      slow.map((i) => raws[i])
+    )
+    let next = 0
+    const rejectedAt = new Map(viaSchema.rejected.map((r) => [r.index, r.errors] as const))
+    for (let j = 0; j < slow.length; j++) {
+      const i = slow[j]!
+      const errors = rejectedAt.get(j)
+      const unknown = trimmed[j]!.unknown
+      if (errors === undefined && unknown.length === 0) slots[i] = viaSchema.events[next++]!
+      else {
+        if (errors === undefined) next++ // valid apart from its unknown fields
+        slots[i] = { index: i, errors: capErrors([...(errors ?? []), ...unknown], maxErrors), payload: raws[i] }
+        rejections++
+      }
+    }
   }
+  if (time !== undefined) {
+    for (let i = 0; i < slots.length; i++) {
+      const slot = slots[i]!
+      if ("errors" in slot) continue
+      const error = checkTime(slot.timestamp, (raws[i] as { timestamp?: unknown }).timestamp, time.now, time.bounds)
+      if (error !== undefined) {
+        slots[i] = { index: i, errors: [error], payload: raws[i] }
+        rejections++
+      }
+    }
+  }
+  if (rejections === 0) return { events: slots as Array<TelemetryEvent>, rejected: [] }
+  const events: Array<TelemetryEvent> = []
+  const rejected: Array<Rejected> = []
+  for (const slot of slots) {
+    if ("errors" in slot) rejected.push(slot)
+    else events.push(slot)
+  }
+  return { events, rejected }
 }
 
-/**
- * Decodes a batch with the Schema alone (no fast path): the reference behaviour of {@link decodeBatch}.
- *
- * @category combinators
- * @since 0.1.0
- */
-export const decodeWithSchema = (raws: ReadonlyArray<unknown>): Decoded => {
-  const exit = decodeArray(raws, options)
+const decodeSlow = (copies: ReadonlyArray<unknown>, raws: ReadonlyArray<unknown>): Decoded => {
+  const exit = decodeArray(copies, options)
   if (exit._tag === "Success") return { events: exit.value as Array<TelemetryEvent>, rejected: [] }
   const failure = exit.cause.reasons.find((r) => r._tag === "Fail")
   if (failure === undefined || failure._tag !== "Fail") throw new Error("unexpected defect while decoding events")
@@ -266,22 +463,31 @@ export const decodeWithSchema = (raws: ReadonlyArray<unknown>): Decoded => {
       typeof p === "object" && p !== null ? (p as { key: PropertyKey }).key : p
     )
     const index = Number(path[0])
-    const raw = raws[index]
     let list = byIndex.get(index)
     if (list === undefined) byIndex.set(index, (list = []))
-    list.push(describeIssue(raw, path.slice(1), issue.message))
+    list.push(describeIssue(raws[index], path.slice(1), issue.message))
   }
   const rejected: Array<Rejected> = []
   const valid: Array<unknown> = []
-  for (let i = 0; i < raws.length; i++) {
+  for (let i = 0; i < copies.length; i++) {
     const errors = byIndex.get(i)
-    if (errors === undefined) valid.push(raws[i])
+    if (errors === undefined) valid.push(copies[i])
     else rejected.push({ index: i, errors, payload: raws[i] })
   }
   const rest = decodeArray(valid, options)
   if (rest._tag !== "Success") throw new Error("events that passed validation failed on a second decode")
   return { events: rest.value as Array<TelemetryEvent>, rejected }
 }
+
+/**
+ * Decodes a batch with the Schema alone, on the records as they are (no fast path, no trimming): the reference
+ * behaviour that {@link decodeBatch} is tested against. Not for untrusted input: its cost and its errors grow
+ * with whatever a record holds.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const decodeWithSchema = (raws: ReadonlyArray<unknown>): Decoded => decodeSlow(raws, raws)
 
 /**
  * A dead letter: a rejected record with the batch position it came from.

@@ -7,7 +7,7 @@
  * @since 0.1.0
  */
 import { type Cause, Context, Effect, Layer, Queue, Stream } from "effect"
-import type { TelemetryEvent } from "./Event.ts"
+import type { Rejected, TelemetryEvent } from "./Event.ts"
 import type { SinkError } from "./SinkError.ts"
 
 /**
@@ -29,6 +29,14 @@ export interface SourceBatch {
    * `events` again. Decoding it must give the batch's events.
    */
   readonly encoded?: string
+  /**
+   * Records the source could not even read (corrupt bytes in a log, a message that is not JSON), with what is
+   * wrong and where: the pipeline sends them to the `DeadLetterSink` with the batch, so nothing a source held
+   * disappears without a trace.
+   */
+  readonly rejected?: ReadonlyArray<Rejected>
+  /** Where the batch's `raw` records came from (e.g. a journal file and byte offset), for their dead letters. */
+  readonly origin?: string
 }
 
 /**

@@ -19,7 +19,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Deferred, Duration, Effect, Fiber, Metric, Option, Result, Stream } from "effect"
+import { Clock, Deferred, Duration, Effect, Fiber, Metric, Option, Result, Schema, Stream } from "effect"
 import * as Alert from "./Alert.ts"
 import * as Anomaly from "./Anomaly.ts"
 import { AnomalySink } from "./AnomalySink.ts"
@@ -67,6 +67,19 @@ export interface Config {
    * so a restart does not cut windows short.
    */
   readonly flushOnEnd: boolean
+  /**
+   * Plausible event times for records the pipeline decodes itself (`raw` records of a source, e.g. a journal
+   * or Kafka): outside them a record is dead-lettered with an error on `timestamp`. Off when absent (a
+   * `TestClock` at 0 would reject every real timestamp); `sentinel serve` sets `Event.defaultTimeBounds`.
+   */
+  readonly timeBounds?: Event.TimeBounds
+  /** Empty windows a gap in a series emits in a row before the windowing jumps ahead. */
+  readonly maxEmptyWindows: number
+  /**
+   * Events the decode stage groups into one step of the analyze stage at most (whole batches are never split),
+   * so one turn of the event loop stays short when many batches queued up.
+   */
+  readonly maxEventsPerStep: number
 }
 
 /**
@@ -100,6 +113,9 @@ export const makeConfig = (options: {
   readonly drainTimeout?: import("effect").Duration.Input
   readonly checkpointEvery?: import("effect").Duration.Input
   readonly flushOnEnd?: boolean
+  readonly timeBounds?: Event.TimeBounds
+  readonly maxEmptyWindows?: number
+  readonly maxEventsPerStep?: number
 }): Result.Result<Config, Window.InvalidWindow | Watermark.InvalidWatermark> =>
   Result.gen(function* () {
     const window =
@@ -130,6 +146,9 @@ export const makeConfig = (options: {
       drainTimeoutMs:
         options.drainTimeout === undefined ? 30_000 : (Watermark.toMillis(options.drainTimeout) ?? 30_000),
       flushOnEnd: options.flushOnEnd ?? true,
+      ...(options.timeBounds !== undefined ? { timeBounds: options.timeBounds } : {}),
+      maxEmptyWindows: options.maxEmptyWindows ?? Window.defaultMaxEmptyWindows,
+      maxEventsPerStep: options.maxEventsPerStep ?? 4096,
       checkpointEveryMs:
         options.checkpointEvery === undefined ? 60_000 : (Watermark.toMillis(options.checkpointEvery) ?? 60_000)
     }
@@ -148,6 +167,10 @@ export interface Stats {
   readonly points: number
   readonly late: number
   readonly windows: number
+  /** Empty windows skipped after a gap emitted `maxEmptyWindows` (see `Window`). */
+  readonly windowsSkipped: number
+  /** Points dropped because their time was not a valid date. */
+  readonly invalidTime: number
   readonly verdicts: number
   readonly anomalies: number
   readonly alertEvents: number
@@ -204,17 +227,39 @@ export interface Position {
   readonly replayFrom: number
 }
 
+const PositionJson = Schema.fromJsonString(
+  Schema.Struct({ processed: Schema.Finite, replayFrom: Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0)) })
+)
+const decodePosition = Schema.decodeUnknownOption(PositionJson)
+
+const SeriesClockJson = Schema.fromJsonString(
+  Schema.Struct({ maxTime: Schema.Number, watermark: Schema.Number, nextEnd: Schema.Finite, firedUpTo: Schema.Number })
+)
+const decodeClock = Schema.decodeUnknownOption(SeriesClockJson)
+
 /**
- * Reads the position of the last checkpoint, if any.
+ * Reads the position of the last checkpoint, if any. A position that does not decode is reported (with its
+ * key) and read as none: the source replays from its start.
  *
  * @category combinators
  * @since 0.1.0
  */
 export const readPosition = (store: StateStore["Service"]): Effect.Effect<Option.Option<Position>, SinkError> =>
-  Effect.map(
-    store.get(positionKey),
-    Option.map((json) => JSON.parse(json) as Position)
-  )
+  Effect.flatMap(store.get(positionKey), (json) => {
+    if (Option.isNone(json)) return Effect.succeedNone
+    const position = decodePosition(json.value)
+    return Option.isSome(position)
+      ? Effect.succeed(position)
+      : Effect.as(
+          Effect.logWarning(
+            `checkpoint ${positionKey} does not decode (${preview(json.value)}): ignored, replaying from the start`
+          ),
+          Option.none()
+        )
+  })
+
+const preview = (text: string): string =>
+  text.length > 80 ? `${JSON.stringify(text.slice(0, 77))}...` : JSON.stringify(text)
 
 const checkpointKey = (detector: string, seriesId: string) => `${checkpointPrefix}${detector}/${seriesId}`
 const windowKey = (seriesId: string) => `${windowPrefix}${seriesId}`
@@ -233,6 +278,11 @@ export const metrics = {
   deadLettered: counter("sentinel_events_dead_lettered_total", "records sent to the dead-letter sink"),
   late: counter("sentinel_points_late_total", "points later than the allowed lateness"),
   windows: counter("sentinel_windows_closed_total", "windows closed"),
+  windowsSkipped: counter(
+    "sentinel_windows_skipped_total",
+    "empty windows skipped after a gap in a series emitted maxEmptyWindows in a row"
+  ),
+  invalidTime: counter("sentinel_points_invalid_time_total", "points dropped because their time is not a valid date"),
   anomalies: counter("sentinel_anomalies_total", "anomalies detected"),
   alertEvents: counter("sentinel_alert_events_total", "alert events (opened, escalated, resolved, storm)")
 }
@@ -263,6 +313,8 @@ type Input =
       readonly events: ReadonlyArray<Event.TelemetryEvent>
       readonly ack: Effect.Effect<void>
       readonly position: number | undefined
+      readonly rejected: ReadonlyArray<Event.Rejected> | undefined
+      readonly origin: string | undefined
     }
   | { readonly _tag: "tick" }
   | { readonly _tag: "end" }
@@ -309,16 +361,26 @@ export const make = (config: Config): Pipeline => {
     metrics: config.metrics,
     ...(config.dimension ? { dimension: config.dimension } : {})
   })
-  // checkpoints loaded from the StateStore at start-up, consumed as series reappear
+  // checkpoints loaded from the StateStore at start-up, consumed as series reappear; the keys of those that
+  // did not decode are reported by the analyze stage (the series starts afresh)
   const checkpoints = new Map<string, string>()
+  const undecodable: Array<string> = []
   const windower = Window.makeWindower({
     window: config.window,
     watermark: config.watermark,
+    maxEmptyWindows: config.maxEmptyWindows,
     restore: (seriesId) => {
-      const json = checkpoints.get(windowKey(seriesId))
-      return json === undefined ? undefined : (JSON.parse(json) as Window.SeriesClock)
+      const k = windowKey(seriesId)
+      const json = checkpoints.get(k)
+      if (json === undefined) return undefined
+      checkpoints.delete(k)
+      const clock = decodeClock(json)
+      if (Option.isNone(clock)) undecodable.push(k)
+      return Option.getOrUndefined(clock)
     }
   })
+  const byName = new Map<string, Detector.Any>()
+  if (typeof config.detectors !== "function") for (const d of config.detectors) byName.set(d.name, d)
   const signalFn = Window.makeSignalFn({ registry, metrics: config.metrics, signals: config.signals })
   const detectFn = Detector.makeDetectFn({
     detectors: config.detectors,
@@ -326,7 +388,10 @@ export const make = (config: Config): Pipeline => {
     restore: (seriesId, detector) => {
       const k = checkpointKey(detector, seriesId)
       const json = checkpoints.get(k)
-      if (json !== undefined) checkpoints.delete(k)
+      if (json === undefined) return undefined
+      checkpoints.delete(k)
+      const d = byName.get(detector)
+      if (d !== undefined && Result.isFailure(Detector.restore(d, json))) undecodable.push(k)
       return json
     }
   })
@@ -346,33 +411,56 @@ export const make = (config: Config): Pipeline => {
   const stats = (): Stats => ({
     ...s,
     late: windower.counters().late,
+    windowsSkipped: windower.counters().windowsSkipped,
+    invalidTime: windower.counters().invalidTime,
     seriesOverflow: registry.overflow(),
     restored: detectFn.restored().ok,
     restoreFailed: detectFn.restored().failed
   })
 
-  // Decodes a chunk of inputs into one element: small batches that queued up together (e.g. one-event HTTP
-  // requests under load) share one trip through the analyze and sink stages.
-  const decodeStage = (inputs: ReadonlyArray<Input>): Effect.Effect<readonly [Decoded], SinkError, DeadLetterSink> => {
-    const events: Array<Event.TelemetryEvent> = []
-    const acks: Array<Effect.Effect<void>> = []
+  // Decodes a chunk of inputs into elements of at most `maxEventsPerStep` events (whole batches): small batches
+  // that queued up together (e.g. one-event HTTP requests under load) share one trip through the analyze and
+  // sink stages, and many large ones do not make one long step that blocks the event loop.
+  const decodeStage = (
+    inputs: ReadonlyArray<Input>,
+    now: number
+  ): Effect.Effect<readonly [Decoded, ...Array<Decoded>], SinkError, DeadLetterSink> => {
+    const out: Array<Decoded> = []
     const rejected: Array<Event.Rejected> = []
-    let received = 0
+    const decodeOptions: Event.DecodeOptions =
+      config.timeBounds === undefined ? {} : { time: { now, bounds: config.timeBounds } }
+    let events: Array<Event.TelemetryEvent> = []
+    let acks: Array<Effect.Effect<void>> = []
     let firstPosition: number | undefined
     let lastPosition: number | undefined
+    let received = 0
+    let decoded = 0
+    const cut = (tick: boolean, end: boolean) => {
+      out.push({ events, acks, firstPosition, lastPosition, tick, end })
+      events = []
+      acks = []
+      firstPosition = undefined
+      lastPosition = undefined
+    }
     let tick = false
     let end = false
     for (const input of inputs) {
       if (input._tag === "tick") tick = true
       else if (input._tag === "end") end = true
       else {
-        received += input.raw.length + input.events.length
+        if (events.length > 0 && events.length + input.events.length + input.raw.length > config.maxEventsPerStep) {
+          cut(false, false)
+        }
+        received += input.raw.length + input.events.length + (input.rejected?.length ?? 0)
         for (const e of input.events) events.push(e)
         if (input.raw.length > 0) {
-          const decoded = Event.decodeBatch(input.raw)
-          for (const e of decoded.events) events.push(e)
-          for (const r of decoded.rejected) rejected.push(r)
+          const d = Event.decodeBatch(input.raw, decodeOptions)
+          for (const e of d.events) events.push(e)
+          for (const r of d.rejected) rejected.push(input.origin === undefined ? r : { ...r, source: input.origin })
+          decoded += d.events.length
         }
+        decoded += input.events.length
+        if (input.rejected !== undefined) for (const r of input.rejected) rejected.push(r)
         acks.push(input.ack)
         if (input.position !== undefined) {
           firstPosition ??= input.position
@@ -380,18 +468,19 @@ export const make = (config: Config): Pipeline => {
         }
       }
     }
+    cut(tick, end)
     s.received += received
-    s.decoded += events.length
+    s.decoded += decoded
     s.deadLettered += rejected.length
     const counted = Effect.all(
       [
         Metric.update(metrics.received, received),
-        Metric.update(metrics.decoded, events.length),
+        Metric.update(metrics.decoded, decoded),
         Metric.update(metrics.deadLettered, rejected.length)
       ],
       { discard: true }
     )
-    const result = [{ events, acks, firstPosition, lastPosition, tick, end }] as const
+    const result = out as unknown as readonly [Decoded, ...Array<Decoded>]
     return rejected.length === 0
       ? Effect.as(counted, result)
       : DeadLetterSink.use((dl) => dl.write(rejected)).pipe(Effect.andThen(counted), Effect.as(result))
@@ -410,6 +499,10 @@ export const make = (config: Config): Pipeline => {
     const anomalies: Array<Anomaly.Anomaly> = []
     for (const sc of scored) if (sc.verdict.anomalous) anomalies.push(Anomaly.fromScored(sc, now))
     const alerts = alertFn.apply(scored)
+    const skippedBefore = windowsSkipped
+    const invalidBefore = invalidTime
+    windowsSkipped = windower.counters().windowsSkipped
+    invalidTime = windower.counters().invalidTime
     s.windows += out.windows.length
     s.verdicts += scored.length
     s.anomalies += anomalies.length
@@ -419,6 +512,15 @@ export const make = (config: Config): Pipeline => {
         [
           Metric.update(metrics.late, out.late.length),
           Metric.update(metrics.windows, out.windows.length),
+          Metric.update(metrics.windowsSkipped, windowsSkipped - skippedBefore),
+          Metric.update(metrics.invalidTime, invalidTime - invalidBefore),
+          undecodable.length === 0
+            ? Effect.void
+            : Effect.logWarning(
+                `checkpoints that do not decode were ignored (those series warm up again): ${undecodable
+                  .splice(0)
+                  .join(", ")}`
+              ),
           Metric.update(metrics.anomalies, anomalies.length),
           Metric.update(metrics.alertEvents, alerts.length)
         ],
@@ -428,6 +530,8 @@ export const make = (config: Config): Pipeline => {
     )
   }
 
+  let windowsSkipped = 0
+  let invalidTime = 0
   let store: StateStore["Service"] | undefined
   let lastCheckpoint = Number.NEGATIVE_INFINITY
   let lastPosition: number | undefined
@@ -474,12 +578,24 @@ export const make = (config: Config): Pipeline => {
       }
       const alerts = yield* store.get(alertsKey)
       if (Option.isSome(alerts) && !alertFn.restore(alerts.value)) {
-        yield* Effect.logWarning("the checkpointed alert state does not parse: starting with no open alerts")
+        yield* Effect.logWarning(
+          `checkpoint ${alertsKey} does not decode (${preview(alerts.value)}): ignored, starting with no open alerts`
+        )
       }
     }
     const halt = yield* Deferred.make<void>()
     const batches: Stream.Stream<Input, SinkError> = source.batches.pipe(
-      Stream.map((b): Input => ({ _tag: "batch", raw: b.raw, events: b.events, ack: b.ack, position: b.position })),
+      Stream.map(
+        (b): Input => ({
+          _tag: "batch",
+          raw: b.raw,
+          events: b.events,
+          ack: b.ack,
+          position: b.position,
+          rejected: b.rejected,
+          origin: b.origin
+        })
+      ),
       Stream.interruptWhen(Deferred.await(halt))
     )
     const ticks: Stream.Stream<Input> = Stream.tick(Duration.millis(config.tickMs)).pipe(
@@ -488,7 +604,7 @@ export const make = (config: Config): Pipeline => {
     const end: Stream.Stream<Input> = Stream.make({ _tag: "end" } as Input)
     const fiber = yield* Stream.merge(batches, ticks, { haltStrategy: "left" }).pipe(
       Stream.concat(end),
-      Stream.mapArrayEffect(decodeStage),
+      Stream.mapArrayEffect((inputs) => Effect.flatMap(Clock.currentTimeMillis, (now) => decodeStage(inputs, now))),
       Stream.buffer({ capacity: config.capacity }),
       Stream.mapEffect((d) => Effect.flatMap(Clock.currentTimeMillis, (now) => analyzeStage(d, now))),
       Stream.buffer({ capacity: config.capacity }),

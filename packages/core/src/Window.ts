@@ -10,6 +10,11 @@
  * points are late: counted and returned on the late side output. Sessions do not re-fire: a point later than
  * the watermark allows never reopens a closed session and is sent to the late output.
  *
+ * Work per point is bounded whatever the timestamps: a gap in a series (silence, or event time jumping ahead)
+ * emits at most `maxEmptyWindows` empty windows in a row, enough to make the silence visible, and then jumps to
+ * the next window that holds points (or to the watermark), counting the windows it skipped. Points whose time is
+ * not a valid date (beyond ±8.64e15 ms) are counted and dropped: window arithmetic there would lose precision.
+ *
  * @since 0.1.0
  */
 import { Clock, Effect, Result, Schema, Stream } from "effect"
@@ -156,6 +161,10 @@ export interface Counters {
   /** Points later than `allowedLateness` allows. */
   readonly late: number
   readonly windowsClosed: number
+  /** Empty windows not emitted because a gap already emitted `maxEmptyWindows` in a row. */
+  readonly windowsSkipped: number
+  /** Points dropped because their time is not a valid date. */
+  readonly invalidTime: number
   /** Series dropped after `expireAfter` of silence. */
   readonly expired: number
   readonly activeSeries: number
@@ -189,7 +198,21 @@ export interface WindowOptions {
   readonly quantiles?: (key: Series.SeriesKey) => boolean
   /** The checkpointed clock of a series seen for the first time (time windows only). */
   readonly restore?: (seriesId: string) => SeriesClock | undefined
+  /**
+   * Empty windows a gap in a series emits in a row before the windowing jumps ahead (default
+   * {@link defaultMaxEmptyWindows}); 0 emits none.
+   */
+  readonly maxEmptyWindows?: number
 }
+
+/**
+ * The default of {@link WindowOptions.maxEmptyWindows}: 10 empty windows in a row (10 minutes of silence at
+ * 1-minute windows) make a traffic drop visible to the detectors; more would only cost work.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const defaultMaxEmptyWindows = 10
 
 interface TimeSeries {
   readonly key: Series.SeriesKey
@@ -208,6 +231,8 @@ interface TimeSeries {
   lastPane: Aggregate.Aggregate | undefined
   /** Whether the clock moved since the last checkpoint. */
   moved: boolean
+  /** Empty windows emitted in a row. */
+  emptyRun: number
 }
 
 interface Session {
@@ -251,7 +276,10 @@ export interface Windower {
 
 const byQuantiles = (key: Series.SeriesKey): boolean => Extract.derivationsOf(key.metric).includes("quantiles")
 
-const floorTo = (t: number, step: number): number => Math.floor(t / step) * step
+// exact (no rounding of t / step), also for times near the limit of valid dates
+const floorTo = (t: number, step: number): number => t - (((t % step) + step) % step)
+
+const validTime = (t: number): boolean => t >= -8.64e15 && t <= 8.64e15
 
 /**
  * Makes a {@link Windower}.
@@ -266,8 +294,19 @@ export const makeWindower = (options: WindowOptions): Windower => {
   let points = 0
   let late = 0
   let windowsClosed = 0
+  let windowsSkipped = 0
+  let invalidTime = 0
   let expired = 0
-  const counters = (): Counters => ({ points, late, windowsClosed, expired, activeSeries: series.size })
+  const maxEmpty = Math.max(0, options.maxEmptyWindows ?? defaultMaxEmptyWindows)
+  const counters = (activeSeries: number): Counters => ({
+    points,
+    late,
+    windowsClosed,
+    windowsSkipped,
+    invalidTime,
+    expired,
+    activeSeries
+  })
 
   if (spec._tag === "Session")
     return makeSessionWindower(
@@ -277,10 +316,11 @@ export const makeWindower = (options: WindowOptions): Windower => {
       {
         onPoint: () => points++,
         onLate: () => late++,
+        onInvalid: () => invalidTime++,
         onClosed: () => windowsClosed++,
         onExpired: () => expired++
       },
-      (series) => ({ ...counters(), activeSeries: series })
+      counters
     )
 
   const { sizeMs, slideMs } = spec
@@ -298,11 +338,35 @@ export const makeWindower = (options: WindowOptions): Windower => {
     return { key: s.key, start, end, summary: Aggregate.finish(agg), revision, closedBy }
   }
 
+  const isEmpty = (s: TimeSeries, end: number): boolean => {
+    for (let p = end - sizeMs; p < end; p += slideMs) if (s.panes.has(p)) return false
+    return true
+  }
+
+  // After `maxEmpty` empty windows in a row: the end of the first window that holds a pane, or the first end
+  // past the watermark. A pane starting at P is first in the window ending at P + slide.
+  const skipTarget = (s: TimeSeries): number => {
+    let target = floorTo(s.watermark, slideMs) + slideMs
+    for (const start of s.panes.keys()) {
+      if (start >= s.nextEnd && start + slideMs < target) target = start + slideMs
+    }
+    return target
+  }
+
   const advance = (s: TimeSeries, watermark: number, closedBy: WindowResult["closedBy"], out: Output) => {
     if (watermark > s.watermark) s.watermark = watermark
     if (s.nextEnd > s.watermark) return
     while (s.nextEnd <= s.watermark) {
-      out.windows.push(windowOf(s, s.nextEnd, closedBy, 0))
+      if (s.emptyRun >= maxEmpty && isEmpty(s, s.nextEnd)) {
+        const target = skipTarget(s)
+        windowsSkipped += (target - s.nextEnd) / slideMs
+        s.firedUpTo = target - slideMs
+        s.nextEnd = target
+        continue
+      }
+      const w = windowOf(s, s.nextEnd, closedBy, 0)
+      s.emptyRun = w.summary.count === 0 ? s.emptyRun + 1 : 0
+      out.windows.push(w)
       windowsClosed++
       s.firedUpTo = s.nextEnd
       s.nextEnd += slideMs
@@ -315,6 +379,10 @@ export const makeWindower = (options: WindowOptions): Windower => {
   }
 
   const add = (p: Series.MetricPoint, now: number, position: number | undefined, out: Output) => {
+    if (!validTime(p.time)) {
+      invalidTime++
+      return
+    }
     let s = byKey.get(p.key)
     if (s === undefined) s = series.get(p.key.id)
     if (s === undefined) {
@@ -332,7 +400,8 @@ export const makeWindower = (options: WindowOptions): Windower => {
         positions: new Map(),
         lastPaneStart: Number.NaN,
         lastPane: undefined,
-        moved: false
+        moved: false,
+        emptyRun: 0
       }
       series.set(p.key.id, s)
       byKey.set(p.key, s)
@@ -428,7 +497,7 @@ export const makeWindower = (options: WindowOptions): Windower => {
       }
       return out
     },
-    counters,
+    counters: () => counters(series.size),
     clocks,
     oldestOpenPosition
   }
@@ -438,7 +507,13 @@ const makeSessionWindower = (
   gapMs: number,
   wm: Watermark.Watermark,
   wantsQuantiles: (key: Series.SeriesKey) => boolean,
-  count: { onPoint: () => void; onLate: () => void; onClosed: () => void; onExpired: () => void },
+  count: {
+    onPoint: () => void
+    onLate: () => void
+    onInvalid: () => void
+    onClosed: () => void
+    onExpired: () => void
+  },
   counters: (activeSeries: number) => Counters
 ): Windower => {
   const series = new Map<string, SessionSeries>()
@@ -464,6 +539,10 @@ const makeSessionWindower = (
       const out: Output = { windows: [], late: [] }
       for (let i = 0; i < input.length; i++) {
         const p = input[i]!
+        if (!validTime(p.time)) {
+          count.onInvalid()
+          continue
+        }
         let s = series.get(p.key.id)
         if (s === undefined) {
           s = {

@@ -138,10 +138,16 @@ describe("Event fast path", () => {
   it("accepts only what the Schema accepts, and builds the same event", () => {
     fc.assert(
       fc.property(fc.oneof(record, mostlyValid), (raw) => {
-        const fast = Event.decodeBatch([raw])
+        const fast = Event.decodeBatch([raw], { maxErrorsPerRecord: 1000 })
         const reference = Event.decodeWithSchema([raw])
         assert.deepStrictEqual(fast.events, reference.events)
-        assert.deepStrictEqual(fast.rejected, reference.rejected)
+        // the same records rejected with the same errors (unknown fields are listed after the others)
+        const sorted = (d: Event.Decoded) =>
+          d.rejected.map((r) => ({
+            ...r,
+            errors: [...r.errors].sort((a, b) => `${a.path} ${a.message}`.localeCompare(`${b.path} ${b.message}`))
+          }))
+        assert.deepStrictEqual(sorted(fast), sorted(reference))
       }),
       { seed: 7, numRuns: 3000 }
     )
@@ -163,5 +169,87 @@ describe("Event fast path", () => {
       rejected.map((r) => r.index),
       [1]
     )
+  })
+})
+
+describe("Event limits (poison input)", () => {
+  const now = Date.parse("2026-12-01T12:00:00.000Z")
+  const time = { now, bounds: Event.defaultTimeBounds }
+
+  it("rejects implausible event times with an error on timestamp, and hints at epoch seconds", () => {
+    const { events, rejected } = Event.decodeBatch(
+      [
+        { ...valid, timestamp: 1e22 },
+        { ...valid, timestamp: 1_764_600_000 },
+        { ...valid, timestamp: now + 6 * 60_000 },
+        { ...valid, timestamp: now + 4 * 60_000 },
+        { ...valid, timestamp: "2030-01-01T00:00:00Z" },
+        valid
+      ],
+      { time }
+    )
+    assert.deepStrictEqual(
+      rejected.map((r) => r.index),
+      [0, 1, 2, 4]
+    )
+    assert.strictEqual(events.length, 2)
+    for (const r of rejected) assert.strictEqual(r.errors[0]!.path, "timestamp")
+    assert.match(rejected[1]!.errors[0]!.message, /epoch seconds/)
+    assert.match(rejected[2]!.errors[0]!.message, /5m ahead of the server clock \(2026-12-01T12:00:00.000Z\)/)
+    // without `time` only validity is checked (1e22 is not a valid date at all)
+    assert.deepStrictEqual(
+      Event.decodeBatch([
+        { ...valid, timestamp: 1e22 },
+        { ...valid, timestamp: 1_764_600_000 }
+      ]).rejected.map((r) => r.index),
+      [0]
+    )
+  })
+
+  it("rejects impossible calendar dates that Date.parse rolls over", () => {
+    const { events, rejected } = Event.decodeBatch([
+      { ...valid, timestamp: "2025-11-31T00:00:00Z" },
+      { ...valid, timestamp: "2025-02-29T00:00:00Z" },
+      { ...valid, timestamp: "2024-02-29T00:00:00Z" },
+      { ...valid, timestamp: "2026-01-01T24:00:00Z" },
+      { ...valid, timestamp: "2026-01-01T10:00:00+25:00" }
+    ])
+    assert.deepStrictEqual(
+      rejected.map((r) => r.index),
+      [0, 1, 3, 4]
+    )
+    assert.strictEqual(events[0]!.timestamp, Date.UTC(2024, 1, 29))
+    assert.strictEqual(Event.parseIsoDateTime("2026-11-26T10:00:00.5+02:00"), Date.UTC(2026, 10, 26, 8, 0, 0, 500))
+  })
+
+  it("keeps a record's errors bounded and O(its size), and never recurses into deep values", () => {
+    const many: Record<string, unknown> = { ...valid }
+    for (let i = 0; i < 50_000; i++) many[`k${i}`] = i
+    const deep = JSON.parse(`${"[".repeat(20_000)}${"]".repeat(20_000)}`)
+    const { events, rejected } = Event.decodeBatch([
+      many,
+      { ...valid, attributes: { a: deep } },
+      { ...valid, service: deep },
+      { ...valid, latencyMs: 5 }
+    ])
+    assert.deepStrictEqual(
+      events.map((e) => e.latencyMs),
+      [5]
+    )
+    assert.strictEqual(rejected[0]!.errors.length, Event.defaultMaxErrorsPerRecord)
+    assert.deepStrictEqual(rejected[0]!.errors.at(-1), { path: "", message: "and 49981 more errors" })
+    assert.strictEqual(rejected[1]!.errors[0]!.path, "attributes.a")
+    assert.isBelow(rejected[1]!.errors[0]!.message.length, 200)
+    assert.strictEqual(rejected[2]!.errors[0]!.path, "service")
+  })
+
+  it("keeps prototype-named keys in maps, as the Schema does", () => {
+    const raw = JSON.parse(
+      '{"timestamp":0,"service":"s","model":"m","latencyMs":1,"metrics":{"__proto__":5,"hasOwnProperty":3},"attributes":{"constructor":"x"}}'
+    )
+    const { events } = Event.decodeBatch([raw])
+    assert.deepStrictEqual(Object.keys(events[0]!.metrics!), ["__proto__", "hasOwnProperty"])
+    assert.strictEqual(Object.getPrototypeOf(events[0]!.metrics), Object.prototype)
+    assert.deepStrictEqual(events, Event.decodeWithSchema([raw]).events)
   })
 })

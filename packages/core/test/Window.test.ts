@@ -218,3 +218,73 @@ describe("Window.aggregate operator", () => {
     })
   )
 })
+
+describe("bounded work per point, whatever the timestamps", () => {
+  const MIN = 60_000
+  const T = Date.UTC(2026, 10, 26)
+
+  it("a jump of a year emits at most maxEmptyWindows empty windows, then jumps and counts the rest", () => {
+    const w = Window.makeWindower({
+      window: win(Window.tumbling({ size: MIN })),
+      watermark: wm({ maxDelay: 0 }),
+      maxEmptyWindows: 3
+    })
+    w.points([pt(T), pt(T + 10)], 0)
+    const started = performance.now()
+    const out = w.points([pt(T + 365 * 24 * 60 * MIN), pt(T + 365 * 24 * 60 * MIN + 2 * MIN)], 0)
+    assert.isBelow(performance.now() - started, 100)
+    // the first window (2 points), 3 empty ones, then the year's first window with its point, then one empty
+    assert.deepStrictEqual(
+      out.windows.map((x) => [x.start - T, x.summary.count]),
+      [
+        [0, 2],
+        [MIN, 0],
+        [2 * MIN, 0],
+        [3 * MIN, 0],
+        [365 * 24 * 60 * MIN, 1],
+        [365 * 24 * 60 * MIN + MIN, 0]
+      ]
+    )
+    const c = w.counters()
+    assert.strictEqual(c.windowsSkipped, 365 * 24 * 60 - 4)
+    assert.strictEqual(c.windowsClosed, 6)
+  })
+
+  it("sliding windows skip the same way and never lose a window that holds points", () => {
+    const w = Window.makeWindower({
+      window: win(Window.sliding({ size: 4 * MIN, slide: MIN })),
+      watermark: wm({ maxDelay: 0 }),
+      maxEmptyWindows: 2
+    })
+    w.points([pt(T)], 0)
+    const out = w.points([pt(T + 1000 * MIN), pt(T + 1001 * MIN), pt(T + 2000 * MIN)], 0)
+    const nonEmpty = out.windows.filter((x) => x.summary.count > 0).map((x) => (x.start - T) / MIN)
+    // every window containing T or T + 1000 min or T + 1001 min fired once
+    assert.deepStrictEqual(nonEmpty, [-3, -2, -1, 0, 997, 998, 999, 1000, 1001])
+    assert.isBelow(out.windows.length, 20)
+  })
+
+  it("timestamps past the valid-date range are counted and dropped, not looped over", () => {
+    const w = Window.makeWindower({ window: win(Window.tumbling({ size: MIN })), watermark: wm({ maxDelay: 0 }) })
+    w.points([pt(T)], 0)
+    const out = w.points([pt(1e22), pt(Number.MAX_VALUE), pt(-1e300)], 0)
+    assert.deepStrictEqual(out.windows, [])
+    assert.strictEqual(w.counters().invalidTime, 3)
+    const s = Window.makeWindower({ window: win(Window.session({ gap: MIN })) })
+    s.points([pt(1e22)], 0)
+    assert.strictEqual(s.counters().invalidTime, 1)
+  })
+
+  it("a long silence closed by processing time emits maxEmptyWindows, then skips", () => {
+    const w = Window.makeWindower({
+      window: win(Window.tumbling({ size: MIN })),
+      watermark: wm({ maxDelay: 0, idleTimeout: "1 second", expireAfter: "30 days" }),
+      maxEmptyWindows: 5
+    })
+    w.points([pt(T)], 0)
+    let emitted = 0
+    for (let now = 0; now < 24 * 60 * MIN; now += 10_000) emitted += w.tick(now).windows.length
+    assert.strictEqual(emitted, 6) // the window with the point, then 5 empty ones
+    assert.isAbove(w.counters().windowsSkipped, 24 * 60 - 10)
+  })
+})

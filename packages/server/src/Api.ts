@@ -205,8 +205,6 @@ export const layerValidation: Layer.Layer<Validation> = HttpApiMiddleware.layerS
 
 const standard = SchemaIssue.makeFormatterStandardSchemaV1()
 
-const isoPattern = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})$/
-
 /**
  * Reads a time parameter: epoch milliseconds (digits) or an ISO 8601 date-time with a time zone.
  *
@@ -219,9 +217,7 @@ export const parseTime = (raw: string): number | undefined => {
     const n = Number(s)
     return Number.isFinite(n) ? n : undefined
   }
-  if (!isoPattern.test(s)) return undefined
-  const t = Date.parse(s)
-  return Number.isFinite(t) ? t : undefined
+  return Event.parseIsoDateTime(s)
 }
 
 /**
