@@ -29,6 +29,13 @@ export * as Counters from "./Counters.ts"
 export * as File from "./File.ts"
 
 /**
+ * The InfluxDB sink:
+ *
+ * @since 0.1.0
+ */
+export * as Influx from "./Influx.ts"
+
+/**
  * The Slack alert sink:
  *
  * @since 0.1.0
