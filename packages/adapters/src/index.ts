@@ -36,6 +36,13 @@ export * as File from "./File.ts"
 export * as Influx from "./Influx.ts"
 
 /**
+ * NATS JetStream as a source of telemetry events and as a sink of anomalies and alert events.
+ *
+ * @since 0.1.0
+ */
+export * as Nats from "./Nats.ts"
+
+/**
  * The Slack alert sink:
  *
  * @since 0.1.0
