@@ -19,6 +19,15 @@ export class DeadLetterSink extends Context.Service<
   }
 >()("@llm-sentinel/core/DeadLetterSink") {}
 
+// a payload too deep (or too large) to serialize is still logged, as what String() makes of it
+const preview = (payload: unknown): string => {
+  try {
+    return (typeof payload === "string" ? payload : (JSON.stringify(payload) ?? "undefined")).slice(0, 2048)
+  } catch {
+    return String(payload).slice(0, 2048)
+  }
+}
+
 /**
  * Logs each dead letter at warning level with its errors.
  *
@@ -31,7 +40,7 @@ export const layerLog: Layer.Layer<DeadLetterSink> = Layer.succeed(DeadLetterSin
       rejected,
       (r) =>
         Effect.logWarning(`dead letter: ${r.errors.map((e) => `${e.path}: ${e.message}`).join("; ")}`).pipe(
-          Effect.annotateLogs({ payload: JSON.stringify(r.payload)?.slice(0, 2048) ?? "undefined" })
+          Effect.annotateLogs({ payload: preview(r.payload), ...(r.source === undefined ? {} : { source: r.source }) })
         ),
       { discard: true }
     )

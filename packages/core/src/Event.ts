@@ -54,7 +54,12 @@ export const maxTimestampMs: number = maxDateMs
  * @since 0.1.0
  */
 export const Timestamp: Schema.Codec<number, string | number> = Schema.Union([
-  Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: maxDateMs })),
+  Schema.Finite.check(
+    Schema.isBetween(
+      { minimum: 0, maximum: maxDateMs },
+      { message: "expected epoch milliseconds of a valid date (0 to 8.64e15)" }
+    )
+  ),
   Schema.String.check(
     Schema.makeFilter((s: string) => parseIsoDateTime_(s) !== undefined, {
       message: "expected an ISO 8601 date-time with a time zone",

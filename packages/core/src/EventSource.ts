@@ -88,10 +88,16 @@ export const layerFromIterable = (
 export class EventQueue extends Context.Service<
   EventQueue,
   {
-    /** Offers a batch, waiting while the queue is full (backpressure). */
-    readonly offer: (batch: SourceBatch) => Effect.Effect<void>
-    /** Offers a batch if there is room now; `false` means the pipeline is behind (answer 429). */
-    readonly tryOffer: (batch: SourceBatch) => Effect.Effect<boolean>
+    /**
+     * Offers a batch, waiting while the queue is full (backpressure). Fails when the batch cannot be kept (e.g.
+     * a journal out of disk budget): nothing was queued.
+     */
+    readonly offer: (batch: SourceBatch) => Effect.Effect<void, SinkError>
+    /**
+     * Offers a batch if there is room now; `false` means the pipeline is behind (answer 429). Fails when the
+     * batch cannot be kept: nothing was queued.
+     */
+    readonly tryOffer: (batch: SourceBatch) => Effect.Effect<boolean, SinkError>
     /** Batches waiting in the queue. */
     readonly size: Effect.Effect<number>
     /** Ends the source: the pipeline drains what is queued, then completes. */

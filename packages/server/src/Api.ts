@@ -11,6 +11,7 @@
 import { AnomalyStore, Event } from "@llm-sentinel/core"
 import { Effect, Layer, Schema, SchemaIssue } from "effect"
 import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, OpenApi } from "effect/http-api"
+import { DeadLetterStore } from "./DeadLetters.ts"
 import { Readiness } from "./Readiness.ts"
 
 /**
@@ -128,6 +129,44 @@ export class AnomaliesGroup extends HttpApiGroup.make("anomalies").add(
 ) {}
 
 /**
+ * One stored dead letter, as served by `GET /v1/dead-letters`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const DeadLetter = Schema.Struct({
+  id: Schema.String,
+  /** Where the record came from, e.g. `journal 0000000000000000.journal at byte 1234`. */
+  source: Schema.NullOr(Schema.String),
+  index: Schema.Number,
+  errors: Schema.Array(FieldError),
+  /** The record as JSON text (at most 64 KiB). */
+  payload: Schema.String,
+  receivedAt: Schema.Number
+})
+
+/**
+ * Dead-letter endpoints.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export class DeadLettersGroup extends HttpApiGroup.make("deadLetters").add(
+  HttpApiEndpoint.get("list", "/v1/dead-letters", {
+    query: { limit: filter("Page size, 1 to 1000 (default 100)") },
+    success: Schema.Struct({ items: Schema.Array(DeadLetter) }),
+    error: [BadRequest, Unavailable]
+  }).annotateMerge(
+    OpenApi.annotations({
+      summary: "Records a source held that could not be used, newest first",
+      description:
+        "Journal lines quarantined on replay (bad checksum, not a record) and journaled records that no longer " +
+        "decode, each with its errors, source (file and byte offset) and payload."
+    })
+  )
+) {}
+
+/**
  * Health, readiness and schema endpoints.
  *
  * @category models
@@ -163,6 +202,7 @@ export class Validation extends HttpApiMiddleware.Service<Validation>()("@llm-se
  */
 export class Api extends HttpApi.make("sentinel")
   .add(AnomaliesGroup)
+  .add(DeadLettersGroup)
   .add(SystemGroup)
   .middleware(Validation)
   .annotate(HttpApi.QueryParseOptions, { errors: "all" })
@@ -314,6 +354,35 @@ export const layerAnomalies = HttpApiBuilder.group(
 )
 
 /**
+ * The handlers of the dead-letter endpoints, over the `DeadLetterStore` in context.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerDeadLetters = HttpApiBuilder.group(
+  Api,
+  "deadLetters",
+  Effect.fn(function* (handlers) {
+    const store = yield* DeadLetterStore
+    return handlers.handle(
+      "list",
+      Effect.fn(function* ({ query }) {
+        const raw = query.limit ?? "100"
+        const limit = /^\d+$/.test(raw) ? Number(raw) : Number.NaN
+        if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+          return yield* new BadRequest({
+            message: "invalid query parameters",
+            errors: [{ path: "limit", message: `expected an integer from 1 to 1000, got ${JSON.stringify(raw)}` }]
+          })
+        }
+        const items = yield* store.latest(limit).pipe(Effect.mapError((e) => new Unavailable({ message: e.message })))
+        return { items }
+      })
+    )
+  })
+)
+
+/**
  * The handlers of the system endpoints, over the {@link Readiness} checks in context.
  *
  * @category layers
@@ -355,5 +424,7 @@ export const layerSystem = HttpApiBuilder.group(
  * @since 0.1.0
  */
 export const layer = HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(
-  Layer.provide(Layer.mergeAll(layerAnomalies, layerSystem).pipe(Layer.provideMerge(layerValidation)))
+  Layer.provide(
+    Layer.mergeAll(layerAnomalies, layerDeadLetters, layerSystem).pipe(Layer.provideMerge(layerValidation))
+  )
 )

@@ -75,6 +75,20 @@ CREATE TABLE checkpoints (
   value TEXT NOT NULL,
   updated_at DOUBLE PRECISION NOT NULL
 );`
+  },
+  {
+    id: 2,
+    name: "dead_letters",
+    sql: `
+CREATE TABLE dead_letters (
+  id TEXT PRIMARY KEY,
+  source TEXT,
+  record_index INTEGER NOT NULL,
+  errors TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  received_at DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX dead_letters_by_time ON dead_letters (received_at DESC, id);`
   }
 ]
 

@@ -3,6 +3,11 @@
  * `GET /metrics` (the pipeline's `sentinel_*_total` counters), JSON errors for everything else
  * (unknown routes are a JSON 404, unexpected failures a JSON 500, never an empty body), on `node:http`.
  *
+ * Browser safety ({@link layerGuard}): a request that carries an `Origin` other than the server's own is refused
+ * (403) unless the origin is configured (`corsOrigins`, then answered with CORS headers), so a web page a
+ * developer visits cannot post to or read a local instance; and on a loopback address the `Host` header must
+ * name a loopback host (or one of `allowedHosts`), which defeats DNS rebinding.
+ *
  * Requests are not logged one by one (the default request logger costs more than the framework, see
  * PERFORMANCE.md); unexpected failures are logged.
  *
@@ -13,6 +18,7 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Cause, Effect, Layer } from "effect"
 import { HttpRouter, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
+import * as Admission from "./Admission.ts"
 import * as Api from "./Api.ts"
 import * as Ingest from "./Ingest.ts"
 
@@ -22,12 +28,83 @@ import * as Ingest from "./Ingest.ts"
  * @category models
  * @since 0.1.0
  */
-export interface Options extends Ingest.Options {
+export interface Options extends Ingest.Options, GuardOptions {
   readonly host: string
   /** 0 picks a free port. */
   readonly port: number
   /** How long shutdown waits for requests in flight (default 10 s). */
   readonly shutdownTimeoutMs?: number
+  /** Events and body bytes in flight (see `Admission`). */
+  readonly admission?: Partial<Admission.Limits>
+}
+
+/**
+ * What {@link layerGuard} lets through.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface GuardOptions {
+  /** Whether the server is bound to a loopback address: then `Host` must name a loopback host. */
+  readonly loopback?: boolean
+  /** More `Host` names to accept on loopback (e.g. the name a local reverse proxy forwards), without port. */
+  readonly allowedHosts?: ReadonlyArray<string>
+  /** Origins (`https://dash.example.com`) whose pages may call the API; they get CORS headers. */
+  readonly corsOrigins?: ReadonlyArray<string>
+}
+
+const hostName = (host: string): string => {
+  const h = host.trim().toLowerCase()
+  if (h.startsWith("[")) return h.slice(0, h.indexOf("]") + 1)
+  const colon = h.lastIndexOf(":")
+  return colon >= 0 && h.indexOf(":") === colon ? h.slice(0, colon) : h
+}
+
+const loopbackName = (name: string): boolean =>
+  name === "localhost" || name === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name)
+
+const forbidden = (message: string) =>
+  HttpServerResponse.jsonUnsafe({ _tag: "Forbidden", message }, { status: 403 })
+
+/**
+ * Refuses cross-origin requests from origins not configured, and (on loopback) `Host` headers that do not name
+ * this machine. Requests without `Origin` (curl, SDKs, servers) pass; same-origin requests pass.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerGuard = (options: GuardOptions): Layer.Layer<never, never, HttpRouter.HttpRouter> => {
+  const hosts = new Set((options.allowedHosts ?? []).map((h) => h.toLowerCase()))
+  const origins = new Set(options.corsOrigins ?? [])
+  return HttpRouter.middleware(
+    (effect) =>
+      Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+        const host = request.headers.host
+        if (options.loopback === true && host !== undefined) {
+          const name = hostName(host)
+          if (!loopbackName(name) && !hosts.has(name)) {
+            return Effect.succeed(
+              forbidden(
+                `Host ${JSON.stringify(host.slice(0, 100))} is not a name of this server, which listens on loopback only (a DNS-rebinding guard); add it with --allowed-host if a local proxy forwards it`
+              )
+            )
+          }
+        }
+        const origin = request.headers.origin
+        if (origin !== undefined && !origins.has(origin)) {
+          const same = host !== undefined && (origin === `http://${host}` || origin === `https://${host}`)
+          if (!same) {
+            return Effect.succeed(
+              forbidden(
+                `cross-origin requests from ${JSON.stringify(origin.slice(0, 100))} are refused; allow an origin with --cors-origin`
+              )
+            )
+          }
+        }
+        return effect
+      }),
+    { global: true }
+  )
 }
 
 const notFound = Effect.map(HttpServerRequest.HttpServerRequest, (request) =>
@@ -67,18 +144,28 @@ export const layerErrors: Layer.Layer<never, never, HttpRouter.HttpRouter> = Htt
 )
 
 /**
- * Every route: the API with its OpenAPI document, ingest, and JSON errors. Requires the `AnomalyStore`, the
- * `EventQueue` and `Readiness` (and the platform services a server or `HttpServer.layerServices` provides).
+ * Every route: the API with its OpenAPI document, ingest, and JSON errors, behind the guard. Requires the
+ * `AnomalyStore`, the `EventQueue`, `Admission` and `Readiness` (and the platform services a server or
+ * `HttpServer.layerServices` provides).
  *
  * @category layers
  * @since 0.1.0
  */
-export const routes = (options: Ingest.Options = {}) =>
+export const routes = (options: Ingest.Options & GuardOptions = {}) =>
   Layer.mergeAll(
     Api.layer,
     Ingest.layer(options),
     PrometheusMetrics.layerHttp({ path: "/metrics" }),
     layerErrors,
+    layerGuard(options),
+    (options.corsOrigins ?? []).length > 0
+      ? HttpRouter.cors({
+          allowedOrigins: options.corsOrigins,
+          allowedMethods: ["GET", "POST", "OPTIONS"],
+          allowedHeaders: ["content-type", "authorization"],
+          maxAge: 600
+        })
+      : Layer.empty,
     HttpRouter.add("*", "*", notFound)
   )
 
@@ -89,7 +176,10 @@ export const routes = (options: Ingest.Options = {}) =>
  * @since 0.1.0
  */
 export const layer = (options: Options) =>
-  HttpRouter.serve(routes(options), { disableLogger: true, disableListenLog: true }).pipe(
+  HttpRouter.serve(routes(options).pipe(Layer.provide(Admission.layer(options.admission))), {
+    disableLogger: true,
+    disableListenLog: true
+  }).pipe(
     Layer.provideMerge(
       NodeHttpServer.layer(createServer, {
         host: options.host,

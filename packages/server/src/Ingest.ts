@@ -1,29 +1,37 @@
 /**
- * HTTP ingest: `POST /v1/events` with a JSON object, a JSON array of objects, or NDJSON
- * (`Content-Type: application/x-ndjson`, one event per line).
+ * HTTP ingest: `POST /v1/events` with a JSON object, a JSON array of objects (`Content-Type: application/json`),
+ * or NDJSON (`application/x-ndjson`, also `application/ndjson`, `application/jsonl`, `application/x-jsonlines`;
+ * one event per line, `\n` or `\r\n` line endings).
  *
  * Answers:
  * - **202** `{ accepted, rejected: [{ index, errors: [{ path, message }] }], rejectedCount }`: the valid events
- *   were queued for the pipeline, already decoded (one Schema pass per request, never decoded again); invalid
- *   records are reported and not queued, so a mixed batch still delivers its valid events. `index` is the
- *   position in the JSON array (0 for a single object) or, for NDJSON, the 0-based line number (blank lines are
- *   skipped but counted, so `index + 1` is the line number in an editor). An NDJSON line that is not JSON is a
- *   rejected record with `path: ""`. At most 1000 rejections are listed; `rejectedCount` is the total.
+ *   were journaled and queued for the pipeline, already decoded; invalid records are reported and not queued, so
+ *   a mixed batch still delivers its valid events. `index` is the position in the JSON array (0 for a single
+ *   object) or, for NDJSON, the 0-based line number (blank lines are skipped but counted). An NDJSON line that is
+ *   not JSON is a rejected record with `path: ""`. Each rejection lists at most `maxErrorsPerRecord` errors, a
+ *   response at most `maxReportedRejections` rejections and `maxReportedErrors` errors in all; `rejectedCount`
+ *   is always the total. Event times outside the plausible bounds (`timeBounds`, by default 2000-01-01 to 5
+ *   minutes ahead of the server clock) are rejections on `timestamp`.
  * - **400** `{ _tag: "BadRequest", message, errors }`: an empty body, a JSON body that does not parse, or JSON that
  *   is neither an object nor an array.
- * - **413** `{ _tag: "PayloadTooLarge", … }` past the body limit (default 10 MiB, `--max-body`); the connection is
- *   closed.
- * - **429** `{ _tag: "TooManyRequests", … }` with `Retry-After` when the pipeline's queue is full: nothing of the
- *   request was queued, send it again later.
+ * - **413** `{ _tag: "PayloadTooLarge", limit, … }` past the body limit (`maxBodyBytes`, default 10 MiB) or the
+ *   record limit (`maxRecordsPerRequest`, default 10,000): nothing was accepted; the connection is closed.
+ * - **415** `{ _tag: "UnsupportedMediaType", … }` for any other content type (a web page can send `text/plain` or
+ *   a form without asking; it cannot send these types cross-origin without a CORS preflight).
+ * - **429** `{ _tag: "TooManyRequests", … }` with `Retry-After` when the events or body bytes in flight (see
+ *   `Admission`) or the pipeline's queue are at their limit: nothing of the request was accepted, send it again.
+ * - **507** `{ _tag: "InsufficientStorage", … }` with `Retry-After` when the journal's disk budget is used up.
  *
- * The body is read chunk by chunk: NDJSON lines are parsed as they arrive (no copy of the whole body); a JSON
- * body is parsed once it is complete. Nothing is logged per request.
+ * The body is read chunk by chunk: NDJSON lines and the elements of a JSON array are split and parsed as they
+ * arrive (no copy of the whole body), so the record limit stops reading early. Records are decoded in slices,
+ * yielding between them, so one large request never holds the event loop for long. Nothing is logged per request.
  *
  * @since 0.1.0
  */
 import { Event, EventSource } from "@llm-sentinel/core"
-import { Effect, type Layer, Schema, Stream } from "effect"
+import { Clock, Effect, type Layer, Schema, Stream } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import * as Admission from "./Admission.ts"
 import type { FieldError } from "./Api.ts"
 
 /**
@@ -35,10 +43,18 @@ import type { FieldError } from "./Api.ts"
 export interface Options {
   /** Largest accepted body in bytes (default 10 MiB). */
   readonly maxBodyBytes?: number
-  /** The `Retry-After` of a 429, in seconds (default 1). */
+  /** Most records (events, valid or not) in one request (default 10,000). */
+  readonly maxRecordsPerRequest?: number
+  /** The `Retry-After` of a 429 or 507, in seconds (default 1). */
   readonly retryAfterSeconds?: number
   /** How many rejected records a response lists at most (default 1000). */
   readonly maxReportedRejections?: number
+  /** How many errors a response lists at most, over all its rejections (default 5000). */
+  readonly maxReportedErrors?: number
+  /** How many errors one rejected record lists at most (default 20). */
+  readonly maxErrorsPerRecord?: number
+  /** Plausible event times (default `Event.defaultTimeBounds`). */
+  readonly timeBounds?: Event.TimeBounds
 }
 
 /**
@@ -48,6 +64,14 @@ export interface Options {
  * @since 0.1.0
  */
 export const defaultMaxBodyBytes = 10 * 1024 * 1024
+
+/**
+ * The default record limit per request: 10,000.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const defaultMaxRecordsPerRequest = 10_000
 
 /**
  * A record that was not accepted, as reported to the client.
@@ -76,13 +100,14 @@ export interface ParsedBody {
 }
 
 /**
- * A body parser fed chunk by chunk.
+ * A body parser fed chunk by chunk. `push` returns `false` once the body holds more than its record limit
+ * (stop reading: the request is answered 413).
  *
  * @category models
  * @since 0.1.0
  */
 export interface BodyParser {
-  readonly push: (chunk: Uint8Array) => void
+  readonly push: (chunk: Uint8Array) => boolean
   /** The parsed body, or the message of a 400. */
   readonly end: () => ParsedBody | string
 }
@@ -90,12 +115,13 @@ export interface BodyParser {
 const notJson = (e: unknown): string => `not valid JSON (${e instanceof Error ? e.message : String(e)})`
 
 /**
- * An NDJSON parser: decodes and splits each chunk as it arrives and parses each complete line.
+ * An NDJSON parser: decodes and splits each chunk as it arrives and parses each complete line. A `\r` before
+ * the `\n` is dropped, so CRLF bodies read (and are journaled) as LF bodies.
  *
  * @category constructors
  * @since 0.1.0
  */
-export const ndjsonParser = (): BodyParser => {
+export const ndjsonParser = (maxRecords = Number.POSITIVE_INFINITY): BodyParser => {
   const decoder = new TextDecoder("utf-8")
   const records: Array<unknown> = []
   const texts: Array<string> = []
@@ -104,9 +130,13 @@ export const ndjsonParser = (): BodyParser => {
   let carry = ""
   let line = 0
   let bytes = 0
-  const onLine = (text: string) => {
+  let count = 0
+  const onLine = (raw: string) => {
     const index = line++
+    const text = raw.charCodeAt(raw.length - 1) === 13 ? raw.slice(0, -1) : raw
     if (text.trim().length === 0) return
+    count++
+    if (count > maxRecords) return
     try {
       records.push(JSON.parse(text))
       texts.push(text)
@@ -118,7 +148,7 @@ export const ndjsonParser = (): BodyParser => {
   const split = (text: string) => {
     let start = 0
     let nl = text.indexOf("\n")
-    while (nl >= 0) {
+    while (nl >= 0 && count <= maxRecords) {
       onLine(text.slice(start, nl))
       start = nl + 1
       nl = text.indexOf("\n", start)
@@ -129,6 +159,7 @@ export const ndjsonParser = (): BodyParser => {
     push: (chunk) => {
       bytes += chunk.length
       split(carry + decoder.decode(chunk, { stream: true }))
+      return count <= maxRecords
     },
     end: () => {
       split(carry + decoder.decode())
@@ -140,28 +171,123 @@ export const ndjsonParser = (): BodyParser => {
   }
 }
 
+const isSpace = (c: number) => c === 32 || c === 10 || c === 13 || c === 9
+
 /**
- * A JSON parser: keeps the chunks and parses the whole body at the end (a JSON object or an array of objects).
+ * A JSON parser for one object or an array of objects. It scans the text as it arrives (strings, nesting, the
+ * top-level separators) and parses each element of a top-level array on its own, so no copy of the whole body is
+ * made, an over-long array stops the reading at its record limit, and the scan itself never recurses.
  *
  * @category constructors
  * @since 0.1.0
  */
-export const jsonParser = (): BodyParser => {
-  const chunks: Array<Uint8Array> = []
-  return {
-    push: (chunk) => void chunks.push(chunk),
-    end: () => {
-      const text = Buffer.concat(chunks).toString("utf8")
-      if (text.trim().length === 0) return "the body is empty"
-      let value: unknown
-      try {
-        value = JSON.parse(text)
-      } catch (e) {
-        return `the body is ${notJson(e)}; send a JSON object, a JSON array, or NDJSON with Content-Type: application/x-ndjson`
+export const jsonParser = (maxRecords = Number.POSITIVE_INFINITY): BodyParser => {
+  const decoder = new TextDecoder("utf-8")
+  const records: Array<unknown> = []
+  let top: "none" | "array" | "object" | "scalar" = "none"
+  let done = false
+  let failed: string | undefined
+  let depth = 0
+  let inString = false
+  let escaped = false
+  let pending = ""
+  let count = 0
+  let separators = 0
+
+  const emit = (text: string, last: boolean) => {
+    if (text.trim().length === 0) {
+      // `[]` is an empty batch; `[1,]` or `[,1]` is not JSON
+      if (!(last && separators === 0)) failed ??= notJson(new Error("an array element is missing"))
+      return
+    }
+    if (++count > maxRecords) return
+    try {
+      records.push(JSON.parse(text))
+    } catch (e) {
+      failed ??= notJson(e)
+    }
+  }
+
+  const scan = (t: string) => {
+    if (top === "scalar") {
+      pending += t
+      return
+    }
+    let start = 0
+    for (let i = 0; i < t.length && failed === undefined && count <= maxRecords; i++) {
+      const c = t.charCodeAt(i)
+      if (inString) {
+        if (escaped) escaped = false
+        else if (c === 92) escaped = true
+        else if (c === 34) inString = false
+        continue
       }
-      if (Array.isArray(value)) return { records: value, indexes: undefined, unparsable: [] }
-      if (typeof value === "object" && value !== null) return { records: [value], indexes: undefined, unparsable: [] }
-      return "expected a JSON object (one event) or a JSON array of events"
+      if (depth === 0) {
+        if (isSpace(c)) continue
+        if (done) {
+          failed = notJson(new Error("unexpected data after the JSON value"))
+          return
+        }
+        if (c !== 91 && c !== 123) {
+          // not an object or an array: keep the text, to tell a JSON scalar from text that is not JSON at the end
+          top = "scalar"
+          pending += t.slice(i)
+          return
+        }
+        top = c === 91 ? "array" : "object"
+        depth = 1
+        pending = ""
+        start = c === 91 ? i + 1 : i
+        continue
+      }
+      if (c === 34) inString = true
+      else if (c === 91 || c === 123) depth++
+      else if (c === 93 || c === 125) {
+        depth--
+        if (depth === 0) {
+          if ((top === "array") !== (c === 93)) {
+            failed = notJson(new Error("mismatched brackets"))
+            return
+          }
+          emit(pending + t.slice(start, top === "array" ? i : i + 1), true)
+          pending = ""
+          done = true
+        }
+      } else if (c === 44 && depth === 1 && top === "array") {
+        separators++
+        emit(pending + t.slice(start, i), false)
+        pending = ""
+        start = i + 1
+      }
+    }
+    if (depth > 0) pending += t.slice(start)
+  }
+
+  return {
+    push: (chunk) => {
+      if (failed === undefined) scan(decoder.decode(chunk, { stream: true }))
+      return count <= maxRecords
+    },
+    end: () => {
+      if (failed === undefined) scan(decoder.decode())
+      if (failed !== undefined) {
+        return failed.startsWith("expected")
+          ? failed
+          : `the body is ${failed}; send a JSON object, a JSON array, or NDJSON with Content-Type: application/x-ndjson`
+      }
+      if (top === "none") return "the body is empty"
+      if (top === "scalar") {
+        try {
+          JSON.parse(pending)
+        } catch (e) {
+          return `the body is ${notJson(e)}; send a JSON object, a JSON array, or NDJSON with Content-Type: application/x-ndjson`
+        }
+        return "expected a JSON object (one event) or a JSON array of events"
+      }
+      if (!done) {
+        return `the body is ${notJson(new Error("unexpected end of the body"))}; send a JSON object, a JSON array, or NDJSON with Content-Type: application/x-ndjson`
+      }
+      return { records, indexes: undefined, unparsable: [] }
     }
   }
 }
@@ -174,128 +300,224 @@ const ndjsonTypes = new Set([
 ])
 
 /**
- * The body format of a content type: `ndjson` for the NDJSON types (`application/x-ndjson`, `application/ndjson`,
- * `application/jsonl`, `application/x-jsonlines`), `json` for anything else (clients such as `curl -d` send
- * `application/x-www-form-urlencoded` by default; the body decides, and a non-JSON body is a 400).
+ * The body format of a content type: `json` for `application/json`, `ndjson` for the NDJSON types
+ * (`application/x-ndjson`, `application/ndjson`, `application/jsonl`, `application/x-jsonlines`), `undefined`
+ * for anything else (answered 415: `text/plain` and form types are what a web page may post to a local server
+ * without a CORS preflight).
  *
  * @category constructors
  * @since 0.1.0
  */
-export const formatOf = (contentType: string | undefined): "json" | "ndjson" => {
+export const formatOf = (contentType: string | undefined): "json" | "ndjson" | undefined => {
   const type = (contentType ?? "").split(";")[0]!.trim().toLowerCase()
-  return ndjsonTypes.has(type) ? "ndjson" : "json"
+  return type === "application/json" ? "json" : ndjsonTypes.has(type) ? "ndjson" : undefined
 }
 
 /**
- * Decodes parsed records in one Schema pass and reports every rejection in index order.
+ * What decoding a request gives: the events, every rejection in index order, and the accepted records' JSON
+ * array text when the body was NDJSON.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface DecodedBody {
+  readonly events: ReadonlyArray<Event.TelemetryEvent>
+  readonly rejected: Array<Rejection>
+  readonly encoded: string | undefined
+}
+
+const slice = 1024
+
+/**
+ * Decodes parsed records, `slice` records at a time with a yield in between, and reports every rejection in
+ * index order.
  *
  * @category combinators
  * @since 0.1.0
  */
-export const decode = (
-  parsed: ParsedBody
-): {
-  readonly events: ReadonlyArray<Event.TelemetryEvent>
-  readonly rejected: Array<Rejection>
-  /** The accepted records' JSON array text, when the body was NDJSON. */
-  readonly encoded: string | undefined
-} => {
-  const { events, rejected } = Event.decodeBatch(parsed.records)
-  const texts = parsed.texts
-  let encoded: string | undefined
-  if (texts !== undefined && events.length > 0) {
-    if (rejected.length === 0) encoded = `[${texts.join(",")}]`
-    else {
-      const rejectedAt = new Set(rejected.map((r) => r.index))
-      encoded = `[${texts.filter((_, i) => !rejectedAt.has(i)).join(",")}]`
+export const decode = (parsed: ParsedBody, options: Event.DecodeOptions = {}): Effect.Effect<DecodedBody> =>
+  Effect.gen(function* () {
+    const events: Array<Event.TelemetryEvent> = []
+    const rejectedAt: Array<Event.Rejected> = []
+    for (let from = 0; from < parsed.records.length; from += slice) {
+      if (from > 0) yield* Effect.yieldNow
+      const part = Event.decodeBatch(parsed.records.slice(from, from + slice), options)
+      for (const e of part.events) events.push(e)
+      for (const r of part.rejected) rejectedAt.push({ ...r, index: r.index + from })
     }
+    const texts = parsed.texts
+    let encoded: string | undefined
+    if (texts !== undefined && events.length > 0) {
+      if (rejectedAt.length === 0) encoded = `[${texts.join(",")}]`
+      else {
+        const skip = new Set(rejectedAt.map((r) => r.index))
+        encoded = `[${texts.filter((_, i) => !skip.has(i)).join(",")}]`
+      }
+    }
+    const decodedRejections: Array<Rejection> = rejectedAt.map((r) => ({
+      index: parsed.indexes === undefined ? r.index : parsed.indexes[r.index]!,
+      errors: r.errors
+    }))
+    const rejected =
+      parsed.unparsable.length === 0
+        ? decodedRejections
+        : [...parsed.unparsable, ...decodedRejections].sort((a, b) => a.index - b.index)
+    return { events, rejected, encoded }
+  })
+
+/**
+ * The rejections a response lists: at most `maxRejections`, and at most `maxErrors` errors over all of them.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const reported = (
+  rejected: ReadonlyArray<Rejection>,
+  maxRejections: number,
+  maxErrors: number
+): Array<Rejection> => {
+  const out: Array<Rejection> = []
+  let errors = 0
+  for (const r of rejected) {
+    if (out.length >= maxRejections || errors + r.errors.length > maxErrors) break
+    errors += r.errors.length
+    out.push(r)
   }
-  const decodedRejections: Array<Rejection> = rejected.map((r) => ({
-    index: parsed.indexes === undefined ? r.index : parsed.indexes[r.index]!,
-    errors: r.errors
-  }))
-  const all =
-    parsed.unparsable.length === 0
-      ? decodedRejections
-      : [...parsed.unparsable, ...decodedRejections].sort((a, b) => a.index - b.index)
-  return { events, rejected: all, encoded }
+  return out
 }
 
-class TooLarge extends Schema.TaggedError<TooLarge>()("TooLarge", { limit: Schema.Number }) {}
+class TooLarge extends Schema.TaggedError<TooLarge>()("TooLarge", { message: Schema.String }) {}
+class Busy extends Schema.TaggedError<Busy>()("Busy", {}) {}
 
 const error = (status: number, tag: string, message: string, extra: Record<string, unknown> = {}) =>
   HttpServerResponse.jsonUnsafe({ _tag: tag, message, ...extra }, { status })
 
-const tooLarge = (limit: number) =>
-  error(413, "PayloadTooLarge", `the body is larger than ${limit} bytes (see --max-body); send smaller batches`).pipe(
-    HttpServerResponse.setHeader("connection", "close")
+const tooLarge = (message: string) =>
+  error(413, "PayloadTooLarge", message).pipe(HttpServerResponse.setHeader("connection", "close"))
+
+const unsupported = (contentType: string | undefined) =>
+  error(
+    415,
+    "UnsupportedMediaType",
+    `expected Content-Type application/json (an event or an array of events) or application/x-ndjson (one event per line), got ${
+      contentType === undefined ? "none" : JSON.stringify(contentType.slice(0, 100))
+    }`
   )
 
 /**
- * The ingest route, offering accepted events to the `EventQueue` in context.
+ * The ingest route, offering accepted events to the `EventQueue` in context, within the limits of the
+ * `Admission` in context.
  *
  * @category layers
  * @since 0.1.0
  */
 export const layer = (
   options: Options = {}
-): Layer.Layer<never, never, HttpRouter.HttpRouter | EventSource.EventQueue> => {
+): Layer.Layer<never, never, HttpRouter.HttpRouter | EventSource.EventQueue | Admission.Admission> => {
   const limit = options.maxBodyBytes ?? defaultMaxBodyBytes
-  const retryAfter = options.retryAfterSeconds ?? 1
+  const maxRecords = options.maxRecordsPerRequest ?? defaultMaxRecordsPerRequest
+  const retryAfter = String(options.retryAfterSeconds ?? 1)
   const maxReported = options.maxReportedRejections ?? 1000
+  const maxErrors = options.maxReportedErrors ?? 5000
+  const maxErrorsPerRecord = options.maxErrorsPerRecord ?? Event.defaultMaxErrorsPerRecord
+  const bounds = options.timeBounds ?? Event.defaultTimeBounds
+  const bodyTooLarge = `the body is larger than ${limit} bytes (the body limit, --max-body); send smaller batches`
+  const tooManyRecords = `the body holds more than ${maxRecords} records (the record limit, --max-records); send smaller batches`
+  const busy = (what: string) =>
+    error(429, "TooManyRequests", `${what}; nothing was accepted, retry after ${retryAfter} s`).pipe(
+      HttpServerResponse.setHeader("retry-after", retryAfter)
+    )
   return HttpRouter.use(
     Effect.fn(function* (router) {
       const queue = yield* EventSource.EventQueue
+      const admission = yield* Admission.Admission
       const handler = Effect.gen(function* () {
         const request = yield* HttpServerRequest.HttpServerRequest
-        const format = formatOf(request.headers["content-type"])
+        const contentType = request.headers["content-type"]
+        const format = formatOf(contentType)
+        if (format === undefined) return unsupported(contentType)
         const declared = Number(request.headers["content-length"])
-        if (Number.isFinite(declared) && declared > limit) return tooLarge(limit)
-        const parser = format === "ndjson" ? ndjsonParser() : jsonParser()
-        let bytes = 0
-        const read = yield* request.stream.pipe(
-          Stream.runForEachArray((chunks) => {
-            for (const chunk of chunks) {
-              bytes += chunk.length
-              if (bytes > limit) return Effect.fail(new TooLarge({ limit }))
-              parser.push(chunk)
-            }
-            return Effect.void
-          }),
-          Effect.map(() => undefined),
-          Effect.catchTags({
-            TooLarge: () => Effect.succeed(tooLarge(limit)),
-            HttpServerError: (e) => Effect.succeed(error(400, "BadRequest", `cannot read the body: ${e.message}`))
-          })
-        )
-        if (read !== undefined) return read
-        const parsed = parser.end()
-        if (typeof parsed === "string") {
-          return error(400, "BadRequest", parsed, { errors: [{ path: "", message: parsed }] })
+        const known = request.headers["content-length"] !== undefined && Number.isFinite(declared)
+        if (known && declared > limit) return tooLarge(bodyTooLarge)
+        // bytes in flight: the declared length up front, or each chunk as it arrives
+        let held = 0
+        if (known && declared > 0) {
+          if (!admission.tryAcquire(0, declared)) return busy("too many request bytes are being read")
+          held = declared
         }
-        const { events, rejected, encoded } = decode(parsed)
-        if (events.length > 0) {
-          const queued = yield* queue.tryOffer({
-            raw: [],
-            events,
-            ack: Effect.void,
-            ...(encoded === undefined ? {} : { encoded })
-          })
-          if (!queued) {
-            return error(
-              429,
-              "TooManyRequests",
-              `the pipeline is behind; nothing was accepted, retry after ${retryAfter} s`
-            ).pipe(HttpServerResponse.setHeader("retry-after", String(retryAfter)))
+        return yield* Effect.gen(function* () {
+          const parser = format === "ndjson" ? ndjsonParser(maxRecords) : jsonParser(maxRecords)
+          let bytes = 0
+          const read = yield* request.stream.pipe(
+            Stream.runForEachArray((chunks): Effect.Effect<void, TooLarge | Busy> => {
+              for (const chunk of chunks) {
+                bytes += chunk.length
+                if (bytes > limit) return Effect.fail(new TooLarge({ message: bodyTooLarge }))
+                if (bytes > held) {
+                  if (!admission.tryAcquire(0, bytes - held)) return Effect.fail(new Busy())
+                  held = bytes
+                }
+                if (!parser.push(chunk)) return Effect.fail(new TooLarge({ message: tooManyRecords }))
+              }
+              return Effect.void
+            }),
+            Effect.map(() => undefined),
+            Effect.catchTags({
+              TooLarge: (e) => Effect.succeed(tooLarge(e.message)),
+              Busy: () =>
+                Effect.succeed(
+                  busy("too many request bytes are being read").pipe(HttpServerResponse.setHeader("connection", "close"))
+                ),
+              HttpServerError: (e) => Effect.succeed(error(400, "BadRequest", `cannot read the body: ${e.message}`))
+            })
+          )
+          if (read !== undefined) return read
+          const parsed = parser.end()
+          if (typeof parsed === "string") {
+            return error(400, "BadRequest", parsed, { errors: [{ path: "", message: parsed }] })
           }
-        }
-        return HttpServerResponse.jsonUnsafe(
-          {
-            accepted: events.length,
-            rejected: rejected.length > maxReported ? rejected.slice(0, maxReported) : rejected,
-            rejectedCount: rejected.length
-          },
-          { status: 202 }
+          // events in flight: every record until decoding says how many are events
+          const records = parsed.records.length
+          if (!admission.tryAcquire(records, 0)) return busy("the pipeline is behind (too many events in flight)")
+          const now = yield* Clock.currentTimeMillis
+          const { events, rejected, encoded } = yield* decode(parsed, {
+            time: { now, bounds },
+            maxErrorsPerRecord
+          })
+          admission.release(records - events.length, 0)
+          if (events.length > 0) {
+            const release = Effect.sync(() => admission.release(events.length, 0))
+            const queued = yield* queue
+              .tryOffer({
+                raw: [],
+                events,
+                ack: release,
+                ...(encoded === undefined ? {} : { encoded })
+              })
+              .pipe(Effect.tapError(() => release))
+            if (!queued) {
+              admission.release(events.length, 0)
+              return busy("the pipeline is behind (its queue is full)")
+            }
+          }
+          return HttpServerResponse.jsonUnsafe(
+            {
+              accepted: events.length,
+              rejected: reported(rejected, maxReported, maxErrors),
+              rejectedCount: rejected.length
+            },
+            { status: 202 }
+          )
+        }).pipe(
+          Effect.catchTag("SinkError", (e) =>
+            Effect.succeed(
+              error(507, "InsufficientStorage", `${e.message}; nothing was accepted, retry after ${retryAfter} s`).pipe(
+                HttpServerResponse.setHeader("retry-after", retryAfter)
+              )
+            )
+          ),
+          Effect.ensuring(Effect.sync(() => admission.release(0, held))),
+          Effect.tap(() => Admission.report(admission))
         )
       })
       yield* router.add("POST", "/v1/events", handler)

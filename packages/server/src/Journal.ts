@@ -1,26 +1,43 @@
 /**
- * The ingest journal: an append-only log of accepted events on local disk, so that nothing the HTTP ingest
- * accepted (answered 202) is lost when the process dies, even by `kill -9`.
+ * The ingest journal: an append-only log of accepted batches on local disk, so that nothing the HTTP ingest
+ * accepted (answered 202) is lost when the process dies, even by `kill -9`, and nothing in it can stop the
+ * server from starting again.
  *
- * Each accepted batch is written as one NDJSON line `{"p":<position>,"e":[events…]}` (decoded events) or
- * `{"p":<position>,"r":[records…]}` (the accepted records as the client sent them, written from the request's own
- * text so nothing is serialized again; decoded again on replay) with a synchronous
- * `write(2)` before the response is sent: once it returns the bytes are in the operating system's page cache,
- * which survives the death of the process (not a power loss or a kernel crash, unless `fsync` is on). Lines go to
- * segment files `journal/<first position>.ndjson`, a new one past `maxSegmentBytes`.
+ * **Format.** Segment files `journal/<first position, 16 digits>.journal`, a new one past `maxSegmentBytes`. Each
+ * accepted batch is one line:
  *
- * On start-up the server reads the position of the last pipeline checkpoint (`Pipeline.readPosition`) and
- * replays the journal from its `replayFrom`: the open windows of the checkpoint are rebuilt and everything after
- * it is processed again; points of windows fired before the checkpoint are dropped by the restored window clocks,
- * and anomalies carry deterministic ids, so the store holds each once. Segments wholly before the last
- * checkpoint's `replayFrom` are deleted.
+ * ```text
+ * <position> <crc32, 8 hex digits> <JSON array of the batch's records>\n
+ * ```
+ *
+ * The CRC-32 covers `<position> ` and the JSON text, so every record is checked on replay. The records are the
+ * request's own NDJSON lines (line endings normalised, never serialized again) or the JSON of the accepted events;
+ * either way they are decoded again on replay, through the same decoding as live ingest. Lines are written with
+ * one synchronous `write(2)` before the response is sent: once it returns the bytes are in the operating system's
+ * page cache, which survives the death of the process (not a power loss or a kernel crash, unless `fsync` is on).
+ *
+ * **A torn write is not corruption.** A crash can only tear the line being written, so an incomplete line (no
+ * `\n`) at the very end of the newest segment is a torn write: it is cut off at start-up, and logged. Anything else
+ * that does not check (a bad checksum, a line that is not a record, a position that does not increase, an
+ * incomplete line anywhere else) is corruption: the line is **quarantined** (sent to the dead-letter store with its
+ * file and byte offset, as a rejected record whose payload is a preview of the bytes) and replay goes on with the
+ * next line. Positions only grow: a quarantined tail's positions are not reused. A segment missing between two
+ * others, or before the checkpoint's replay position, is reported with the file name it should have.
+ *
+ * **Disk budget.** The journal holds at most `maxBytes` (default 2 GiB); past it an append fails with reason
+ * `Full` (ingest answers 507 with `Retry-After`) until checkpoints let whole segments be deleted.
+ *
+ * On start-up the server reads the position of the last pipeline checkpoint (`Pipeline.readPosition`) and replays
+ * the journal from its `replayFrom`: the open windows of the checkpoint are rebuilt and everything after it is
+ * processed again; points of windows fired before the checkpoint are dropped by the restored window clocks, and
+ * anomalies carry deterministic ids, so the store holds each once.
  *
  * @since 0.1.0
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import * as readline from "node:readline"
-import { type Event, EventSource, Pipeline, type SinkError, StateStore } from "@llm-sentinel/core"
+import { crc32 } from "node:zlib"
+import { type Event, EventSource, Pipeline, SinkError, StateStore } from "@llm-sentinel/core"
 import {
   type Cause,
   Context,
@@ -36,28 +53,50 @@ import {
 } from "effect"
 
 /**
- * A journal operation failed (disk full, permissions).
+ * A journal operation failed: `Full` when the disk budget is used up (retry once checkpoints free segments), `Io`
+ * for the file system (disk full, permissions).
  *
  * @category errors
  * @since 0.1.0
  */
 export class JournalError extends Schema.TaggedError<JournalError>("@llm-sentinel/server/JournalError")(
   "JournalError",
-  { message: Schema.String, cause: Schema.optionalKey(Schema.Defect()) }
+  {
+    reason: Schema.Literals(["Full", "Io"]),
+    message: Schema.String,
+    cause: Schema.optionalKey(Schema.Defect())
+  }
 ) {}
 
 /**
- * One journaled batch.
+ * One journaled batch, read back.
  *
  * @category models
  * @since 0.1.0
  */
 export interface Entry {
+  readonly _tag: "Entry"
   readonly position: number
-  /** Decoded events (written from `events`). */
-  readonly events: ReadonlyArray<Event.TelemetryEvent>
-  /** Records as received (written from a batch's `encoded` text): decode them again. */
-  readonly raw: ReadonlyArray<unknown>
+  /** The batch's records as written: decode them again. */
+  readonly records: ReadonlyArray<unknown>
+  /** `journal <file> at byte <offset>`. */
+  readonly origin: string
+}
+
+/**
+ * Something in the journal that could not be replayed: a corrupt line, or a missing segment.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Damage {
+  readonly _tag: "Damage"
+  /** What is wrong, naming the file and byte offset (or the missing file). */
+  readonly message: string
+  /** `journal <file> at byte <offset>`. */
+  readonly origin: string
+  /** The first bytes of the damaged line, as text (at most 1 KiB), for whoever inspects the dead letter. */
+  readonly preview: string
 }
 
 /**
@@ -69,9 +108,19 @@ export interface Options {
   readonly dir: string
   /** Size at which a new segment starts (default 64 MiB). */
   readonly maxSegmentBytes?: number
+  /** The most the journal may hold on disk (default 2 GiB); past it appends fail with reason `Full`. */
+  readonly maxBytes?: number
   /** `fsync` after every append: survives power loss, costs a disk flush per request (default false). */
   readonly fsync?: boolean
 }
+
+/**
+ * The default disk budget of the journal: 2 GiB.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const defaultMaxBytes = 2 * 1024 ** 3
 
 /**
  * @category services
@@ -90,94 +139,187 @@ export class Journal extends Context.Service<
       events: ReadonlyArray<Event.TelemetryEvent>,
       encoded?: string
     ) => Effect.Effect<number, JournalError>
-    /** Every batch at or after `from`, in order (what was appended before the replay started). */
-    readonly replay: (from: number) => Stream.Stream<Entry, JournalError>
+    /**
+     * Every batch at or after `from`, in order (what was appended before the replay started), and whatever is
+     * damaged on the way. Damage never ends the stream.
+     */
+    readonly replay: (from: number) => Stream.Stream<Entry | Damage, JournalError>
     /** Deletes the segments whose batches all come before `position`. Returns how many were deleted. */
     readonly truncateBefore: (position: number) => Effect.Effect<number, JournalError>
     /** Segment files and their total size, for `/metrics` and readiness. */
-    readonly stats: () => { readonly segments: number; readonly bytes: number }
+    readonly stats: () => { readonly segments: number; readonly bytes: number; readonly maxBytes: number }
   }
 >()("@llm-sentinel/server/Journal") {}
 
-const segmentName = (first: number) => `${String(first).padStart(16, "0")}.ndjson`
-const segmentFirst = (name: string) => Number(name.slice(0, name.indexOf(".")))
+const suffix = ".journal"
+const segmentName = (first: number) => `${String(first).padStart(16, "0")}${suffix}`
 
 const listSegments = (dir: string): Array<number> =>
   fs
     .readdirSync(dir)
-    .filter((f) => /^\d{16}\.ndjson$/.test(f))
-    .map(segmentFirst)
+    .filter((f) => /^\d{16}\.journal$/.test(f))
+    .map((f) => Number(f.slice(0, 16)))
     .sort((a, b) => a - b)
 
-/**
- * Finds the last complete batch of a segment and cuts off a torn last line left by a crash in the middle of a
- * write. Returns the position after that batch. Reads the whole segment: once, at start-up.
- */
-const recoverTail = (file: string, first: number): number => {
-  const buf = fs.readFileSync(file)
-  let keep = buf.lastIndexOf(0x0a) + 1
-  let next = first
-  while (keep > 0) {
-    const start = buf.lastIndexOf(0x0a, keep - 2) + 1
-    try {
-      next = (JSON.parse(buf.subarray(start, keep - 1).toString("utf8")) as { p: number }).p + 1
-      break
-    } catch {
-      keep = start
-    }
-  }
-  if (keep < buf.length) fs.truncateSync(file, keep)
-  return next
+const hex = (n: number) => n.toString(16).padStart(8, "0")
+
+/** The bytes of one record line. */
+export const encodeLine = (position: number, payload: string): Buffer => {
+  const head = `${position} `
+  const body = Buffer.from(payload)
+  const sum = crc32(body, crc32(head))
+  return Buffer.concat([Buffer.from(`${head}${hex(sum)} `), body, Buffer.from("\n")])
 }
 
-const alive = (pid: number): boolean => {
+type Parsed =
+  | { readonly ok: true; readonly position: number; readonly records: ReadonlyArray<unknown> }
+  | { readonly ok: false; readonly reason: string }
+
+const linePattern = /^(\d{1,16}) ([0-9a-f]{8}) /
+
+/** Checks and parses one line (without its `\n`). */
+const parseLine = (line: Buffer): Parsed => {
+  const head = linePattern.exec(line.subarray(0, 32).toString("latin1"))
+  if (head === null) return { ok: false, reason: "not a journal record (no position and checksum)" }
+  const body = line.subarray(head[0].length)
+  if (crc32(body, crc32(`${head[1]} `)) !== Number.parseInt(head[2]!, 16)) {
+    return { ok: false, reason: "checksum mismatch" }
+  }
+  let records: unknown
+  try {
+    records = JSON.parse(body.toString("utf8"))
+  } catch (e) {
+    return { ok: false, reason: `checksum matches but the records are not JSON (${String(e)})` }
+  }
+  if (!Array.isArray(records)) return { ok: false, reason: "checksum matches but the records are not a JSON array" }
+  return { ok: true, position: Number(head[1]), records }
+}
+
+const preview = (bytes: Buffer): string => bytes.subarray(0, 1024).toString("utf8")
+
+/**
+ * Reads a segment line by line (a line is found by its `\n` only; a `\r` is just a byte), yielding each line's
+ * byte offset and bytes; a last line without `\n` is yielded with `complete: false`.
+ */
+async function* lines(
+  file: string
+): AsyncGenerator<{ readonly offset: number; readonly bytes: Buffer; readonly complete: boolean }> {
+  const handle = await fs.promises.open(file, "r")
+  try {
+    let carry: Buffer = Buffer.alloc(0)
+    let offset = 0
+    const chunk = Buffer.allocUnsafe(1024 * 1024)
+    for (;;) {
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null)
+      if (bytesRead === 0) break
+      let data = carry.length === 0 ? chunk.subarray(0, bytesRead) : Buffer.concat([carry, chunk.subarray(0, bytesRead)])
+      let start = 0
+      let nl = data.indexOf(0x0a)
+      while (nl >= 0) {
+        yield { offset, bytes: Buffer.from(data.subarray(start, nl)), complete: true }
+        offset += nl + 1 - start
+        start = nl + 1
+        nl = data.indexOf(0x0a, start)
+      }
+      data = data.subarray(start)
+      carry = Buffer.from(data)
+    }
+    if (carry.length > 0) yield { offset, bytes: carry, complete: false }
+  } finally {
+    await handle.close()
+  }
+}
+
+/**
+ * What start-up learns from the newest segment: the position after its last record, and the bytes to cut off (a
+ * torn last write). Reads the whole segment, once.
+ */
+const recoverTail = (file: string, first: number): { readonly next: number; readonly cut: number | undefined } => {
+  const buf = fs.readFileSync(file)
+  let next = first
+  let start = 0
+  let nl = buf.indexOf(0x0a)
+  while (nl >= 0) {
+    const parsed = parseLine(buf.subarray(start, nl))
+    // a damaged line may have held a position: count it as used, so no position is ever given out twice
+    next = parsed.ok ? Math.max(next, parsed.position + 1) : next + 1
+    start = nl + 1
+    nl = buf.indexOf(0x0a, start)
+  }
+  return { next, cut: start < buf.length ? start : undefined }
+}
+
+const procStart = (pid: number): string | undefined => {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    // fields[0] is the state (Z: a zombie, dead but not reaped), fields[19] the start time since boot
+    return fields[0] === "Z" ? "zombie" : fields[19]
+  } catch {
+    return undefined
+  }
+}
+
+/** Whether the process that wrote a lock (`<pid> <start time>`) still runs: not a zombie, not a reused pid. */
+const ownerAlive = (lockText: string): boolean => {
+  const [pidText, started] = lockText.trim().split(" ")
+  const pid = Number(pidText)
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false
   try {
     process.kill(pid, 0)
-    return true
   } catch (e) {
-    return (e as { code?: string }).code === "EPERM"
+    if ((e as { code?: string }).code !== "EPERM") return false
   }
+  const now = procStart(pid)
+  if (now === "zombie") return false
+  return started === undefined || now === undefined || now === started
 }
 
 /**
- * Takes the journal's lock file (`LOCK`, holding the owner's pid) for the layer's lifetime: two processes
- * appending to one journal would interleave positions. A lock left by a dead process (after `kill -9`) is
- * taken over.
+ * Takes the journal's lock file (`LOCK`, holding the owner's pid and start time) for the layer's lifetime: two
+ * processes appending to one journal would interleave positions. A lock left by a process that is gone (after
+ * `kill -9`, even before it is reaped, or whose pid was reused) is taken over.
  */
 const lock = (dir: string): Effect.Effect<void, JournalError, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.suspend(() => {
       const file = path.join(dir, "LOCK")
       fs.mkdirSync(dir, { recursive: true })
+      const me = `${process.pid} ${procStart(process.pid) ?? ""}`.trim()
       for (let attempt = 0; attempt < 2; attempt++) {
         try {
-          fs.writeFileSync(file, String(process.pid), { flag: "wx" })
+          fs.writeFileSync(file, me, { flag: "wx" })
           return Effect.succeed(file)
         } catch (e) {
           if ((e as { code?: string }).code !== "EEXIST") {
-            return Effect.fail(new JournalError({ message: `cannot lock the journal in ${dir}: ${String(e)}` }))
+            return Effect.fail(new JournalError({ reason: "Io", message: `cannot lock the journal in ${dir}: ${String(e)}` }))
           }
-          const owner = Number(fs.readFileSync(file, "utf8"))
-          if (Number.isInteger(owner) && owner !== process.pid && alive(owner)) {
+          const owner = fs.readFileSync(file, "utf8")
+          if (ownerAlive(owner)) {
             return Effect.fail(
               new JournalError({
-                message: `the journal in ${dir} is in use by process ${owner}: run one sentinel per data directory`
+                reason: "Io",
+                message: `the journal in ${dir} is in use by process ${owner.split(" ")[0]}: run one sentinel per data directory`
               })
             )
           }
-          fs.rmSync(file, { force: true }) // left by a process that died: take it over
+          fs.rmSync(file, { force: true }) // left by a process that is gone: take it over
         }
       }
-      return Effect.fail(new JournalError({ message: `cannot lock the journal in ${dir}` }))
+      return Effect.fail(new JournalError({ reason: "Io", message: `cannot lock the journal in ${dir}` }))
     }),
     (file) => Effect.sync(() => fs.rmSync(file, { force: true }))
   ).pipe(Effect.asVoid)
 
 const wrap = <A>(message: string, f: () => A): Effect.Effect<A, JournalError> =>
-  Effect.try({ try: f, catch: (cause) => new JournalError({ message: `${message}: ${String(cause)}`, cause }) })
+  Effect.try({
+    try: f,
+    catch: (cause) =>
+      cause instanceof JournalError ? cause : new JournalError({ reason: "Io", message: `${message}: ${String(cause)}`, cause })
+  })
 
 /**
- * Opens (or creates) a journal; the layer closes it.
+ * Opens (or creates) a journal; the layer closes it. A torn last write is cut off and logged.
  *
  * @category layers
  * @since 0.1.0
@@ -187,73 +329,182 @@ export const layer = (options: Options): Layer.Layer<Journal, JournalError> =>
     Journal,
     Effect.gen(function* () {
       const maxSegmentBytes = options.maxSegmentBytes ?? 64 * 1024 * 1024
+      const maxBytes = options.maxBytes ?? defaultMaxBytes
       const { dir } = options
       yield* lock(dir)
       const opened = yield* wrap(`cannot open the journal in ${dir}`, () => {
         fs.mkdirSync(dir, { recursive: true })
         const segments = listSegments(dir)
         const last = segments.at(-1)
-        const next = last === undefined ? 0 : recoverTail(path.join(dir, segmentName(last)), last)
+        let next = 0
+        let torn: string | undefined
+        if (last !== undefined) {
+          const file = path.join(dir, segmentName(last))
+          const tail = recoverTail(file, last)
+          next = tail.next
+          if (tail.cut !== undefined) {
+            const size = fs.statSync(file).size
+            fs.truncateSync(file, tail.cut)
+            torn = `cut a torn write of ${size - tail.cut} bytes at the end of ${segmentName(last)} (byte ${tail.cut}): the process died while writing it, before it was acknowledged`
+          }
+        }
         const current = last ?? 0
-        const file = path.join(dir, segmentName(current))
-        const fd = fs.openSync(file, "a")
-        return { next, current, fd, size: fs.fstatSync(fd).size }
+        const fd = fs.openSync(path.join(dir, segmentName(current)), "a")
+        let bytes = 0
+        for (const s of listSegments(dir)) bytes += fs.statSync(path.join(dir, segmentName(s))).size
+        return { next, current, fd, size: fs.fstatSync(fd).size, bytes, torn }
       })
-      let { next, current, fd, size } = opened
+      let { next, current, fd, size, bytes } = opened
+      if (opened.torn !== undefined) yield* Effect.logWarning(`journal: ${opened.torn}`)
       yield* Effect.addFinalizer(() => Effect.sync(() => fs.closeSync(fd)))
 
       const append = (events: ReadonlyArray<Event.TelemetryEvent>, encoded?: string) =>
         wrap("cannot append to the journal", () => {
           const position = next
+          const line = encodeLine(position, encoded ?? JSON.stringify(events))
+          if (bytes + line.length > maxBytes) {
+            throw new JournalError({
+              reason: "Full",
+              message: `the journal is full (${bytes} of ${maxBytes} bytes); it frees space as checkpoints let old segments go`
+            })
+          }
           if (size >= maxSegmentBytes) {
             fs.closeSync(fd)
             current = position
             fd = fs.openSync(path.join(dir, segmentName(current)), "a")
             size = 0
           }
-          const line = Buffer.from(
-            encoded === undefined
-              ? `{"p":${position},"e":${JSON.stringify(events)}}\n`
-              : `{"p":${position},"r":${encoded}}\n`
-          )
-          let written = 0
-          while (written < line.length) written += fs.writeSync(fd, line, written)
-          if (options.fsync === true) fs.fsyncSync(fd)
+          try {
+            let written = 0
+            while (written < line.length) written += fs.writeSync(fd, line, written)
+            if (options.fsync === true) fs.fsyncSync(fd)
+          } catch (e) {
+            // a short write (disk full) must not leave half a record before the next one
+            fs.ftruncateSync(fd, size)
+            throw e
+          }
           size += line.length
+          bytes += line.length
           next = position + 1
           return position
         })
 
-      const readSegment = (first: number, from: number): Stream.Stream<Entry, JournalError> =>
-        Stream.fromAsyncIterable(
-          readline.createInterface({
-            input: fs.createReadStream(path.join(dir, segmentName(first))),
-            crlfDelay: Number.POSITIVE_INFINITY
-          }),
-          (cause) => new JournalError({ message: `cannot read segment ${segmentName(first)}`, cause })
-        ).pipe(
-          Stream.filter((line) => line.length > 0),
-          Stream.map((line) => {
-            const entry = JSON.parse(line) as {
-              p: number
-              e?: ReadonlyArray<Event.TelemetryEvent>
-              r?: ReadonlyArray<unknown>
-            }
-            return { position: entry.p, events: entry.e ?? [], raw: entry.r ?? [] }
-          }),
-          Stream.filter((entry) => entry.position >= from)
-        )
+      const damage = (file: string, offset: number, message: string, bytes: Buffer): Damage => ({
+        _tag: "Damage",
+        message: `${file} at byte ${offset}: ${message}`,
+        origin: `journal ${file} at byte ${offset}`,
+        preview: preview(bytes)
+      })
 
-      const replay = (from: number): Stream.Stream<Entry, JournalError> =>
+      // Reads one segment from `from`, checking every line; `state.expected` is the position the next record
+      // should have, carried across segments to notice missing ones.
+      const readSegment = (
+        first: number,
+        from: number,
+        end: number,
+        isLast: boolean,
+        state: { expected: number; previous: number }
+      ): Stream.Stream<Entry | Damage, JournalError> => {
+        const name = segmentName(first)
+        return Stream.fromAsyncIterable(
+          lines(path.join(dir, name)),
+          (cause) => new JournalError({ reason: "Io", message: `cannot read journal segment ${name}`, cause })
+        ).pipe(
+          Stream.map((line): ReadonlyArray<Entry | Damage> => {
+            if (line.bytes.length === 0 && line.complete) return []
+            if (!line.complete && !isLast) {
+              return [damage(name, line.offset, "incomplete record in the middle of the journal", line.bytes)]
+            }
+            if (!line.complete) return [] // appended after the replay began: read by nobody yet
+            const parsed = parseLine(line.bytes)
+            if (!parsed.ok) return [damage(name, line.offset, parsed.reason, line.bytes)]
+            if (parsed.position <= state.previous) {
+              return [
+                damage(
+                  name,
+                  line.offset,
+                  `position ${parsed.position} does not increase (the record before had ${state.previous})`,
+                  line.bytes
+                )
+              ]
+            }
+            if (parsed.position >= end) return []
+            const out: Array<Entry | Damage> = []
+            if (parsed.position > state.expected && parsed.position > from) {
+              const lost = `${Math.max(state.expected, from)}${parsed.position - 1 > Math.max(state.expected, from) ? `–${parsed.position - 1}` : ""}`
+              out.push({
+                _tag: "Damage",
+                message: `${name} at byte ${line.offset}: the batches at positions ${lost} are missing (lost to damage earlier in the journal)`,
+                origin: `journal ${name} at byte ${line.offset}`,
+                preview: ""
+              })
+            }
+            state.previous = parsed.position
+            state.expected = parsed.position + 1
+            if (parsed.position >= from) {
+              out.push({
+                _tag: "Entry",
+                position: parsed.position,
+                records: parsed.records,
+                origin: `journal ${name} at byte ${line.offset}`
+              })
+            }
+            return out
+          }),
+          Stream.flattenIterable
+        )
+      }
+
+      const replay = (from: number): Stream.Stream<Entry | Damage, JournalError> =>
         Stream.unwrap(
           wrap("cannot list the journal", () => {
             const end = next
             const segments = listSegments(dir)
             // a segment is needed if the next one starts after `from`
             const needed = segments.filter((_, i) => (segments[i + 1] ?? Number.POSITIVE_INFINITY) > from)
-            return Stream.fromIterable(needed).pipe(
-              Stream.flatMap((first) => readSegment(first, from)),
-              Stream.takeWhile((entry) => entry.position < end)
+            const state = { expected: from, previous: -1 }
+            const missing: Array<Damage> = []
+            const first = needed[0]
+            if (first !== undefined && first > from) {
+              missing.push({
+                _tag: "Damage",
+                message: `journal segment ${segmentName(from)} is missing: the batches at positions ${from}–${first - 1} (from the checkpoint's replay position on) cannot be replayed`,
+                origin: `journal ${segmentName(from)}`,
+                preview: ""
+              })
+              state.expected = first
+            }
+            if (from > end) {
+              missing.push({
+                _tag: "Damage",
+                message: `the checkpoint's replay position ${from} is past the end of the journal (${end}): the journal was truncated or replaced, nothing to replay`,
+                origin: `journal ${dir}`,
+                preview: ""
+              })
+              next = Math.max(next, from) // positions given out from now on stay above the checkpoint's
+            }
+            return Stream.concat(
+              Stream.fromIterable(missing),
+              Stream.fromIterable(needed).pipe(
+                Stream.flatMap((s) => {
+                  const gap: Array<Damage> =
+                    s > state.expected && s !== first
+                      ? [
+                          {
+                            _tag: "Damage",
+                            message: `journal segment ${segmentName(state.expected)} is missing: the batches at positions ${state.expected}–${s - 1} cannot be replayed`,
+                            origin: `journal ${segmentName(state.expected)}`,
+                            preview: ""
+                          }
+                        ]
+                      : []
+                  if (gap.length > 0) state.expected = s
+                  return Stream.concat(
+                    Stream.fromIterable(gap),
+                    readSegment(s, from, end, s === segments.at(-1), state)
+                  )
+                })
+              )
             )
           })
         )
@@ -265,35 +516,51 @@ export const layer = (options: Options): Layer.Layer<Journal, JournalError> =>
           for (let i = 0; i + 1 < segments.length; i++) {
             const first = segments[i]!
             if (first === current || segments[i + 1]! > position) break
-            fs.rmSync(path.join(dir, segmentName(first)))
+            const file = path.join(dir, segmentName(first))
+            const freed = fs.statSync(file).size
+            fs.rmSync(file)
+            bytes -= freed
             deleted++
           }
           return deleted
         })
 
-      const stats = () => {
-        const segments = listSegments(dir)
-        let bytes = 0
-        for (const s of segments) bytes += fs.statSync(path.join(dir, segmentName(s))).size
-        return { segments: segments.length, bytes }
-      }
+      const stats = () => ({ segments: listSegments(dir).length, bytes, maxBytes })
 
       return { nextPosition: () => next, append, replay, truncateBefore, stats }
     })
   )
 
 /**
+ * Turns damage found on replay into a dead letter: a rejected record whose payload is the preview of the bytes.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const deadLetterOf = (d: Damage): Event.Rejected => ({
+  index: 0,
+  errors: [{ path: "", message: `quarantined from the journal: ${d.message}` }],
+  payload: d.preview,
+  source: d.origin
+})
+
+/**
  * A journaled event source: the `EventSource` and `EventQueue` the server's ingest uses. Every batch offered is
  * appended to the journal before it is queued (so a 202 means "on disk"), and carries its journal position. At
  * start-up the source first replays the journal from the last checkpoint's `replayFrom` (see
- * `Pipeline.readPosition`), then serves live batches. Every `truncateEvery` (default 10 s) it deletes the
- * segments the last checkpoint no longer needs.
+ * `Pipeline.readPosition`), then serves live batches; damage found on the way is logged and sent to the
+ * dead-letter sink with the batches. `onReplayed` runs once every replayed batch has been processed (readiness).
+ * Every `truncateEvery` (default 10 s) it deletes the segments the last checkpoint no longer needs.
  *
  * @category layers
  * @since 0.1.0
  */
 export const layerSource = (
-  options: { readonly capacity?: number; readonly truncateEvery?: Duration.Input } = {}
+  options: {
+    readonly capacity?: number
+    readonly truncateEvery?: Duration.Input
+    readonly onReplayed?: Effect.Effect<void>
+  } = {}
 ): Layer.Layer<
   EventSource.EventSource | EventSource.EventQueue,
   SinkError.SinkError,
@@ -307,12 +574,41 @@ export const layerSource = (
       const from = Option.match(checkpoint, { onNone: () => 0, onSome: (p) => p.replayFrom })
       const replayed = journal.nextPosition() - from
       if (replayed > 0) yield* Effect.logInfo(`replaying ${replayed} journaled batches from position ${from}`)
-      const queue = yield* Queue.bounded<EventSource.SourceBatch, Cause.Done>(options.capacity ?? 64)
+      const queue = yield* Queue.bounded<EventSource.SourceBatch, Cause.Done>(options.capacity ?? 1024)
+      let damaged = 0
+      const empty: EventSource.SourceBatch = { raw: [], events: [], ack: Effect.void }
       const replay = journal.replay(from).pipe(
-        Stream.map(
-          (e): EventSource.SourceBatch => ({ raw: e.raw, events: e.events, ack: Effect.void, position: e.position })
+        Stream.mapEffect(
+          (e): Effect.Effect<EventSource.SourceBatch> =>
+            e._tag === "Entry"
+              ? Effect.succeed({ raw: e.records, events: [], ack: Effect.void, position: e.position, origin: e.origin })
+              : Effect.as(
+                  Effect.sync(() => damaged++).pipe(Effect.andThen(Effect.logError(`journal: ${e.message}`))),
+                  { raw: [], events: [], ack: Effect.void, rejected: [deadLetterOf(e)] }
+                )
         ),
-        Stream.orDie
+        Stream.catchCause((cause) =>
+          // an unreadable segment (permissions, I/O error) ends the replay, not the server
+          Stream.fromEffect(
+            Effect.as(Effect.logError("journal: replay stopped early, the rest cannot be read", cause), empty)
+          )
+        ),
+        Stream.concat(
+          Stream.suspend(() =>
+            Stream.succeed({
+              ...empty,
+              // runs after every replayed batch before it was processed: acks run in order
+              ack: Effect.gen(function* () {
+                if (damaged > 0) {
+                  yield* Effect.logWarning(
+                    `journal: replay done; ${damaged} damaged records or missing segments were quarantined to the dead letters`
+                  )
+                }
+                if (options.onReplayed !== undefined) yield* options.onReplayed
+              })
+            })
+          )
+        )
       )
       yield* Pipeline.readPosition(store).pipe(
         Effect.flatMap(
@@ -324,14 +620,24 @@ export const layerSource = (
       )
       // the encoded text is on disk now: the queued batch does not keep it alive
       const journaled = ({ encoded, ...batch }: EventSource.SourceBatch) =>
-        Effect.map(journal.append(batch.events, encoded), (position) => ({ ...batch, position }))
+        journal.append(batch.events, encoded).pipe(
+          Effect.map((position) => ({ ...batch, position })),
+          Effect.mapError(
+            (e) =>
+              new SinkError.SinkError({
+                adapter: "journal",
+                reason: "Unavailable",
+                message: e.message,
+                cause: e
+              })
+          )
+        )
       return Context.make(EventSource.EventSource, { batches: Stream.concat(replay, Stream.fromQueue(queue)) }).pipe(
         Context.add(EventSource.EventQueue, {
           offer: (batch) =>
             journaled(batch).pipe(
               Effect.flatMap((b) => Queue.offer(queue, b)),
-              Effect.asVoid,
-              Effect.orDie
+              Effect.asVoid
             ),
           tryOffer: (batch) =>
             Effect.suspend(() =>
@@ -339,7 +645,7 @@ export const layerSource = (
                 ? Effect.succeed(false)
                 : // append and queue in one synchronous step: no other fiber can fill the queue in between
                   Effect.map(journaled(batch), (b) => Queue.offerUnsafe(queue, b))
-            ).pipe(Effect.orDie),
+            ),
           size: Queue.size(queue),
           end: Effect.asVoid(Queue.end(queue))
         })

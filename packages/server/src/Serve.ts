@@ -19,11 +19,13 @@
  */
 
 import { join } from "node:path"
-import { Alert, DeadLetterSink, type Detector, EventSource, Pipeline } from "@llm-sentinel/core"
+import { Alert, DeadLetterSink, type Detector, Event, EventSource, Pipeline } from "@llm-sentinel/core"
 import { Defaults } from "@llm-sentinel/detectors"
 import { ByteSize, Context, Duration, Effect, Fiber, Layer, Option, Result, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import { HttpServer } from "effect/http"
+import type * as Admission from "./Admission.ts"
+import * as DeadLetters from "./DeadLetters.ts"
 import * as EmbeddedStore from "./EmbeddedStore.ts"
 import * as Http from "./Http.ts"
 import * as Ingest from "./Ingest.ts"
@@ -45,8 +47,22 @@ export interface Options {
   readonly maxDelay: Duration.Input
   readonly idleTimeout: Duration.Input
   readonly maxBodyBytes: number
+  /** Most records in one ingest request (413 past it). */
+  readonly maxRecordsPerRequest: number
   /** Batches (requests) the ingest queue holds before answering 429. */
   readonly queueCapacity: number
+  /** Events and request bytes in flight before ingest answers 429. */
+  readonly admission: Admission.Limits
+  /** The journal's disk budget in bytes (507 past it). */
+  readonly journalMaxBytes: number
+  /** Plausible event times of ingest and journal replay. */
+  readonly timeBounds: Event.TimeBounds
+  /** Empty windows a gap in a series emits in a row before the windowing jumps ahead. */
+  readonly maxEmptyWindows: number
+  /** Origins whose web pages may call the API (CORS); every other cross-origin request is refused. */
+  readonly corsOrigins: ReadonlyArray<string>
+  /** More `Host` names accepted on a loopback bind (a local reverse proxy's name). */
+  readonly allowedHosts: ReadonlyArray<string>
   /** How often detector states, window clocks and the journal position are checkpointed (default 30 s). */
   readonly checkpointEvery: Duration.Input
   /** Detectors (default: `Defaults.detectors()`, seasonal + MAD). */
@@ -67,7 +83,14 @@ export const defaults: Options = {
   maxDelay: "5 seconds",
   idleTimeout: "30 seconds",
   maxBodyBytes: Ingest.defaultMaxBodyBytes,
-  queueCapacity: 64,
+  maxRecordsPerRequest: Ingest.defaultMaxRecordsPerRequest,
+  queueCapacity: 1024,
+  admission: { maxEvents: 100_000, maxBytes: 64 * 1024 * 1024 },
+  journalMaxBytes: Journal.defaultMaxBytes,
+  timeBounds: Event.defaultTimeBounds,
+  maxEmptyWindows: 10,
+  corsOrigins: [],
+  allowedHosts: [],
   checkpointEvery: "30 seconds"
 }
 
@@ -177,26 +200,50 @@ export const layer = (options: Options) =>
         idleTimeout: options.idleTimeout,
         checkpointEvery: options.checkpointEvery,
         // the journal replays open windows after a restart: closing them early at shutdown would cut them short
-        flushOnEnd: false
+        flushOnEnd: false,
+        // journaled records are decoded again on replay: the same plausibility rules as live ingest
+        timeBounds: options.timeBounds,
+        maxEmptyWindows: options.maxEmptyWindows
       })
       if (Result.isFailure(config)) {
         return yield* new ServeConfigError({ parameter: config.failure.parameter, message: config.failure.message })
       }
       const store = EmbeddedStore.layer({ path: EmbeddedStore.fileIn(options.dataDir) })
-      const journal = Journal.layer({ dir: join(options.dataDir, "journal") })
-      const source = Journal.layerSource({ capacity: options.queueCapacity }).pipe(
-        Layer.provide(journal),
-        Layer.provide(store)
+      const deadLetters = DeadLetters.layer.pipe(Layer.provideMerge(store))
+      const journal = Journal.layer({ dir: join(options.dataDir, "journal"), maxBytes: options.journalMaxBytes })
+      // ready once the journal's replay has been processed: before that, queries miss what is being replayed
+      let replayed = false
+      const source = Journal.layerSource({
+        capacity: options.queueCapacity,
+        onReplayed: Effect.sync(() => {
+          replayed = true
+        })
+      }).pipe(Layer.provide(journal), Layer.provide(store))
+      const base = Layer.mergeAll(source, Readiness.layer).pipe(Layer.provideMerge(deadLetters))
+      const checks = Layer.mergeAll(
+        Readiness.check(
+          "store",
+          Effect.flatMap(EmbeddedStore.EmbeddedStore, (s) => s.isOpen)
+        ),
+        Readiness.check(
+          "replay",
+          Effect.sync(() => replayed)
+        )
       )
-      const base = Layer.mergeAll(source, Readiness.layer).pipe(Layer.provideMerge(store))
-      const storeReady = Readiness.check(
-        "store",
-        Effect.flatMap(EmbeddedStore.EmbeddedStore, (s) => s.isOpen)
-      )
-      const sinks = Layer.mergeAll(StoreSink.layer, DeadLetterSink.layerLog, Alert.layerLog)
+      const sinks = Layer.mergeAll(StoreSink.layer, DeadLetters.layerSink, Alert.layerLog)
       const pipeline = layerPipeline(config.success).pipe(Layer.provide(sinks))
-      const http = Http.layer({ host: options.host, port: options.port, maxBodyBytes: options.maxBodyBytes })
-      return http.pipe(Layer.provideMerge(Layer.merge(pipeline, storeReady)), Layer.provideMerge(base))
+      const http = Http.layer({
+        host: options.host,
+        port: options.port,
+        maxBodyBytes: options.maxBodyBytes,
+        maxRecordsPerRequest: options.maxRecordsPerRequest,
+        timeBounds: options.timeBounds,
+        admission: options.admission,
+        loopback: isLoopback(options.host),
+        corsOrigins: options.corsOrigins,
+        allowedHosts: options.allowedHosts
+      })
+      return http.pipe(Layer.provideMerge(Layer.merge(pipeline, checks)), Layer.provideMerge(base))
     })
   )
 
@@ -207,12 +254,22 @@ export const layer = (options: Options) =>
  * @since 0.1.0
  */
 export const isLoopback = (host: string): boolean => {
-  const h = host
-    .trim()
-    .toLowerCase()
-    .replace(/^\[|\]$/g, "")
-  return h === "localhost" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === "::ffff:127.0.0.1"
+  // no trimming: "127.0.0.1 " is not an address the server can bind, and must not pass as loopback
+  const h = host.toLowerCase().replace(/^\[(.*)\]$/, "$1")
+  const octets = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(h)
+  return (
+    h === "localhost" ||
+    h === "::1" ||
+    h === "::ffff:127.0.0.1" ||
+    (octets !== null && octets.slice(1).every((o) => Number(o) <= 255))
+  )
 }
+
+const list = (text: string): ReadonlyArray<string> =>
+  text
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
 
 const duration = (parameter: string, input: string): Effect.Effect<Duration.Input, ServeConfigError> => {
   const value = /^\d+(\.\d+)?$/.test(input.trim()) ? Number(input) : input
@@ -312,9 +369,59 @@ export const command = Command.make(
       Flag.withDescription('Largest request body (default "10 MiB"; or bytes); larger bodies get 413'),
       Flag.withDefault("10 MiB")
     ),
+    maxRecords: Flag.Int("max-records").pipe(
+      Flag.withDescription("Most records (events) in one ingest request (default 10000); more get 413"),
+      Flag.withDefault(defaults.maxRecordsPerRequest)
+    ),
     queueCapacity: Flag.Int("queue-capacity").pipe(
-      Flag.withDescription("Ingest requests queued for the pipeline (default 64); when full, ingest answers 429"),
+      Flag.withDescription("Ingest requests queued for the pipeline (default 1024); when full, ingest answers 429"),
       Flag.withDefault(defaults.queueCapacity)
+    ),
+    maxEventsInFlight: Flag.Int("max-events-in-flight").pipe(
+      Flag.withDescription(
+        "Events accepted but not yet processed by the pipeline (default 100000); past it, ingest answers 429"
+      ),
+      Flag.withDefault(defaults.admission.maxEvents)
+    ),
+    maxBytesInFlight: Flag.String("max-bytes-in-flight").pipe(
+      Flag.withDescription('Request body bytes being read at once (default "64 MiB"); past it, ingest answers 429'),
+      Flag.withDefault("64 MiB")
+    ),
+    journalMax: Flag.String("journal-max").pipe(
+      Flag.withDescription(
+        'Disk budget of the journal (default "2 GiB"); when it is used up, ingest answers 507 until checkpoints free segments'
+      ),
+      Flag.withDefault("2 GiB")
+    ),
+    maxFuture: Flag.String("max-future").pipe(
+      Flag.withDescription(
+        'How far ahead of the server clock an event time may be (default "5 minutes"); later ones are rejected'
+      ),
+      Flag.withDefault("5 minutes")
+    ),
+    minTimestamp: Flag.String("min-timestamp").pipe(
+      Flag.withDescription(
+        'The earliest accepted event time, ISO 8601 (default "2000-01-01T00:00:00Z"); epoch seconds sent as milliseconds fall below it'
+      ),
+      Flag.withDefault("2000-01-01T00:00:00Z")
+    ),
+    maxEmptyWindows: Flag.Int("max-empty-windows").pipe(
+      Flag.withDescription(
+        "Empty windows a silent series emits in a row before the windowing skips ahead (default 10; skipped windows are counted)"
+      ),
+      Flag.withDefault(defaults.maxEmptyWindows)
+    ),
+    corsOrigin: Flag.String("cors-origin").pipe(
+      Flag.withDescription(
+        "Comma-separated origins (https://dash.example.com) whose web pages may call the API; other cross-origin requests get 403"
+      ),
+      Flag.withDefault("")
+    ),
+    allowedHost: Flag.String("allowed-host").pipe(
+      Flag.withDescription(
+        "Comma-separated Host names accepted besides localhost/127.0.0.1 on a loopback bind (a local proxy's name)"
+      ),
+      Flag.withDefault("")
     ),
     checkpointEvery: Flag.String("checkpoint-every").pipe(
       Flag.withDescription(
@@ -327,8 +434,28 @@ export const command = Command.make(
     if (flags.port < 0 || flags.port > 65535) {
       return yield* new ServeConfigError({ parameter: "port", message: `expected 0 to 65535, got ${flags.port}` })
     }
-    if (flags.queueCapacity < 1) {
-      return yield* new ServeConfigError({ parameter: "queue-capacity", message: "expected at least 1" })
+    for (const [parameter, value] of [
+      ["queue-capacity", flags.queueCapacity],
+      ["max-records", flags.maxRecords],
+      ["max-events-in-flight", flags.maxEventsInFlight]
+    ] as const) {
+      if (value < 1) return yield* new ServeConfigError({ parameter, message: `expected at least 1, got ${value}` })
+    }
+    if (flags.maxEmptyWindows < 0) {
+      return yield* new ServeConfigError({ parameter: "max-empty-windows", message: "expected 0 or more" })
+    }
+    const minMs = Event.parseIsoDateTime(flags.minTimestamp)
+    if (minMs === undefined) {
+      return yield* new ServeConfigError({
+        parameter: "min-timestamp",
+        message: `expected an ISO 8601 date-time with a time zone, got ${JSON.stringify(flags.minTimestamp)}`
+      })
+    }
+    if (/\s/.test(flags.host) || flags.host.length === 0) {
+      return yield* new ServeConfigError({
+        parameter: "host",
+        message: `expected an address without spaces, got ${JSON.stringify(flags.host)}`
+      })
     }
     if (!isLoopback(flags.host) && !flags.allowUnauthenticated) {
       return yield* new ServeConfigError({
@@ -344,7 +471,20 @@ export const command = Command.make(
       maxDelay: yield* duration("max-delay", flags.maxDelay),
       idleTimeout: yield* duration("idle-timeout", flags.idleTimeout),
       maxBodyBytes: yield* byteSize("max-body", flags.maxBody),
+      maxRecordsPerRequest: flags.maxRecords,
       queueCapacity: flags.queueCapacity,
+      admission: {
+        maxEvents: flags.maxEventsInFlight,
+        maxBytes: yield* byteSize("max-bytes-in-flight", flags.maxBytesInFlight)
+      },
+      journalMaxBytes: yield* byteSize("journal-max", flags.journalMax),
+      timeBounds: {
+        minMs,
+        maxFutureMs: Duration.toMillis(Duration.fromInputUnsafe(yield* duration("max-future", flags.maxFuture)))
+      },
+      maxEmptyWindows: flags.maxEmptyWindows,
+      corsOrigins: list(flags.corsOrigin),
+      allowedHosts: list(flags.allowedHost),
       checkpointEvery: yield* duration("checkpoint-every", flags.checkpointEvery)
     })
   })

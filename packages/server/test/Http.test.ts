@@ -2,6 +2,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { Anomaly, AnomalyStore, Event, EventSource, Pipeline } from "@llm-sentinel/core"
 import { Context, Effect, Exit, Layer, Metric, Scope, Stream } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
+import * as Admission from "../src/Admission.ts"
+import * as DeadLetters from "../src/DeadLetters.ts"
 import * as Http from "../src/Http.ts"
 import * as Readiness from "../src/Readiness.ts"
 
@@ -23,20 +25,34 @@ interface App {
   readonly close: () => Promise<void>
 }
 
-const makeApp = async (options: { capacity?: number; maxBodyBytes?: number } = {}): Promise<App> => {
+const makeApp = async (
+  options: {
+    capacity?: number
+    maxBodyBytes?: number
+    maxRecordsPerRequest?: number
+    admission?: Partial<Admission.Limits>
+    guard?: Http.GuardOptions
+  } = {}
+): Promise<App> => {
   const scope = Effect.runSync(Scope.make())
   const deps = await Effect.runPromise(
     Layer.buildWithScope(
       Layer.mergeAll(
         AnomalyStore.layerMemory,
         EventSource.layerQueue({ capacity: options.capacity ?? 16 }),
-        Readiness.layer
+        Readiness.layer,
+        Admission.layer(options.admission),
+        DeadLetters.layerMemory
       ),
       scope
     )
   )
   const { handler, dispose } = HttpRouter.toWebHandler(
-    Http.routes({ maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024 }).pipe(
+    Http.routes({
+      maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
+      ...(options.maxRecordsPerRequest === undefined ? {} : { maxRecordsPerRequest: options.maxRecordsPerRequest }),
+      ...options.guard
+    }).pipe(
       Layer.provide(Layer.succeedContext(deps)),
       Layer.provide(HttpServer.layerServices)
     ),
