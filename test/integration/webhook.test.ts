@@ -109,6 +109,7 @@ describe("Webhook", () => {
       const letter = dl[0]!
       assert.deepStrictEqual((letter.payload as { event: unknown }).event, event)
       assert.include(letter.errors[0]!.message, "HTTP 503")
+      assert.include(letter.source, "webhook down: undeliverable alert")
       assert.deepStrictEqual(c, { received: 1, sent: 0, retried: 2, dropped: 1, errors: 3 })
       assert.isFalse(healthy, "unhealthy after a dead letter")
     })

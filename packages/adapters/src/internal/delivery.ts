@@ -115,7 +115,8 @@ export const alertSink = (
                   {
                     index,
                     errors: [{ path: `${options.adapter}:${options.name}`, message: reason.message }],
-                    payload: { destination: options.name, deliveryId, event }
+                    payload: { destination: options.name, deliveryId, event },
+                    source: `${options.adapter} ${options.name}: undeliverable alert ${deliveryId}`
                   }
                 ])
                 .pipe(
