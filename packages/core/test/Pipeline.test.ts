@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Fiber, Layer, Option, Result, Stream } from "effect"
-import { Alert, AnomalySink, DeadLetterSink, EventSource, Pipeline, StateStore, Verdict } from "../src/index.ts"
+import { Context, Effect, Fiber, Layer, Logger, Option, Result, Stream } from "effect"
+import { TestClock } from "effect/testing"
+import { Alert, AnomalySink, DeadLetterSink, Event, EventSource, Pipeline, StateStore, Verdict } from "../src/index.ts"
 import { events, T0, welford } from "./fixtures.ts"
 
 // p95 of 10 samples is right-skewed: the cumulative reference detector needs a higher threshold than 4 on it
@@ -201,6 +202,83 @@ describe("Pipeline", () => {
       // every window closed exactly once across the stop
       assert.strictEqual(first.stats().windows + second.stats().windows, wholePipeline.stats().windows)
     })
+  )
+
+  it.effect("dead-letters raw records with implausible times, and what the source could not read, with sources", () =>
+    Effect.gen(function* () {
+      const good = events({ seconds: 3, services: ["chat"] })
+      const now = T0 + 10_000
+      const batch: EventSource.SourceBatch = {
+        raw: [
+          ...good,
+          { ...(good[0] as object), timestamp: 1e15 },
+          { ...(good[0] as object), timestamp: 1_764_600_000 }
+        ],
+        events: [],
+        ack: Effect.void,
+        origin: "journal 0000000000000000.journal at byte 42"
+      }
+      const damaged: EventSource.SourceBatch = {
+        raw: [],
+        events: [],
+        ack: Effect.void,
+        rejected: [
+          { index: 0, errors: [{ path: "", message: "checksum mismatch" }], payload: "x", source: "journal x" }
+        ]
+      }
+      const pipeline = Pipeline.make(config({ timeBounds: Event.defaultTimeBounds }))
+      yield* TestClock.setTime(now)
+      yield* pipeline.run.pipe(
+        Effect.provide(Layer.succeed(EventSource.EventSource, { batches: Stream.make(batch, damaged) }))
+      )
+      const dead = yield* DeadLetterSink.MemoryDeadLetters.use((d) => d.written)
+      assert.deepStrictEqual(
+        dead.map((d) => [d.index, d.errors[0]!.path, d.source]),
+        [
+          [3, "timestamp", "journal 0000000000000000.journal at byte 42"],
+          [4, "timestamp", "journal 0000000000000000.journal at byte 42"],
+          [0, "", "journal x"]
+        ]
+      )
+      assert.deepStrictEqual(
+        [pipeline.stats().received, pipeline.stats().decoded, pipeline.stats().deadLettered],
+        [6, 3, 3]
+      )
+    }).pipe(Effect.provide(sinks))
+  )
+
+  it.effect("ignores checkpoint rows that do not decode, naming their keys, and warms those series up again", () =>
+    Effect.gen(function* () {
+      const input = events({ seconds: 120, services: ["search"] })
+      const store = Context.get(yield* Layer.build(StateStore.layerMemory), StateStore.StateStore)
+      const first = Pipeline.make(config())
+      yield* first.run.pipe(
+        Effect.provide(EventSource.layerFromIterable(input.slice(0, 60))),
+        Effect.provideService(StateStore.StateStore, store)
+      )
+      const keys = [...(yield* store.keys(Pipeline.checkpointPrefix)), ...(yield* store.keys(Pipeline.windowPrefix))]
+      assert.isAbove(keys.length, 1)
+      yield* store.setMany([
+        ...keys.map((k) => [k, k.startsWith(Pipeline.windowPrefix) ? '{"maxTime":"x"}' : "not json"] as const),
+        [Pipeline.alertsKey, '{"series":[{"id":1}]}'],
+        [Pipeline.positionKey, "{"]
+      ])
+      assert.isTrue(Option.isNone(yield* Pipeline.readPosition(store)))
+      const logs: Array<string> = []
+      const logger = Logger.make(({ message }) => void logs.push(String(message)))
+      const second = Pipeline.make(config())
+      yield* second.run.pipe(
+        Effect.provide(EventSource.layerFromIterable(input.slice(60))),
+        Effect.provideService(StateStore.StateStore, store),
+        Effect.provide(Logger.layer([logger]))
+      )
+      assert.strictEqual(second.stats().restored, 0)
+      assert.strictEqual(second.stats().restoreFailed, 3)
+      assert.isAbove(second.stats().windows, 0)
+      const all = logs.join("\n")
+      for (const k of keys) assert.include(all, k)
+      assert.include(all, Pipeline.alertsKey)
+    }).pipe(Effect.provide(sinks))
   )
 
   it("rejects invalid configuration with a typed error", () => {

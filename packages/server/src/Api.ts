@@ -424,7 +424,5 @@ export const layerSystem = HttpApiBuilder.group(
  * @since 0.1.0
  */
 export const layer = HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(
-  Layer.provide(
-    Layer.mergeAll(layerAnomalies, layerDeadLetters, layerSystem).pipe(Layer.provideMerge(layerValidation))
-  )
+  Layer.provide(Layer.mergeAll(layerAnomalies, layerDeadLetters, layerSystem).pipe(Layer.provideMerge(layerValidation)))
 )

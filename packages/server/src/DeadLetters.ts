@@ -63,7 +63,12 @@ const make = (db: DatabaseSync): DeadLetterStore["Service"] => {
     "SELECT id, source, record_index, errors, payload, received_at FROM dead_letters ORDER BY received_at DESC, id LIMIT ?"
   )
   const fail = (message: string, cause: unknown) =>
-    new SinkError.SinkError({ adapter: "sqlite", reason: "Unavailable", message: `${message}: ${String(cause)}`, cause })
+    new SinkError.SinkError({
+      adapter: "sqlite",
+      reason: "Unavailable",
+      message: `${message}: ${String(cause)}`,
+      cause
+    })
   return {
     write: (rejected) =>
       rejected.length === 0

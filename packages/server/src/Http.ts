@@ -63,8 +63,20 @@ const hostName = (host: string): string => {
 const loopbackName = (name: string): boolean =>
   name === "localhost" || name === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name)
 
-const forbidden = (message: string) =>
-  HttpServerResponse.jsonUnsafe({ _tag: "Forbidden", message }, { status: 403 })
+/**
+ * Whether a `Host` header passes the guard: always off loopback; on loopback, a loopback name or one of
+ * `allowedHosts` (port ignored).
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isAllowedHost = (host: string, options: GuardOptions): boolean => {
+  if (options.loopback !== true) return true
+  const name = hostName(host)
+  return loopbackName(name) || (options.allowedHosts ?? []).some((h) => h.toLowerCase() === name)
+}
+
+const forbidden = (message: string) => HttpServerResponse.jsonUnsafe({ _tag: "Forbidden", message }, { status: 403 })
 
 /**
  * Refuses cross-origin requests from origins not configured, and (on loopback) `Host` headers that do not name
@@ -74,21 +86,17 @@ const forbidden = (message: string) =>
  * @since 0.1.0
  */
 export const layerGuard = (options: GuardOptions): Layer.Layer<never, never, HttpRouter.HttpRouter> => {
-  const hosts = new Set((options.allowedHosts ?? []).map((h) => h.toLowerCase()))
   const origins = new Set(options.corsOrigins ?? [])
   return HttpRouter.middleware(
     (effect) =>
       Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
         const host = request.headers.host
-        if (options.loopback === true && host !== undefined) {
-          const name = hostName(host)
-          if (!loopbackName(name) && !hosts.has(name)) {
-            return Effect.succeed(
-              forbidden(
-                `Host ${JSON.stringify(host.slice(0, 100))} is not a name of this server, which listens on loopback only (a DNS-rebinding guard); add it with --allowed-host if a local proxy forwards it`
-              )
+        if (host !== undefined && !isAllowedHost(host, options)) {
+          return Effect.succeed(
+            forbidden(
+              `Host ${JSON.stringify(host.slice(0, 100))} is not a name of this server, which listens on loopback only (a DNS-rebinding guard); add it with --allowed-host if a local proxy forwards it`
             )
-          }
+          )
         }
         const origin = request.headers.origin
         if (origin !== undefined && !origins.has(origin)) {

@@ -110,6 +110,8 @@ export interface BodyParser {
   readonly push: (chunk: Uint8Array) => boolean
   /** The parsed body, or the message of a 400. */
   readonly end: () => ParsedBody | string
+  /** Whether the body held more records than the limit (after `end`, the last line counted too). */
+  readonly overLimit: () => boolean
 }
 
 const notJson = (e: unknown): string => `not valid JSON (${e instanceof Error ? e.message : String(e)})`
@@ -167,7 +169,8 @@ export const ndjsonParser = (maxRecords = Number.POSITIVE_INFINITY): BodyParser 
       carry = ""
       if (bytes === 0 || (records.length === 0 && unparsable.length === 0)) return "the body is empty"
       return { records, indexes, unparsable, texts }
-    }
+    },
+    overLimit: () => count > maxRecords
   }
 }
 
@@ -288,7 +291,8 @@ export const jsonParser = (maxRecords = Number.POSITIVE_INFINITY): BodyParser =>
         return `the body is ${notJson(new Error("unexpected end of the body"))}; send a JSON object, a JSON array, or NDJSON with Content-Type: application/x-ndjson`
       }
       return { records, indexes: undefined, unparsable: [] }
-    }
+    },
+    overLimit: () => count > maxRecords
   }
 }
 
@@ -466,13 +470,16 @@ export const layer = (
               TooLarge: (e) => Effect.succeed(tooLarge(e.message)),
               Busy: () =>
                 Effect.succeed(
-                  busy("too many request bytes are being read").pipe(HttpServerResponse.setHeader("connection", "close"))
+                  busy("too many request bytes are being read").pipe(
+                    HttpServerResponse.setHeader("connection", "close")
+                  )
                 ),
               HttpServerError: (e) => Effect.succeed(error(400, "BadRequest", `cannot read the body: ${e.message}`))
             })
           )
           if (read !== undefined) return read
           const parsed = parser.end()
+          if (parser.overLimit()) return tooLarge(tooManyRecords)
           if (typeof parsed === "string") {
             return error(400, "BadRequest", parsed, { errors: [{ path: "", message: parsed }] })
           }

@@ -212,7 +212,8 @@ async function* lines(
     for (;;) {
       const { bytesRead } = await handle.read(chunk, 0, chunk.length, null)
       if (bytesRead === 0) break
-      let data = carry.length === 0 ? chunk.subarray(0, bytesRead) : Buffer.concat([carry, chunk.subarray(0, bytesRead)])
+      let data =
+        carry.length === 0 ? chunk.subarray(0, bytesRead) : Buffer.concat([carry, chunk.subarray(0, bytesRead)])
       let start = 0
       let nl = data.indexOf(0x0a)
       while (nl >= 0) {
@@ -292,7 +293,9 @@ const lock = (dir: string): Effect.Effect<void, JournalError, Scope.Scope> =>
           return Effect.succeed(file)
         } catch (e) {
           if ((e as { code?: string }).code !== "EEXIST") {
-            return Effect.fail(new JournalError({ reason: "Io", message: `cannot lock the journal in ${dir}: ${String(e)}` }))
+            return Effect.fail(
+              new JournalError({ reason: "Io", message: `cannot lock the journal in ${dir}: ${String(e)}` })
+            )
           }
           const owner = fs.readFileSync(file, "utf8")
           if (ownerAlive(owner)) {
@@ -315,7 +318,9 @@ const wrap = <A>(message: string, f: () => A): Effect.Effect<A, JournalError> =>
   Effect.try({
     try: f,
     catch: (cause) =>
-      cause instanceof JournalError ? cause : new JournalError({ reason: "Io", message: `${message}: ${String(cause)}`, cause })
+      cause instanceof JournalError
+        ? cause
+        : new JournalError({ reason: "Io", message: `${message}: ${String(cause)}`, cause })
   })
 
 /**
@@ -582,10 +587,12 @@ export const layerSource = (
           (e): Effect.Effect<EventSource.SourceBatch> =>
             e._tag === "Entry"
               ? Effect.succeed({ raw: e.records, events: [], ack: Effect.void, position: e.position, origin: e.origin })
-              : Effect.as(
-                  Effect.sync(() => damaged++).pipe(Effect.andThen(Effect.logError(`journal: ${e.message}`))),
-                  { raw: [], events: [], ack: Effect.void, rejected: [deadLetterOf(e)] }
-                )
+              : Effect.as(Effect.sync(() => damaged++).pipe(Effect.andThen(Effect.logError(`journal: ${e.message}`))), {
+                  raw: [],
+                  events: [],
+                  ack: Effect.void,
+                  rejected: [deadLetterOf(e)]
+                })
         ),
         Stream.catchCause((cause) =>
           // an unreadable segment (permissions, I/O error) ends the replay, not the server

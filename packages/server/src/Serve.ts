@@ -19,7 +19,7 @@
  */
 
 import { join } from "node:path"
-import { Alert, DeadLetterSink, type Detector, Event, EventSource, Pipeline } from "@llm-sentinel/core"
+import { Alert, type DeadLetterSink, type Detector, Event, EventSource, Pipeline } from "@llm-sentinel/core"
 import { Defaults } from "@llm-sentinel/detectors"
 import { ByteSize, Context, Duration, Effect, Fiber, Layer, Option, Result, Schema } from "effect"
 import { Command, Flag } from "effect/cli"

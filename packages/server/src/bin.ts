@@ -16,9 +16,22 @@ process.once("SIGTERM", () => {
 // line, without a stack trace, and exit 1; defects keep the full report.
 let failed = false
 const explain = (e: unknown): string => {
-  const tagged = e as { readonly _tag?: unknown; readonly message?: unknown }
+  const tagged = e as { readonly _tag?: unknown; readonly message?: unknown; readonly cause?: unknown }
   const tag = typeof tagged._tag === "string" ? tagged._tag : "Error"
-  return `sentinel: ${tag}: ${typeof tagged.message === "string" ? tagged.message : String(e)}`
+  const cause = (tagged.cause ?? {}) as { code?: string; address?: string; port?: number; message?: string }
+  if (tag === "ServeError" && cause.code === "EADDRINUSE") {
+    return `sentinel: cannot listen on ${cause.address}:${cause.port}: the address is already in use (another sentinel, or another program, listens there); choose another --port or stop it`
+  }
+  if (tag === "ServeError" && cause.code === "EACCES") {
+    return `sentinel: cannot listen on ${cause.address}:${cause.port}: permission denied (ports below 1024 need privileges); choose another --port`
+  }
+  const message =
+    typeof tagged.message === "string" && tagged.message.length > 0
+      ? tagged.message
+      : typeof cause.message === "string" && cause.message.length > 0
+        ? cause.message
+        : String(e)
+  return `sentinel: ${tag}: ${message}`
 }
 
 Cli.run(process.argv.slice(2)).pipe(

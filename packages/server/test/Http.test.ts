@@ -5,6 +5,7 @@ import { HttpRouter, HttpServer } from "effect/http"
 import * as Admission from "../src/Admission.ts"
 import * as DeadLetters from "../src/DeadLetters.ts"
 import * as Http from "../src/Http.ts"
+import type * as Ingest from "../src/Ingest.ts"
 import * as Readiness from "../src/Readiness.ts"
 
 const ev = (i: number, extra: Record<string, unknown> = {}) => ({
@@ -52,10 +53,7 @@ const makeApp = async (
       maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
       ...(options.maxRecordsPerRequest === undefined ? {} : { maxRecordsPerRequest: options.maxRecordsPerRequest }),
       ...options.guard
-    }).pipe(
-      Layer.provide(Layer.succeedContext(deps)),
-      Layer.provide(HttpServer.layerServices)
-    ),
+    }).pipe(Layer.provide(Layer.succeedContext(deps)), Layer.provide(HttpServer.layerServices)),
     { disableLogger: true }
   )
   return {
@@ -235,6 +233,143 @@ describe("POST /v1/events", () => {
     const third = await app.fetch("/v1/events", post(JSON.stringify(ev(4))))
     assert.strictEqual(third.status, 202)
     await app.close()
+  })
+})
+
+describe("POST /v1/events under poison input and overload", () => {
+  it("answers 415 for any content type but JSON and NDJSON (text/plain and forms are what any web page can send)", async () => {
+    const app = await makeApp()
+    for (const type of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""]) {
+      const res = await app.fetch("/v1/events", post(JSON.stringify(ev(1)), type))
+      assert.strictEqual(res.status, 415, type)
+      assert.strictEqual(res.body._tag, "UnsupportedMediaType")
+    }
+    const json = await app.fetch("/v1/events", post(JSON.stringify(ev(1)), "application/json; charset=utf-8"))
+    assert.strictEqual(json.status, 202)
+    assert.strictEqual(await Effect.runPromise(app.queue.size), 1)
+    await app.close()
+  })
+
+  it("answers 413 naming the record limit, for JSON arrays and NDJSON, and queues nothing", async () => {
+    const app = await makeApp({ maxRecordsPerRequest: 10 })
+    const array = await app.fetch("/v1/events", post(JSON.stringify(Array.from({ length: 11 }, () => ({})))))
+    assert.strictEqual(array.status, 413)
+    assert.match(array.body.message, /more than 10 records \(the record limit, --max-records\)/)
+    const lines = Array.from({ length: 11 }, (_, i) => JSON.stringify(ev(i))).join("\n")
+    const ndjson = await app.fetch("/v1/events", post(lines, "application/x-ndjson"))
+    assert.strictEqual(ndjson.status, 413)
+    const ten = await app.fetch("/v1/events", post(JSON.stringify(Array.from({ length: 10 }, (_, i) => ev(i)))))
+    assert.strictEqual(ten.status, 202)
+    assert.strictEqual(ten.body.accepted, 10)
+    assert.strictEqual(await Effect.runPromise(app.queue.size), 1)
+    await app.close()
+  })
+
+  it("rejects implausible timestamps as field errors and accepts the valid events of the same batch", async () => {
+    const app = await makeApp()
+    const now = Date.now()
+    const res = await app.fetch(
+      "/v1/events",
+      post(
+        JSON.stringify([
+          ev(0, { timestamp: 1e22 }),
+          ev(1, { timestamp: Math.floor(now / 1000) }),
+          ev(2, { timestamp: now + 3_600_000 }),
+          ev(3, { timestamp: now }),
+          ev(4, { timestamp: "2025-11-31T00:00:00Z" })
+        ])
+      )
+    )
+    assert.strictEqual(res.status, 202)
+    assert.strictEqual(res.body.accepted, 1)
+    assert.deepStrictEqual(
+      res.body.rejected.map((r: Ingest.Rejection) => [r.index, r.errors[0]!.path]),
+      [
+        [0, "timestamp"],
+        [1, "timestamp"],
+        [2, "timestamp"],
+        [4, "timestamp"]
+      ]
+    )
+    assert.match(res.body.rejected[1].errors[0].message, /epoch seconds/)
+    await app.close()
+  })
+
+  it("keeps error responses bounded: errors per record, rejections and errors per response", async () => {
+    const app = await makeApp()
+    const wide = { ...ev(0), ...Object.fromEntries(Array.from({ length: 50_000 }, (_, i) => [`k${i}`, i])) }
+    const one = await app.fetch("/v1/events", post(JSON.stringify([wide, ev(1)])))
+    assert.strictEqual(one.status, 202)
+    assert.strictEqual(one.body.accepted, 1)
+    assert.strictEqual(one.body.rejected[0].errors.length, 20)
+    assert.isBelow(JSON.stringify(one.body).length, 5_000)
+    const many = await app.fetch("/v1/events", post(JSON.stringify(Array.from({ length: 5000 }, () => ({ a: 1 })))))
+    assert.strictEqual(many.body.rejectedCount, 5000)
+    assert.strictEqual(many.body.rejected.length, 1000)
+    const deep = `${"[".repeat(50_000)}${"]".repeat(50_000)}`
+    const nested = await app.fetch(
+      "/v1/events",
+      post(`[${JSON.stringify(ev(2)).slice(0, -1)},"attributes":{"a":${deep}}},${JSON.stringify(ev(3))}]`)
+    )
+    assert.strictEqual(nested.status, 202)
+    assert.strictEqual(nested.body.accepted, 1)
+    assert.strictEqual(nested.body.rejected[0].errors[0].path, "attributes.a")
+    await app.close()
+  })
+
+  it("answers 429 when the events in flight are at their limit, until the pipeline acknowledges them", async () => {
+    const app = await makeApp({ admission: { maxEvents: 5 } })
+    const first = await app.fetch("/v1/events", post(JSON.stringify([ev(1), ev(2), ev(3), ev(4)])))
+    assert.strictEqual(first.status, 202)
+    const second = await app.fetch("/v1/events", post(JSON.stringify([ev(5), ev(6)])))
+    assert.strictEqual(second.status, 429)
+    assert.strictEqual(second.headers.get("retry-after"), "1")
+    assert.match(second.body.message, /too many events in flight/)
+    const batch = await Effect.runPromise(Stream.runHead(app.source.batches))
+    if (batch._tag === "Some") await Effect.runPromise(batch.value.ack)
+    const third = await app.fetch("/v1/events", post(JSON.stringify([ev(5), ev(6)])))
+    assert.strictEqual(third.status, 202)
+    await app.close()
+  })
+
+  it("refuses cross-origin requests unless the origin is configured, then answers with CORS headers", async () => {
+    const app = await makeApp({ guard: { corsOrigins: ["https://dash.example.com"] } })
+    const evil = await app.fetch("/v1/events", {
+      ...post(JSON.stringify(ev(1))),
+      headers: { "content-type": "application/json", origin: "https://evil.example" }
+    })
+    assert.strictEqual(evil.status, 403)
+    const read = await app.fetch("/v1/anomalies", { headers: { origin: "null" } })
+    assert.strictEqual(read.status, 403)
+    const allowed = await app.fetch("/v1/events", {
+      ...post(JSON.stringify(ev(1))),
+      headers: { "content-type": "application/json", origin: "https://dash.example.com" }
+    })
+    assert.strictEqual(allowed.status, 202)
+    assert.strictEqual(allowed.headers.get("access-control-allow-origin"), "https://dash.example.com")
+    const preflight = await app.fetch("/v1/events", {
+      method: "OPTIONS",
+      headers: { origin: "https://dash.example.com", "access-control-request-method": "POST" }
+    })
+    assert.isBelow(preflight.status, 300)
+    const same = await app.fetch("/healthz", { headers: { origin: "http://sentinel.test", host: "sentinel.test" } })
+    assert.strictEqual(same.status, 200)
+    assert.strictEqual(await Effect.runPromise(app.queue.size), 1)
+    await app.close()
+  })
+
+  it("on loopback, refuses a Host that is not a loopback name (DNS rebinding)", async () => {
+    const app = await makeApp({ guard: { loopback: true, allowedHosts: ["sentinel.internal"] } })
+    const rebound = await app.fetch("/v1/anomalies", { headers: { host: "sentinel.test" } })
+    assert.strictEqual(rebound.status, 403)
+    assert.match(rebound.body.message, /DNS-rebinding/)
+    await app.close()
+    for (const host of ["127.0.0.1:7300", "localhost", "[::1]:7300", "sentinel.internal:80"]) {
+      assert.isTrue(Http.isAllowedHost(host, { loopback: true, allowedHosts: ["sentinel.internal"] }), host)
+    }
+    for (const host of ["evil.com", "127.0.0.1.evil.com", "localhost.evil.com:7300"]) {
+      assert.isFalse(Http.isAllowedHost(host, { loopback: true }), host)
+    }
   })
 })
 

@@ -145,7 +145,9 @@ describe("Journal", () => {
   it.effect("names a missing segment, and a checkpoint position before the first segment", () =>
     Effect.gen(function* () {
       const dir = tmp()
-      yield* withJournal({ dir, maxSegmentBytes: 120 }, (j) => Effect.forEach([0, 1, 2, 3, 4, 5, 6, 7], (i) => j.append([ev(i)])))
+      yield* withJournal({ dir, maxSegmentBytes: 120 }, (j) =>
+        Effect.forEach([0, 1, 2, 3, 4, 5, 6, 7], (i) => j.append([ev(i)]))
+      )
       const segments = fs
         .readdirSync(dir)
         .filter((f) => f.endsWith(".journal"))
@@ -167,7 +169,10 @@ describe("Journal", () => {
       // a checkpoint that points before what is left
       fs.rmSync(path.join(dir, segments[0]!))
       const from0 = yield* withJournal({ dir, maxSegmentBytes: 120 }, (j) => Stream.runCollect(j.replay(0)))
-      assert.match(damages(from0)[0]!.message, /journal segment 0000000000000000\.journal is missing: the batches at positions 0–/)
+      assert.match(
+        damages(from0)[0]!.message,
+        /journal segment 0000000000000000\.journal is missing: the batches at positions 0–/
+      )
     })
   )
 
