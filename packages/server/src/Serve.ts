@@ -261,7 +261,7 @@ export const isLoopback = (host: string): boolean => {
     h === "localhost" ||
     h === "::1" ||
     h === "::ffff:127.0.0.1" ||
-    (octets !== null && octets.slice(1).every((o) => Number(o) <= 255))
+    octets?.slice(1).every((o) => Number(o) <= 255) === true
   )
 }
 
