@@ -22,6 +22,13 @@ export * as AlertJson from "./AlertJson.ts"
 export * as Counters from "./Counters.ts"
 
 /**
+ * Fan-out:
+ *
+ * @since 0.1.0
+ */
+export * as Fanout from "./Fanout.ts"
+
+/**
  * The file source:
  *
  * @since 0.1.0
