@@ -85,10 +85,10 @@ describe("Webhook", () => {
       )
       const afterRetryAfter = got[2]!.at - got[1]!.at
       assert.isAtLeast(afterRetryAfter, 1000, `waited ${afterRetryAfter} ms after 429 Retry-After: 1`)
-      assert.isBelow(afterRetryAfter, 1400)
+      assert.isBelow(afterRetryAfter, 3000, "Retry-After is waited for, not much longer")
       const afterHang = got[3]!.at - got[2]!.at
       assert.isAtLeast(afterHang, 400, "the hanging attempt timed out after 400 ms")
-      assert.isBelow(Date.now() - started, 5000)
+      assert.isBelow(Date.now() - started, 10_000)
       assert.deepStrictEqual(c, { received: 1, sent: 1, retried: 3, dropped: 0, errors: 3 })
       assert.strictEqual(dl.length, 0)
       assert.isTrue(healthy)
