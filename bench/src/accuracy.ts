@@ -326,4 +326,42 @@ if (best === undefined) {
   console.log("replay config:")
   console.log(JSON.stringify({ detectors: params, thresholds: { warning: best.w, critical: best.w + 2 } }))
 }
+// ---- the shipped default configuration, as the library, serve and replay run it ----
+console.log("\n## The default configuration (`Defaults.config`: its detectors per metric and its own deciding step)\n")
+const defaultsConfig = Detectors.Defaults.config
+console.log(
+  `thresholds: warning ${defaultsConfig.thresholds.warning}, critical ${defaultsConfig.thresholds.critical}; detectors: ${defaultsConfig
+    .detectors()
+    .map((d) => d.name)
+    .join(" + ")}\n`
+)
+console.log(
+  `${"scenario".padEnd(20)}${pad("F1", 6)}${pad("recall", 8)}${pad("precision", 10)}${pad("delay m", 9)}${pad("FA/d", 8)}`
+)
+let defaultsNoiseFa = 0
+let defaultsNoiseDays = 0
+for (const s of all) {
+  const fn = Detector.makeDetectFn({ ...defaultsConfig.detectOptions(), onlyAnomalous: true })
+  const key = Series.makeKey("bench", s.name, s.metric)
+  const times = new Set<number>()
+  for (let i = 0; i < s.values.length; i += 4096) {
+    const points: Array<Series.MetricPoint> = []
+    for (let j = i; j < Math.min(s.values.length, i + 4096); j++)
+      points.push({ key, time: s.times[j]!, value: s.values[j]! })
+    for (const scored of fn.apply(points)) times.add(scored.point.time)
+  }
+  const m = Replay.evaluate([...times], s.incidents, toleranceMs)
+  const fa = m.falsePositives / s.days
+  if (isNoise(s)) {
+    defaultsNoiseFa += m.falsePositives
+    defaultsNoiseDays += s.days
+  }
+  console.log(
+    `${s.name.padEnd(20)}${pad(isNoise(s) ? "–" : f(m.f1), 6)}${pad(f(m.recall), 8)}${pad(f(m.precision), 10)}${pad(
+      m.meanDelayMs === null ? "–" : (m.meanDelayMs / MINUTE).toFixed(1),
+      9
+    )}${pad(fa.toFixed(2), 8)}`
+  )
+}
+console.log(`false alarms per day on the noise-only scenarios: ${(defaultsNoiseFa / defaultsNoiseDays).toFixed(2)}`)
 console.log(`\n(${((performance.now() - started) / 1000).toFixed(1)} s)`)

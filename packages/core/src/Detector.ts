@@ -6,8 +6,13 @@
  *
  * Deciding is separate ({@link Verdict.Decide}): {@link step} combines a detector and a decider into one pure
  * transition `(state, value, time) => [state, verdict]`, applying the rules every detector shares: non-finite
- * input is ignored without touching the state, and a point judged anomalous is not learned unless the detector
- * says `learnAnomalies`.
+ * input is ignored without touching the state, and a point judged anomalous is learned in full only when the
+ * detector says `learnAnomalies`; otherwise it goes to the detector's `learnAnomaly` (bounded learning, e.g. the
+ * value clipped to the band of its assessment), or is not learned at all when there is none.
+ *
+ * Bounded learning is what lets a detector adapt to a lasting change: a spike learned as the edge of the band
+ * barely moves the baseline, but a level shift that lasts pulls the baseline (and its spread) along until the new
+ * level is inside the band and the detector is quiet again, without ever learning an incident's full size.
  *
  * `learn` may update the state in place for speed (and return it), as long as every law of
  * `@llm-sentinel/detectors/testing` still holds; `score` must never mutate.
@@ -30,8 +35,13 @@ export interface Detector<S, In = number> extends Pipeable.Pipeable {
   readonly params: Readonly<Record<string, unknown>>
   /** Points to learn before the detector may fire. */
   readonly minSamples: number
-  /** Whether points judged anomalous are learned (default false: an incident does not become the new normal). */
+  /** Whether points judged anomalous are learned in full (default false: an incident does not become the new normal). */
   readonly learnAnomalies: boolean
+  /**
+   * Bounded learning of a point judged anomalous (when `learnAnomalies` is false), given its assessment: for
+   * example the value clipped to `[lower, upper]`. Absent: anomalous points are not learned at all.
+   */
+  readonly learnAnomaly: ((state: S, input: In, time: number, assessment: Verdict.Assessment) => S) | undefined
   /** Encodes the state to JSON-compatible values and back. */
   readonly state: Schema.Codec<S, unknown>
   readonly initial: () => S
@@ -67,7 +77,43 @@ const DetectorProto = {
 }
 
 /**
- * Builds a detector. `learnAnomalies` defaults to false and `accepts` to "finite numbers".
+ * How a detector learns a point judged anomalous when `learnAnomalies` is false: `"clip"` learns the value clipped
+ * to the assessment's band `[lower, upper]` (numbers only; a point without finite bounds is not learned), a
+ * function does its own bounded update, `"skip"` does not learn it.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export type Adapt<S, In> = "clip" | "skip" | ((state: S, input: In, time: number, assessment: Verdict.Assessment) => S)
+
+/**
+ * The value learned for an anomalous point under `"clip"`: `x` clipped to `[lower, upper]`, or `undefined` when
+ * the bounds are not finite.
+ *
+ * @category combinators
+ * @since 0.2.0
+ */
+export const clipToBand = (x: number, assessment: Verdict.Assessment): number | undefined => {
+  const { lower, upper } = assessment
+  if (!Number.isFinite(lower) || !Number.isFinite(upper) || lower > upper) return undefined
+  return x < lower ? lower : Math.min(x, upper)
+}
+
+const learnAnomalyOf = <S, In>(
+  adapt: Adapt<S, In> | undefined,
+  learn: (state: S, input: In, time: number) => S
+): Detector<S, In>["learnAnomaly"] => {
+  if (adapt === undefined || adapt === "skip") return undefined
+  if (adapt !== "clip") return adapt
+  return (state, input, time, assessment) => {
+    if (typeof input !== "number") return state
+    const clipped = clipToBand(input, assessment)
+    return clipped === undefined ? state : learn(state, clipped as In, time)
+  }
+}
+
+/**
+ * Builds a detector. `learnAnomalies` defaults to false, `adapt` to `"skip"` and `accepts` to "finite numbers".
  *
  * @example
  * ```ts
@@ -92,6 +138,8 @@ export const make = <S, In = number>(options: {
   readonly params?: Readonly<Record<string, unknown>>
   readonly minSamples: number
   readonly learnAnomalies?: boolean
+  /** Bounded learning of anomalous points (see {@link Adapt}); ignored when `learnAnomalies` is true. */
+  readonly adapt?: Adapt<S, In>
   readonly state: Schema.Codec<S, unknown>
   readonly initial: () => S
   readonly score: (state: S, input: In, time: number) => Verdict.Assessment
@@ -103,6 +151,7 @@ export const make = <S, In = number>(options: {
     params: options.params ?? {},
     minSamples: options.minSamples,
     learnAnomalies: options.learnAnomalies ?? false,
+    learnAnomaly: options.learnAnomalies === true ? undefined : learnAnomalyOf(options.adapt, options.learn),
     state: options.state,
     initial: options.initial,
     score: options.score,
@@ -122,7 +171,8 @@ const rejected = Verdict.notReady("non-finite input ignored")
 
 /**
  * Combines a detector with a deciding step (default {@link Verdict.threshold}) into one transition. Input the
- * detector does not accept yields a not-ready verdict and leaves the state untouched.
+ * detector does not accept yields a not-ready verdict and leaves the state untouched. A point judged anomalous is
+ * learned in full with `learnAnomalies`, else through `learnAnomaly` when the detector has one, else not at all.
  *
  * @category combinators
  * @since 0.1.0
@@ -133,7 +183,10 @@ export const step =
     if (!detector.accepts(input) || !Number.isFinite(time)) return [state, rejected]
     const assessment = detector.score(state, input, time)
     const verdict = decide(assessment, typeof input === "number" ? input : Number.NaN)
-    if (verdict.anomalous && !detector.learnAnomalies) return [state, verdict]
+    if (verdict.anomalous && !detector.learnAnomalies) {
+      const bounded = detector.learnAnomaly
+      return [bounded === undefined ? state : bounded(state, input, time, assessment), verdict]
+    }
     return [detector.learn(state, input, time), verdict]
   }
 

@@ -29,6 +29,35 @@ describe("Detector contract", () => {
     assert.strictEqual(learning.state.n, 51)
   })
 
+  it("learns a point judged anomalous clipped to its band with adapt: clip, or through a custom bounded update", () => {
+    const values = [...noise(50), 1000]
+    const clip = Detector.make({ ...welford, adapt: "clip" })
+    const { state, verdicts } = Detector.run(clip, values)
+    const last = verdicts.at(-1)!
+    assert.ok(last.anomalous)
+    assert.strictEqual(state.n, 51)
+    // the learned value was the band's upper edge, not 1000
+    const before = Detector.run(welford, values.slice(0, 50)).state
+    const expected = welford.learn(before, last.upper, 0)
+    assert.closeTo(state.mean, expected.mean, 1e-9)
+    assert.strictEqual(Detector.clipToBand(1000, last), last.upper)
+    assert.strictEqual(Detector.clipToBand(1000, { ...last, lower: Number.NaN }), undefined)
+    // a custom rule gets the assessment; "skip" and learnAnomalies: true override it as documented
+    const seen: Array<number> = []
+    const custom = Detector.make({
+      ...welford,
+      adapt: (s, _x, _t, a) => {
+        seen.push(a.score)
+        return s
+      }
+    })
+    assert.strictEqual(Detector.run(custom, values).state.n, 50)
+    assert.strictEqual(seen.length, 1)
+    assert.isAbove(seen[0]!, 4)
+    assert.strictEqual(Detector.make({ ...welford, adapt: "skip" }).learnAnomaly, undefined)
+    assert.strictEqual(Detector.make({ ...welford, adapt: "clip", learnAnomalies: true }).learnAnomaly, undefined)
+  })
+
   it("snapshot and restore continue with identical verdicts", () => {
     const values = noise(200)
     const whole = Detector.run(welford, values).verdicts

@@ -7,24 +7,34 @@
  * A single spike of `c`σ scores `0.5·(c − k)` with the defaults; a sustained shift of `c`σ adds `c − k` per point.
  *
  * Reset: the sums stay at 0 during warm-up, and are reset to 0 when a learned point reaches `S ≥ h` (the usual
- * restart after a signal). With `learnAnomalies` false a signalling point is not learned, so the detector keeps
- * signalling while the shift lasts instead of restarting. A zero σ falls back to `1e-9·|μ|`; scores are capped at
- * 1000.
+ * restart after a signal). Adaptation (`anomalies: "learn"`, the default): signalling points are learned, so after
+ * a lasting shift the sums restart at each signal while the baseline (memory `2/alpha` points) moves to the new
+ * level, and the detector is quiet again after a few hundred points; with `"skip"` it keeps signalling while the
+ * shift lasts. The σ never falls below one learned quantum of the data or the metric's minimum change
+ * (`scaleFloor` in `internal.ts`); scores above 50 are squashed logarithmically.
  *
  * @since 0.1.0
  */
 import { Detector, type Verdict } from "@llm-sentinel/core"
 import { Schema } from "effect"
 import {
+  type Anomalies,
+  AnomaliesSchema,
+  adaptOptions,
   baselineSigma,
-  clampScore,
   decodeParams,
   ewUpdate,
   fmt,
+  learnResolution,
+  type MinimumChange,
+  MinimumChangeFields,
   NonNegativeFinite,
+  noMinimumChange,
   PositiveFinite,
   PositiveInt,
+  ResolutionFields,
   rejected,
+  squash,
   UnitInterval,
   WARNING
 } from "./internal.ts"
@@ -40,7 +50,7 @@ export const name = "cusum"
  * @category models
  * @since 0.1.0
  */
-export interface Params {
+export interface Params extends MinimumChange {
   /** Smoothing of the baseline mean and variance, in (0, 1]; memory about `2/alpha` points. Default 0.02. */
   readonly alpha: number
   /** Slack `k`: the shift (in σ) that is tolerated without accumulating, about half the shift to detect. Default 0.5. */
@@ -49,15 +59,15 @@ export interface Params {
   readonly h: number
   /** Points to learn before the detector may fire (count, at least 2). Default 30. */
   readonly minSamples: number
-  /** Whether points judged anomalous are learned. Default false. */
-  readonly learnAnomalies: boolean
+  /** How points judged anomalous are learned: `"learn"` in full, `"clip"` to the band, `"skip"`. Default `"learn"`. */
+  readonly anomalies: Anomalies
 }
 
 /**
  * @category models
  * @since 0.1.0
  */
-export const defaults: Params = { alpha: 0.02, k: 0.5, h: 8, minSamples: 30, learnAnomalies: false }
+export const defaults: Params = { alpha: 0.02, k: 0.5, h: 8, minSamples: 30, anomalies: "learn", ...noMinimumChange }
 
 /**
  * Validates a (partial) configuration.
@@ -70,7 +80,8 @@ export const ParamsSchema: Schema.Codec<Partial<Params>, unknown> = Schema.Struc
   k: Schema.optionalKey(NonNegativeFinite),
   h: Schema.optionalKey(PositiveFinite),
   minSamples: Schema.optionalKey(PositiveInt),
-  learnAnomalies: Schema.optionalKey(Schema.Boolean)
+  anomalies: Schema.optionalKey(AnomaliesSchema),
+  ...MinimumChangeFields
 })
 
 /**
@@ -87,6 +98,10 @@ export interface State {
   up: number
   /** S⁻, downward evidence (σ). */
   down: number
+  /** The last value learned (for the quantum). */
+  last: number
+  /** The smallest non-zero step between consecutive values seen. */
+  quantum: number
 }
 
 const StateSchema = Schema.Struct({
@@ -94,7 +109,8 @@ const StateSchema = Schema.Struct({
   mean: Detector.AnyNumberState,
   variance: Detector.AnyNumberState,
   up: Detector.AnyNumberState,
-  down: Detector.AnyNumberState
+  down: Detector.AnyNumberState,
+  ...ResolutionFields
 })
 
 /**
@@ -117,11 +133,11 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     if (!Number.isFinite(x)) return rejected
     if (s.n < 2)
       return { score: 0, expected: s.n === 1 ? s.mean : Number.NaN, lower: Number.NaN, upper: Number.NaN, ready: false }
-    const scale = baselineSigma(s)
+    const scale = baselineSigma(s, p)
     const z = (x - s.mean) / scale
     const up = Math.max(0, s.up + z - k)
     const down = Math.max(0, s.down - z - k)
-    const result = clampScore((WARNING * Math.max(up, down)) / h)
+    const result = squash((WARNING * Math.max(up, down)) / h)
     const lower = s.mean - scale * (h - s.down + k)
     const upper = s.mean + scale * (h - s.up + k)
     const ready = s.n >= minSamples
@@ -137,8 +153,9 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
   }
   const learn = (s: State, x: number): State => {
     if (!Number.isFinite(x)) return s
+    learnResolution(s, x)
     if (s.n >= 2 && s.n >= minSamples) {
-      const z = (x - s.mean) / baselineSigma(s)
+      const z = (x - s.mean) / baselineSigma(s, p)
       s.up = Math.max(0, s.up + z - k)
       s.down = Math.max(0, s.down - z - k)
       if (s.up >= h || s.down >= h) {
@@ -154,9 +171,9 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     name,
     params: { ...p },
     minSamples,
-    learnAnomalies: p.learnAnomalies,
+    ...adaptOptions(p.anomalies),
     state: StateSchema,
-    initial: () => ({ n: 0, mean: 0, variance: 0, up: 0, down: 0 }),
+    initial: () => ({ n: 0, mean: 0, variance: 0, up: 0, down: 0, last: Number.NaN, quantum: 0 }),
     score,
     learn
   })
@@ -169,6 +186,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
  * @since 0.1.0
  */
 export const laws: LawClaims<Params> = {
+  adapts: { size: 10, within: 300 },
   shiftInvariant: true,
   scaleInvariant: true,
   // the accumulated evidence of one side makes the score asymmetric around the mean

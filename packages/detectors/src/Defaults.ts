@@ -1,45 +1,169 @@
 /**
- * The default detector set and thresholds, chosen from the accuracy benchmark (`npm run bench:accuracy`): a
- * seasonal baseline (hour-of-day, so a daily traffic cycle is not an anomaly) and a robust MAD detector, deciding
- * at warning 6 / critical 8. On the benchmark's synthetic LLM-telemetry scenarios this pair had a mean F1 of
- * 0.96 with recall 1.00 and 0.79 false alarms per simulated day on noise-only series, the best of every set
- * within a budget of one false alarm a day (the README quotes the table).
+ * The default configuration, as one value ({@link config}): the detectors for each metric (with the metric's
+ * minimum meaningful change), and the deciding step they were chosen with. The library, `sentinel serve` and
+ * `sentinel replay` share it, so the detectors cannot be run with thresholds they were not chosen for.
+ *
+ * The choice comes from two benchmarks (the README quotes both tables): `npm run bench:realworld` (43 labelled
+ * series from real systems, event-wise) and `npm run bench:accuracy` (synthetic LLM-telemetry scenarios). The
+ * default detector is a calibrated rate of change ({@link Calibrated} over {@link RateOfChange}): how rare the
+ * latest change is for this series. Calibration makes its score a tail probability in σ units, so the default
+ * thresholds are the library's standard ones (`Verdict.defaultThresholds`, warning 4 / critical 6): a
+ * `Verdict.threshold()` with no argument decides exactly as `config.decide` does.
  *
  * @since 0.1.0
  */
-import type { Detector } from "@llm-sentinel/core"
-import { Verdict } from "@llm-sentinel/core"
+import { type Detector, Verdict } from "@llm-sentinel/core"
+import * as Calibrated from "./Calibrated.ts"
+import type { MinimumChange } from "./internal.ts"
 import * as Mad from "./Mad.ts"
-import * as Seasonal from "./Seasonal.ts"
+import * as RateOfChange from "./RateOfChange.ts"
 
 /**
- * The default detectors, fresh instances with their default parameters.
- *
- * @category constructors
- * @since 0.1.0
- */
-export const detectors = (): ReadonlyArray<Detector.Any> => [Seasonal.make(), Mad.make()]
-
-/**
- * The default thresholds: warning at score 6, critical at 8.
- *
- * @category constructors
- * @since 0.1.0
- */
-export const thresholds: Verdict.Thresholds = { warning: 6, critical: 8 }
-
-/**
- * The default deciding step ({@link thresholds}).
- *
- * @category constructors
- * @since 0.1.0
- */
-export const decide: Verdict.Decide = Verdict.threshold(thresholds)
-
-/**
- * The default configuration as one value: the detectors and the deciding step they were chosen with.
+ * The thresholds the default detectors were chosen with: warning at a calibrated score of 3.7 (a point rarer than
+ * about 1 in 10,000 for its series), critical at 5.
  *
  * @category constructors
  * @since 0.2.0
  */
-export const config = { detectors, thresholds, decide }
+export const defaultThresholds: Verdict.Thresholds = { warning: 3.7, critical: 5 }
+
+/**
+ * The minimum meaningful change of a metric (see `scaleFloor`: a smaller change scores under 3 in the inner
+ * detector): absolute (`minChange`, in the metric's unit), relative to the level (`minRelativeChange`), and
+ * whether the values are counts (Poisson spread).
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export type MetricMinimum = Partial<MinimumChange>
+
+/**
+ * The default detector configuration as one value.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export interface Config {
+  /** The thresholds of the deciding step. */
+  readonly thresholds: Verdict.Thresholds
+  /** The deciding step the detectors were chosen with. */
+  readonly decide: Verdict.Decide
+  /**
+   * Minimum meaningful changes per metric, by metric name or family prefix (`"latency"` covers `latency.p95`);
+   * the longest matching key wins, `"*"` is the fallback.
+   */
+  readonly minimumChanges: Readonly<Record<string, MetricMinimum>>
+  /** Fresh default detectors for a metric (the fallback minimum when the metric is unknown or absent). */
+  readonly detectors: (metric?: string) => ReadonlyArray<Detector.Any>
+  /** The detect-stage options (`Detector.makeDetectFn`, `Detector.detect`, the pipeline): per-series detectors and `decide`. */
+  readonly detectOptions: () => { readonly detectors: Detector.Selection; readonly decide: Verdict.Decide }
+}
+
+/**
+ * The default minimum changes: latency and time to first token under 5% or 20 ms, mean token counts under 5%,
+ * rates per second or minute are counts with changes under 10% ignored, and the error rate moves by at least 5
+ * percentage points (one error in a quiet minute of 20 calls is not an incident; a burst is).
+ *
+ * @category constructors
+ * @since 0.2.0
+ */
+export const minimumChanges: Readonly<Record<string, MetricMinimum>> = {
+  "*": {},
+  latency: { minChange: 20, minRelativeChange: 0.05 },
+  ttft: { minChange: 20, minRelativeChange: 0.05 },
+  "outputTokens.mean": { minRelativeChange: 0.05 },
+  "inputTokens.mean": { minRelativeChange: 0.05 },
+  "totalTokens.perSecond": { minRelativeChange: 0.1, counts: true },
+  "outputTokens.perSecond": { minRelativeChange: 0.1, counts: true },
+  "inputTokens.perSecond": { minRelativeChange: 0.1, counts: true },
+  "requests.perSecond": { minRelativeChange: 0.1, counts: true },
+  "cost.perMinute": { minRelativeChange: 0.1 },
+  "error.rate": { minChange: 0.05 }
+}
+
+/**
+ * The minimum change for a metric: the longest key of `table` that is the metric or a dot-prefix of it, else `"*"`.
+ *
+ * @category combinators
+ * @since 0.2.0
+ */
+export const minimumFor = (table: Readonly<Record<string, MetricMinimum>>, metric?: string): MetricMinimum => {
+  if (metric === undefined) return table["*"] ?? {}
+  let best: string | undefined
+  for (const key of Object.keys(table)) {
+    if (key !== metric && !metric.startsWith(`${key}.`)) continue
+    if (best === undefined || key.length > best.length) best = key
+  }
+  return table[best ?? "*"] ?? {}
+}
+
+/**
+ * Builds a configuration: the default detectors with the given thresholds and minimum changes (each defaulting to
+ * the shipped ones).
+ *
+ * @example
+ * ```ts
+ * import { Detector } from "@llm-sentinel/core"
+ * import { Defaults } from "@llm-sentinel/detectors"
+ * const detect = Detector.makeDetectFn(Defaults.config.detectOptions())
+ * const stricter = Defaults.configure({ thresholds: { warning: 5, critical: 7 } })
+ * ```
+ * @category constructors
+ * @since 0.2.0
+ */
+export const configure = (
+  options: {
+    readonly thresholds?: Verdict.Thresholds
+    readonly minimumChanges?: Readonly<Record<string, MetricMinimum>>
+  } = {}
+): Config => {
+  const thresholds = options.thresholds ?? defaultThresholds
+  const table = options.minimumChanges ?? minimumChanges
+  const decide = Verdict.threshold(thresholds)
+  const detectors = (metric?: string): ReadonlyArray<Detector.Any> => {
+    const minimum = minimumFor(table, metric)
+    return [
+      Calibrated.make({ detector: RateOfChange.make({ alpha: 0.01, ...minimum }), memory: 3000, tail: 0.05 }),
+      Calibrated.make({ detector: Mad.make(minimum), memory: 3000, tail: 0.05 })
+    ]
+  }
+  return {
+    thresholds,
+    decide,
+    minimumChanges: table,
+    detectors,
+    detectOptions: () => ({ detectors: (key) => detectors(key.metric), decide })
+  }
+}
+
+/**
+ * The default configuration.
+ *
+ * @category constructors
+ * @since 0.2.0
+ */
+export const config: Config = configure()
+
+/**
+ * The default detectors for a metric. Prefer `config.detectOptions()`, which brings the deciding step along.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const detectors = (metric?: string): ReadonlyArray<Detector.Any> => config.detectors(metric)
+
+/**
+ * The default thresholds (`config.thresholds`, the library's standard `Verdict.defaultThresholds`).
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const thresholds: Verdict.Thresholds = config.thresholds
+
+/**
+ * The default deciding step (`config.decide`).
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const decide: Verdict.Decide = config.decide

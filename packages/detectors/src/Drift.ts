@@ -21,7 +21,9 @@
 import { Detector, type Verdict } from "@llm-sentinel/core"
 import { Schema } from "effect"
 import {
-  clampScore,
+  type Anomalies,
+  AnomaliesSchema,
+  adaptOptions,
   decodeParams,
   fmt,
   insertSorted,
@@ -30,6 +32,7 @@ import {
   quantile,
   rejected,
   removeSorted,
+  squash,
   upperBound,
   zFromLogTail
 } from "./internal.ts"
@@ -54,15 +57,15 @@ export interface Params {
   readonly bins: number
   /** Points to learn before the detector may fire (count); never less than `reference + window − 1`. Default 0. */
   readonly minSamples: number
-  /** Whether points judged anomalous are learned. Default false. */
-  readonly learnAnomalies: boolean
+  /** How points judged anomalous are learned: `"learn"` in full, `"clip"` to the band, `"skip"`. Default `"learn"`. */
+  readonly anomalies: Anomalies
 }
 
 /**
  * @category models
  * @since 0.1.0
  */
-export const defaults: Params = { reference: 200, window: 50, bins: 10, minSamples: 0, learnAnomalies: false }
+export const defaults: Params = { reference: 200, window: 50, bins: 10, minSamples: 0, anomalies: "learn" }
 
 /**
  * Validates a (partial) configuration.
@@ -77,7 +80,7 @@ export const ParamsSchema: Schema.Codec<Partial<Params>, unknown> = Schema.Struc
   window: Schema.optionalKey(PositiveInt.check(Schema.isGreaterThanOrEqualTo(5), Schema.isLessThanOrEqualTo(100_000))),
   bins: Schema.optionalKey(PositiveInt.check(Schema.isGreaterThanOrEqualTo(2), Schema.isLessThanOrEqualTo(50))),
   minSamples: Schema.optionalKey(NonNegativeInt),
-  learnAnomalies: Schema.optionalKey(Schema.Boolean)
+  anomalies: Schema.optionalKey(AnomaliesSchema)
 })
 
 /**
@@ -208,7 +211,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     if (!Number.isFinite(x)) return rejected
     if (s.refLen < 2) return { score: 0, expected: Number.NaN, lower: Number.NaN, upper: Number.NaN, ready: false }
     const st = statistics(s.ref, s.refLen, s.cur, s.curLen, x, p.bins)
-    const result = clampScore(Math.max(st.zKs, st.zPsi))
+    const result = squash(Math.max(st.zKs, st.zPsi))
     const expected = quantile(s.ref, s.refLen, 0.5)
     const lower = quantile(s.ref, s.refLen, 0.005)
     const upper = quantile(s.ref, s.refLen, 0.995)
@@ -251,7 +254,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     name,
     params: { ...p },
     minSamples,
-    learnAnomalies: p.learnAnomalies,
+    ...adaptOptions(p.anomalies),
     state: StateSchema,
     initial: () => ({
       ring: new Float64Array(cap),
@@ -274,6 +277,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
  * @since 0.1.0
  */
 export const laws: LawClaims<Params> = {
+  adapts: { size: 10, within: 400 },
   shiftInvariant: true,
   scaleInvariant: true,
   sensitivity: { kind: "step", size: 3, within: 20 },

@@ -17,7 +17,7 @@
 import { Detector, type Verdict } from "@llm-sentinel/core"
 import { Schema } from "effect"
 import * as Ewma from "./Ewma.ts"
-import { clampScore, decodeParams, fmt, rejected } from "./internal.ts"
+import { type Anomalies, AnomaliesSchema, adaptOptions, decodeParams, fmt, rejected, squash } from "./internal.ts"
 import * as Mad from "./Mad.ts"
 import type { LawClaims } from "./testing/Claims.ts"
 import * as ZScore from "./ZScore.ts"
@@ -39,8 +39,8 @@ export interface Params {
   readonly combine: "max" | "vote" | "weighted"
   /** Non-negative weights for `"weighted"`, one per member; empty means equal weights. Default `[]`. */
   readonly weights: ReadonlyArray<number>
-  /** Whether points judged anomalous are learned by the members. Default false. */
-  readonly learnAnomalies: boolean
+  /** How points judged anomalous are learned: `"learn"` in full, `"clip"` to the band, `"skip"`. Default `"clip"`. */
+  readonly anomalies: Anomalies
 }
 
 /**
@@ -51,7 +51,7 @@ export const defaults: Params = {
   members: [ZScore.make(), Ewma.make(), Mad.make()],
   combine: "max",
   weights: [],
-  learnAnomalies: false
+  anomalies: "clip"
 }
 
 const isDetector = (u: unknown): u is Detector.Any =>
@@ -73,7 +73,7 @@ export const ParamsSchema: Schema.Codec<Partial<Params>, unknown> = Schema.Struc
   ),
   combine: Schema.optionalKey(Schema.Literals(["max", "vote", "weighted"])),
   weights: Schema.optionalKey(Schema.Array(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0)))),
-  learnAnomalies: Schema.optionalKey(Schema.Boolean)
+  anomalies: Schema.optionalKey(AnomaliesSchema)
 })
 
 /**
@@ -152,7 +152,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     if (p.combine === "weighted") {
       if (wSum === 0) return { ...best, score: 0, ready: false }
       return {
-        score: clampScore(wScore / wSum),
+        score: squash(wScore / wSum),
         expected: wExpected / wSum,
         lower: wLower / wSum,
         upper: wUpper / wSum,
@@ -164,7 +164,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     const sorted = scores.subarray(0, ready).sort()
     const agreed = sorted[ready - k]!
     const result: Verdict.Assessment = {
-      score: clampScore(agreed),
+      score: squash(agreed),
       expected: median(expecteds, ready),
       lower: median(lowers, ready),
       upper: median(uppers, ready),
@@ -185,9 +185,9 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
   const state = Schema.Tuple(members.map((d) => d.state)) as unknown as Schema.Codec<State, unknown>
   return Detector.make<State>({
     name,
-    params: { members: members.map((d) => d.name), combine: p.combine, weights, learnAnomalies: p.learnAnomalies },
+    params: { members: members.map((d) => d.name), combine: p.combine, weights, anomalies: p.anomalies },
     minSamples: Math.min(...members.map((d) => d.minSamples)),
-    learnAnomalies: p.learnAnomalies,
+    ...adaptOptions(p.anomalies),
     state,
     initial: () => members.map((d) => d.initial()),
     score,
@@ -202,6 +202,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
  * @since 0.1.0
  */
 export const laws: LawClaims<Params> = {
+  adapts: { size: 10, within: 200 },
   shiftInvariant: true,
   scaleInvariant: true,
   sensitivity: { kind: "spike", size: 7 },

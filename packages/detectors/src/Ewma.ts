@@ -8,20 +8,31 @@
  * in σ units of the chart statistic (4 = warning). With `lambda = 1` this is a Shewhart chart (a plain
  * exponentially weighted z-score); smaller `lambda` catches small sustained shifts sooner but needs a larger
  * spike: with the default 0.3, a single spike of `k`σ scores about `0.71·k`, a sustained shift of `k`σ about
- * `2.4·k`. A zero variance falls back to `1e-9·|μ|` (scores are capped at 1000).
+ * `2.4·k`. The scale never falls below one learned quantum of the
+ * data or the metric's minimum change (`scaleFloor` in `internal.ts`); scores above 50 are squashed
+ * logarithmically. Adaptation (`anomalies: "clip"`): an anomalous point is learned clipped to the band, so a
+ * lasting shift pulls the baseline along within a few `1/alpha` points.
  *
  * @since 0.1.0
  */
 import { Detector, type Verdict } from "@llm-sentinel/core"
 import { Schema } from "effect"
 import {
-  clampScore,
+  type Anomalies,
+  AnomaliesSchema,
+  adaptOptions,
   decodeParams,
   ewUpdate,
   fmt,
+  learnResolution,
+  type MinimumChange,
+  MinimumChangeFields,
+  noMinimumChange,
   PositiveInt,
+  ResolutionFields,
   rejected,
-  TINY,
+  scaleFloor,
+  squash,
   UnitInterval,
   WARNING
 } from "./internal.ts"
@@ -37,22 +48,22 @@ export const name = "ewma"
  * @category models
  * @since 0.1.0
  */
-export interface Params {
+export interface Params extends MinimumChange {
   /** Smoothing of the baseline mean and variance, in (0, 1]; the effective memory is about `2/alpha` points. Default 0.05. */
   readonly alpha: number
   /** Smoothing of the chart statistic λ, in (0, 1]; 1 scores each point alone. Default 0.3. */
   readonly lambda: number
   /** Points to learn before the detector may fire (count, at least 2). Default 30. */
   readonly minSamples: number
-  /** Whether points judged anomalous are learned. Default false. */
-  readonly learnAnomalies: boolean
+  /** How points judged anomalous are learned: `"learn"` in full, `"clip"` to the band, `"skip"`. Default `"clip"`. */
+  readonly anomalies: Anomalies
 }
 
 /**
  * @category models
  * @since 0.1.0
  */
-export const defaults: Params = { alpha: 0.05, lambda: 0.3, minSamples: 30, learnAnomalies: false }
+export const defaults: Params = { alpha: 0.05, lambda: 0.3, minSamples: 30, anomalies: "clip", ...noMinimumChange }
 
 /**
  * Validates a (partial) configuration.
@@ -64,7 +75,8 @@ export const ParamsSchema: Schema.Codec<Partial<Params>, unknown> = Schema.Struc
   alpha: Schema.optionalKey(UnitInterval),
   lambda: Schema.optionalKey(UnitInterval),
   minSamples: Schema.optionalKey(PositiveInt),
-  learnAnomalies: Schema.optionalKey(Schema.Boolean)
+  anomalies: Schema.optionalKey(AnomaliesSchema),
+  ...MinimumChangeFields
 })
 
 /**
@@ -82,13 +94,18 @@ export interface State {
   variance: number
   /** The chart statistic after the last learned point. */
   chart: number
+  /** The last value learned (for the quantum). */
+  last: number
+  /** The smallest non-zero step between consecutive values seen. */
+  quantum: number
 }
 
 const StateSchema = Schema.Struct({
   n: Schema.Number,
   mean: Detector.AnyNumberState,
   variance: Detector.AnyNumberState,
-  chart: Detector.AnyNumberState
+  chart: Detector.AnyNumberState,
+  ...ResolutionFields
 })
 
 /**
@@ -115,10 +132,10 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     if (s.n < 2)
       return { score: 0, expected: s.n === 1 ? s.mean : Number.NaN, lower: Number.NaN, upper: Number.NaN, ready: false }
     const sd = Math.sqrt(Math.max(s.variance, 0))
-    const scale = Math.max(sd, 1e-9 * Math.abs(s.mean), TINY) * chartFactor
+    const scale = Math.max(sd, scaleFloor(s, s.mean, p)) * chartFactor
     const c = lambda * x + (1 - lambda) * s.chart
     const z = (c - s.mean) / scale
-    const result = clampScore(Math.abs(z))
+    const result = squash(Math.abs(z))
     // the values of x at which the chart statistic reaches ±WARNING
     const rest = (1 - lambda) * s.chart
     const lower = (s.mean - WARNING * scale - rest) / lambda
@@ -136,6 +153,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
   }
   const learn = (s: State, x: number): State => {
     if (!Number.isFinite(x)) return s
+    learnResolution(s, x)
     s.n++
     ewUpdate(s, Math.max(alpha, 1 / s.n), x)
     s.chart = s.n === 1 ? x : lambda * x + (1 - lambda) * s.chart
@@ -145,9 +163,9 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     name,
     params: { ...p },
     minSamples,
-    learnAnomalies: p.learnAnomalies,
+    ...adaptOptions(p.anomalies),
     state: StateSchema,
-    initial: () => ({ n: 0, mean: 0, variance: 0, chart: 0 }),
+    initial: () => ({ n: 0, mean: 0, variance: 0, chart: 0, last: Number.NaN, quantum: 0 }),
     score,
     learn
   })
@@ -160,6 +178,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
  * @since 0.1.0
  */
 export const laws: LawClaims<Params> = {
+  adapts: { size: 10, within: 200 },
   shiftInvariant: true,
   scaleInvariant: true,
   // the score is monotonic in the distance from the value that keeps the chart on the mean, not from `expected`

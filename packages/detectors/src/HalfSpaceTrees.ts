@@ -26,7 +26,9 @@
 import { Detector, type Verdict } from "@llm-sentinel/core"
 import { Schema } from "effect"
 import {
-  clampScore,
+  type Anomalies,
+  AnomaliesSchema,
+  adaptOptions,
   decodeParams,
   fmt,
   lowerBound,
@@ -35,6 +37,7 @@ import {
   quantile,
   rejected,
   type SortedWindow,
+  squash,
   TINY,
   UnitInterval,
   upperBound,
@@ -69,8 +72,8 @@ export interface Params {
   readonly seed: number
   /** Points to learn before the detector may fire (count); never less than `2·window + 20`. Default 0. */
   readonly minSamples: number
-  /** Whether points judged anomalous are learned. Default false. */
-  readonly learnAnomalies: boolean
+  /** How points judged anomalous are learned: `"learn"` in full, `"clip"` to the band, `"skip"`. Default `"learn"`. */
+  readonly anomalies: Anomalies
 }
 
 /**
@@ -85,7 +88,7 @@ export const defaults: Params = {
   calibration: 256,
   seed: 1,
   minSamples: 0,
-  learnAnomalies: false
+  anomalies: "learn"
 }
 
 /**
@@ -104,7 +107,7 @@ export const ParamsSchema: Schema.Codec<Partial<Params>, unknown> = Schema.Struc
   ),
   seed: Schema.optionalKey(Schema.Int),
   minSamples: Schema.optionalKey(NonNegativeInt),
-  learnAnomalies: Schema.optionalKey(Schema.Boolean)
+  anomalies: Schema.optionalKey(AnomaliesSchema)
 })
 
 /**
@@ -279,7 +282,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, Readonl
     const beta = Math.max(above < c.count ? excess / (c.count - above) : 0, 0.05)
     const logp =
       a > u ? Math.log(0.1) - (a - u) / beta : Math.log((c.count - lowerBound(sorted, c.count, a) + 1) / (c.count + 1))
-    const result = clampScore(zFromLogTail(logp))
+    const result = squash(zFromLogTail(logp))
     const expected = quantile(sorted, c.count, 0.5)
     const lower = sorted[0]!
     const upper = u + beta * (Math.log(0.1) - LOG_TAIL_WARNING)
@@ -326,7 +329,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, Readonl
     name,
     params: { ...p },
     minSamples,
-    learnAnomalies: p.learnAnomalies,
+    ...adaptOptions(p.anomalies),
     state: StateSchema,
     initial: () => ({
       dims: 0,
@@ -360,6 +363,7 @@ const lagPairs = (series: ReadonlyArray<number>): ReadonlyArray<ReadonlyArray<nu
  * @since 0.1.0
  */
 export const laws: LawClaims<Params, ReadonlyArray<number>> = {
+  adapts: { size: 10, within: 600 },
   input: lagPairs,
   // masses are counts over a random partition: the score is a step function of the probe, and the ranges come
   // from the first window only, so no shift, scale, monotonicity or sensitivity claims

@@ -8,27 +8,37 @@
  * `k = 3` (far out) ↔ score 4.7; the warning score 4 is `k ≈ 2.47`. `expected` is the midhinge (the
  * median when the window has no spread). On flat or discrete series the IQR is often 0: then σ̂ falls back to the MAD ·1.4826, then to
  * the mean absolute deviation from the median ·1.2533 (also σ for normal data); when that is 0 too (an all-equal window)
- * the scale is `scaleFloor·|median|` (or 1e-12 for an all-zero window), and scores are capped at 1000. So an
- * all-equal window followed by a different value fires with a finite score instead of dividing by zero, and a
- * value 1% off a flat level (with the default floor) scores 1.
+ * the scale is `scaleFloor·|median|`. The scale never falls below one learned quantum of the data or the metric's
+ * minimum change (`minChange`, `minRelativeChange`, `counts`; see `scaleFloor` in `internal.ts`). Scores above 50
+ * are squashed logarithmically (monotone, never tied).
+ *
+ * Adaptation (`anomalies: "clip"`, the default): an anomalous point is learned clipped to `center ± 4σ̂`, so a
+ * lasting shift moves the box after about half a window per band width.
  *
  * @since 0.1.0
  */
 import { Detector, type Verdict } from "@llm-sentinel/core"
 import { Schema } from "effect"
 import {
+  type Anomalies,
+  AnomaliesSchema,
+  adaptOptions,
   type CountedWindow,
   CountedWindowSchema,
-  clampScore,
   decodeParams,
   emptyCountedWindow,
   fmt,
   learnCountedWindow,
+  type MinimumChange,
+  MinimumChangeFields,
   NonNegativeFinite,
+  noMinimumChange,
   PositiveInt,
   quantile,
   rejected,
   robustScale,
+  scaleFloor,
+  squash,
   WARNING,
   WindowSize
 } from "./internal.ts"
@@ -44,22 +54,28 @@ export const name = "iqr"
  * @category models
  * @since 0.1.0
  */
-export interface Params {
+export interface Params extends MinimumChange {
   /** Points in the rolling window (count). Default 128. */
   readonly window: number
   /** The scale of an all-equal window, as a fraction of |median| (dimensionless). Default 0.01. */
   readonly scaleFloor: number
   /** Points to learn before the detector may fire (count, at least 3). Default 30. */
   readonly minSamples: number
-  /** Whether points judged anomalous are learned. Default false. */
-  readonly learnAnomalies: boolean
+  /** How points judged anomalous are learned: `"clip"` (to the band, default), `"learn"` in full, `"skip"`. */
+  readonly anomalies: Anomalies
 }
 
 /**
  * @category models
  * @since 0.1.0
  */
-export const defaults: Params = { window: 128, scaleFloor: 0.01, minSamples: 30, learnAnomalies: false }
+export const defaults: Params = {
+  window: 128,
+  scaleFloor: 0.01,
+  minSamples: 30,
+  anomalies: "clip",
+  ...noMinimumChange
+}
 
 /**
  * Validates a (partial) configuration.
@@ -71,7 +87,8 @@ export const ParamsSchema: Schema.Codec<Partial<Params>, unknown> = Schema.Struc
   window: Schema.optionalKey(WindowSize),
   scaleFloor: Schema.optionalKey(NonNegativeFinite),
   minSamples: Schema.optionalKey(PositiveInt),
-  learnAnomalies: Schema.optionalKey(Schema.Boolean)
+  anomalies: Schema.optionalKey(AnomaliesSchema),
+  ...MinimumChangeFields
 })
 
 /**
@@ -107,11 +124,11 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     const q1 = quantile(sorted, count, 0.25)
     const q3 = quantile(sorted, count, 0.75)
     const iqr = (q3 - q1) / 1.3489795003921634
-    const scale = iqr > 0 ? iqr : robustScale(sorted, count, median, p.scaleFloor)
+    const scale = Math.max(iqr > 0 ? iqr : robustScale(sorted, count, median, p.scaleFloor), scaleFloor(s, median, p))
     // 0.6745 + (x − Q3)/σ̂ above the box and 0.6745 + (Q1 − x)/σ̂ below are both |x − midhinge|/σ̂
-    const center = iqr > 0 ? (q1 + q3) / 2 : median
+    const center = iqr > 0 && iqr >= scale ? (q1 + q3) / 2 : median
     const z = (x - center) / scale
-    const result = clampScore(Math.abs(z))
+    const result = squash(Math.abs(z))
     const lower = center - WARNING * scale
     const upper = center + WARNING * scale
     const ready = s.n >= minSamples
@@ -129,7 +146,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     name,
     params: { ...p },
     minSamples,
-    learnAnomalies: p.learnAnomalies,
+    ...adaptOptions(p.anomalies),
     state: CountedWindowSchema,
     initial: () => emptyCountedWindow(w),
     score,
@@ -144,6 +161,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
  * @since 0.1.0
  */
 export const laws: LawClaims<Params> = {
+  adapts: { size: 10, within: 200 },
   // the scale floor is relative to |median|, so a shift changes it, but it applies only to all-equal windows
   shiftInvariant: true,
   scaleInvariant: true,

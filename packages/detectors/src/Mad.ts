@@ -6,27 +6,39 @@
  * never a sort per point. Score: `|x − median| / scale` in σ units (4 = warning), where `scale = 1.4826·MAD`
  * (σ for normal data). On flat or discrete series the MAD is often 0: then the scale falls back to the mean
  * absolute deviation from the median ·1.2533 (also σ for normal data); when that is 0 too (an all-equal window)
- * the scale is `scaleFloor·|median|` (or 1e-12 for an all-zero window), and scores are capped at 1000. So an
- * all-equal window followed by a different value fires with a finite score instead of dividing by zero, and a
- * value 1% off a flat level (with the default floor) scores 1.
+ * the scale is `scaleFloor·|median|`. The scale never falls below what the data resolve (one learned quantum) or
+ * the metric's minimum change (`minChange`, `minRelativeChange`, `counts`; see `scaleFloor` in `internal.ts`),
+ * so a counter at 0 that blips to 1 scores 1, and a value 1% off a flat level (the default floor) scores 1.
+ * Scores above 50 are squashed logarithmically (monotone, never tied).
+ *
+ * Adaptation (`anomalies: "clip"`, the default): an anomalous point is learned clipped to `median ± 4·scale`; a
+ * lasting shift fills the window with band-edge values until the median and the spread follow it (about half a
+ * window per band width).
  *
  * @since 0.1.0
  */
 import { Detector, type Verdict } from "@llm-sentinel/core"
 import { Schema } from "effect"
 import {
+  type Anomalies,
+  AnomaliesSchema,
+  adaptOptions,
   type CountedWindow,
   CountedWindowSchema,
-  clampScore,
   decodeParams,
   emptyCountedWindow,
   fmt,
   learnCountedWindow,
+  type MinimumChange,
+  MinimumChangeFields,
   NonNegativeFinite,
+  noMinimumChange,
   PositiveInt,
   quantile,
   rejected,
   robustScale,
+  scaleFloor,
+  squash,
   WARNING,
   WindowSize
 } from "./internal.ts"
@@ -42,22 +54,28 @@ export const name = "mad"
  * @category models
  * @since 0.1.0
  */
-export interface Params {
+export interface Params extends MinimumChange {
   /** Points in the rolling window (count). Default 128. */
   readonly window: number
   /** The scale of an all-equal window, as a fraction of |median| (dimensionless). Default 0.01. */
   readonly scaleFloor: number
   /** Points to learn before the detector may fire (count, at least 3). Default 30. */
   readonly minSamples: number
-  /** Whether points judged anomalous are learned. Default false. */
-  readonly learnAnomalies: boolean
+  /** How points judged anomalous are learned: `"clip"` (to the band, default), `"learn"` in full, `"skip"`. */
+  readonly anomalies: Anomalies
 }
 
 /**
  * @category models
  * @since 0.1.0
  */
-export const defaults: Params = { window: 128, scaleFloor: 0.01, minSamples: 30, learnAnomalies: false }
+export const defaults: Params = {
+  window: 128,
+  scaleFloor: 0.01,
+  minSamples: 30,
+  anomalies: "clip",
+  ...noMinimumChange
+}
 
 /**
  * Validates a (partial) configuration.
@@ -69,7 +87,8 @@ export const ParamsSchema: Schema.Codec<Partial<Params>, unknown> = Schema.Struc
   window: Schema.optionalKey(WindowSize),
   scaleFloor: Schema.optionalKey(NonNegativeFinite),
   minSamples: Schema.optionalKey(PositiveInt),
-  learnAnomalies: Schema.optionalKey(Schema.Boolean)
+  anomalies: Schema.optionalKey(AnomaliesSchema),
+  ...MinimumChangeFields
 })
 
 /**
@@ -101,9 +120,9 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     const count = s.count
     if (count === 0) return { score: 0, expected: Number.NaN, lower: Number.NaN, upper: Number.NaN, ready: false }
     const median = quantile(s.sorted, count, 0.5)
-    const scale = robustScale(s.sorted, count, median, p.scaleFloor)
+    const scale = Math.max(robustScale(s.sorted, count, median, p.scaleFloor), scaleFloor(s, median, p))
     const z = (x - median) / scale
-    const result = clampScore(Math.abs(z))
+    const result = squash(Math.abs(z))
     const lower = median - WARNING * scale
     const upper = median + WARNING * scale
     const ready = s.n >= minSamples
@@ -121,7 +140,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     name,
     params: { ...p },
     minSamples,
-    learnAnomalies: p.learnAnomalies,
+    ...adaptOptions(p.anomalies),
     state: CountedWindowSchema,
     initial: () => emptyCountedWindow(w),
     score,
@@ -136,6 +155,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
  * @since 0.1.0
  */
 export const laws: LawClaims<Params> = {
+  adapts: { size: 10, within: 200 },
   // the scale floor is relative to |median|, so a shift changes it, but it applies only to all-equal windows
   shiftInvariant: true,
   scaleInvariant: true,

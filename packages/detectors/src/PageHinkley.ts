@@ -9,23 +9,33 @@
  * about `0.5·(c − 0.5)`, so this is a change detector, not a spike detector.
  *
  * Reset: when a learned point reaches `PH ≥ λ`, the whole test restarts (sums, mean and σ), learning the new
- * regime from scratch and warming up again. With `learnAnomalies` false a signalling point is not learned, so
- * it keeps signalling while the change lasts. Sums stay at 0 during warm-up.
+ * regime from scratch and warming up again: this is its adaptation to a lasting change (`anomalies: "learn"`, the
+ * default), quiet again `minSamples` points after the signal. With `"skip"` it keeps signalling while the change
+ * lasts. Sums stay at 0 during warm-up. The σ never falls below one learned quantum of the data or the metric's
+ * minimum change (`scaleFloor` in `internal.ts`); scores above 50 are squashed logarithmically.
  *
  * @since 0.1.0
  */
 import { Detector, type Verdict } from "@llm-sentinel/core"
 import { Schema } from "effect"
 import {
+  type Anomalies,
+  AnomaliesSchema,
+  adaptOptions,
   baselineSigma,
-  clampScore,
   decodeParams,
   ewUpdate,
   fmt,
+  learnResolution,
+  type MinimumChange,
+  MinimumChangeFields,
   NonNegativeFinite,
+  noMinimumChange,
   PositiveFinite,
   PositiveInt,
+  ResolutionFields,
   rejected,
+  squash,
   UnitInterval,
   WARNING
 } from "./internal.ts"
@@ -41,7 +51,7 @@ export const name = "page-hinkley"
  * @category models
  * @since 0.1.0
  */
-export interface Params {
+export interface Params extends MinimumChange {
   /** Forgetting of the running mean and variance, in (0, 1]; memory about `2/alpha` points. Default 0.005. */
   readonly alpha: number
   /** Tolerated deviation δ per point (in σ). Default 0.5. */
@@ -50,15 +60,22 @@ export interface Params {
   readonly lambda: number
   /** Points to learn (after start or a reset) before the detector may fire (count, at least 2). Default 30. */
   readonly minSamples: number
-  /** Whether points judged anomalous are learned. Default false. */
-  readonly learnAnomalies: boolean
+  /** How points judged anomalous are learned: `"learn"` in full, `"clip"` to the band, `"skip"`. Default `"learn"`. */
+  readonly anomalies: Anomalies
 }
 
 /**
  * @category models
  * @since 0.1.0
  */
-export const defaults: Params = { alpha: 0.005, delta: 0.5, lambda: 8, minSamples: 30, learnAnomalies: false }
+export const defaults: Params = {
+  alpha: 0.005,
+  delta: 0.5,
+  lambda: 8,
+  minSamples: 30,
+  anomalies: "learn",
+  ...noMinimumChange
+}
 
 /**
  * Validates a (partial) configuration.
@@ -71,7 +88,8 @@ export const ParamsSchema: Schema.Codec<Partial<Params>, unknown> = Schema.Struc
   delta: Schema.optionalKey(NonNegativeFinite),
   lambda: Schema.optionalKey(PositiveFinite),
   minSamples: Schema.optionalKey(PositiveInt),
-  learnAnomalies: Schema.optionalKey(Schema.Boolean)
+  anomalies: Schema.optionalKey(AnomaliesSchema),
+  ...MinimumChangeFields
 })
 
 /**
@@ -89,6 +107,10 @@ export interface State {
   up: number
   /** `PH⁻ = m⁻ − M⁻` (σ). */
   down: number
+  /** The last value learned (for the quantum). */
+  last: number
+  /** The smallest non-zero step between consecutive values seen. */
+  quantum: number
 }
 
 const StateSchema = Schema.Struct({
@@ -96,7 +118,8 @@ const StateSchema = Schema.Struct({
   mean: Detector.AnyNumberState,
   variance: Detector.AnyNumberState,
   up: Detector.AnyNumberState,
-  down: Detector.AnyNumberState
+  down: Detector.AnyNumberState,
+  ...ResolutionFields
 })
 
 /**
@@ -118,7 +141,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
   // PH = m − min m evolves as PH' = max(0, PH + d): only the differences are kept
   const deviation = (s: State, x: number): number => {
     const a = Math.max(alpha, 1 / (s.n + 1))
-    return ((1 - a) * (x - s.mean)) / baselineSigma(s)
+    return ((1 - a) * (x - s.mean)) / baselineSigma(s, p)
   }
   const score = (s: State, x: number): Verdict.Assessment => {
     if (!Number.isFinite(x)) return rejected
@@ -127,9 +150,9 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     const d = deviation(s, x)
     const up = Math.max(0, s.up + d - delta)
     const down = Math.max(0, s.down - d - delta)
-    const result = clampScore((WARNING * Math.max(up, down)) / lambda)
+    const result = squash((WARNING * Math.max(up, down)) / lambda)
     const a = Math.max(alpha, 1 / (s.n + 1))
-    const unit = baselineSigma(s) / (1 - a || 1)
+    const unit = baselineSigma(s, p) / (1 - a || 1)
     const lower = s.mean - unit * (lambda - s.down + delta)
     const upper = s.mean + unit * (lambda - s.up + delta)
     const ready = s.n >= minSamples
@@ -145,6 +168,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
   }
   const learn = (s: State, x: number): State => {
     if (!Number.isFinite(x)) return s
+    learnResolution(s, x)
     if (s.n >= 2 && s.n >= minSamples) {
       const d = deviation(s, x)
       s.up = Math.max(0, s.up + d - delta)
@@ -165,9 +189,9 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     name,
     params: { ...p },
     minSamples,
-    learnAnomalies: p.learnAnomalies,
+    ...adaptOptions(p.anomalies),
     state: StateSchema,
-    initial: () => ({ n: 0, mean: 0, variance: 0, up: 0, down: 0 }),
+    initial: () => ({ n: 0, mean: 0, variance: 0, up: 0, down: 0, last: Number.NaN, quantum: 0 }),
     score,
     learn
   })
@@ -180,6 +204,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
  * @since 0.1.0
  */
 export const laws: LawClaims<Params> = {
+  adapts: { size: 10, within: 100 },
   shiftInvariant: true,
   scaleInvariant: true,
   // the accumulated evidence of one side makes the score asymmetric around the mean

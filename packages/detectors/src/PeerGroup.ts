@@ -16,7 +16,9 @@
 import { Detector, type Verdict } from "@llm-sentinel/core"
 import { Schema } from "effect"
 import {
-  clampScore,
+  type Anomalies,
+  AnomaliesSchema,
+  adaptOptions,
   decodeParams,
   fmt,
   NonNegativeFinite,
@@ -25,6 +27,7 @@ import {
   quantile,
   rejected,
   robustScale,
+  squash,
   UnitInterval,
   WARNING
 } from "./internal.ts"
@@ -60,15 +63,15 @@ export interface Params {
   readonly alpha: number
   /** Points to learn before the detector may fire (count). Default 0. */
   readonly minSamples: number
-  /** Whether points judged anomalous are learned (only counted here). Default false. */
-  readonly learnAnomalies: boolean
+  /** How points judged anomalous are learned: `"learn"` in full, `"clip"` to the band, `"skip"`. Default `"clip"`. */
+  readonly anomalies: Anomalies
 }
 
 /**
  * @category models
  * @since 0.1.0
  */
-export const defaults: Params = { minPeers: 3, scaleFloor: 0.01, alpha: 0.05, minSamples: 0, learnAnomalies: false }
+export const defaults: Params = { minPeers: 3, scaleFloor: 0.01, alpha: 0.05, minSamples: 0, anomalies: "clip" }
 
 /**
  * Validates a (partial) configuration.
@@ -81,7 +84,7 @@ export const ParamsSchema: Schema.Codec<Partial<Params>, unknown> = Schema.Struc
   scaleFloor: Schema.optionalKey(NonNegativeFinite),
   alpha: Schema.optionalKey(UnitInterval),
   minSamples: Schema.optionalKey(NonNegativeInt),
-  learnAnomalies: Schema.optionalKey(Schema.Boolean)
+  anomalies: Schema.optionalKey(AnomaliesSchema)
 })
 
 /**
@@ -146,7 +149,7 @@ export const outliers = (
   if (sorted.length === 0) return { median: Number.NaN, scale: Number.NaN, scores: values.map(() => 0), outliers: [] }
   const median = quantile(sorted, sorted.length, 0.5)
   const scale = robustScale(sorted, sorted.length, median, options.scaleFloor ?? defaults.scaleFloor)
-  const scores = values.map((v) => (Number.isFinite(v) ? clampScore(Math.abs(v - median) / scale) : 0))
+  const scores = values.map((v) => (Number.isFinite(v) ? squash(Math.abs(v - median) / scale) : 0))
   const flagged: Array<number> = []
   for (let i = 0; i < scores.length; i++) if (scores[i]! >= threshold) flagged.push(i)
   return { median, scale, scores, outliers: flagged }
@@ -179,7 +182,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, Input> 
     const current = robustScale(sorted, k, median, p.scaleFloor)
     const scale = s.n > 0 ? Math.sqrt((current * current + s.scale2) / 2) : current
     const z = (x - median) / scale
-    const result = clampScore(Math.abs(z))
+    const result = squash(Math.abs(z))
     const lower = median - WARNING * scale
     const upper = median + WARNING * scale
     const ready = k >= p.minPeers && s.n >= p.minSamples
@@ -208,7 +211,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, Input> 
     name,
     params: { ...p },
     minSamples: p.minSamples,
-    learnAnomalies: p.learnAnomalies,
+    ...adaptOptions(p.anomalies),
     state: StateSchema,
     initial: () => ({ n: 0, scale2: 0 }),
     score,
@@ -228,6 +231,7 @@ const lagPeers = (series: ReadonlyArray<number>): ReadonlyArray<Input> =>
  * @since 0.1.0
  */
 export const laws: LawClaims<Params, Input> = {
+  adapts: { size: 10, within: 200 },
   input: lagPeers,
   // the scale of an all-equal group is relative to its level (scaleFloor·|median|), which a shift changes
   shiftInvariant: false,

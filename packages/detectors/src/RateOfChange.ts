@@ -5,22 +5,32 @@
  * exponentially weighted mean and variance of past changes: score `|d − mean_d| / σ_d` in σ units of the
  * change (4 = warning). It catches sudden jumps in slowly wandering series where a level detector's window lags,
  * and ignores slow trends. For white noise the change has σ·√2, so a spike of `c`σ scores about `c/√2`.
- * With `learnAnomalies` false an anomalous point is not learned, so the next change is measured from the last
- * normal point: a spike fires once, a level shift keeps firing until it is learned. A zero σ_d falls back to
- * `1e-9·|x_prev|`; scores are capped at 1000. `expected` is the previous value plus the usual change.
+ * Adaptation (`anomalies: "clip"`, the default): an anomalous point becomes the previous value (so a level shift
+ * fires at its jump and is the new level from the next point on) while the change statistics learn its change
+ * clipped to `mean_d ± 4σ_d`; `"skip"` measures the next change from the last normal point (a shift keeps firing),
+ * `"learn"` learns the full change. σ_d never falls below one learned quantum of the values (or the metric's
+ * minimum change, `scaleFloor` in `internal.ts`); scores above 50 are squashed logarithmically. `expected` is
+ * the previous value plus the usual change.
  *
  * @since 0.1.0
  */
 import { Detector, type Verdict } from "@llm-sentinel/core"
 import { Schema } from "effect"
 import {
-  clampScore,
+  type Anomalies,
+  AnomaliesSchema,
   decodeParams,
   ewUpdate,
   fmt,
+  learnResolution,
+  type MinimumChange,
+  MinimumChangeFields,
+  noMinimumChange,
   PositiveInt,
+  ResolutionFields,
   rejected,
-  TINY,
+  scaleFloor,
+  squash,
   UnitInterval,
   WARNING
 } from "./internal.ts"
@@ -36,22 +46,22 @@ export const name = "rate-of-change"
  * @category models
  * @since 0.1.0
  */
-export interface Params {
+export interface Params extends MinimumChange {
   /** Smoothing of the mean and variance of changes, in (0, 1]; memory about `2/alpha` points. Default 0.05. */
   readonly alpha: number
   /** Divide each change by the time elapsed since the previous point (series unit per time unit). Default false. */
   readonly perTime: boolean
   /** Points to learn before the detector may fire (count, at least 3). Default 30. */
   readonly minSamples: number
-  /** Whether points judged anomalous are learned. Default false. */
-  readonly learnAnomalies: boolean
+  /** How points judged anomalous are learned: `"learn"` in full, `"clip"` to the band, `"skip"`. Default `"clip"`. */
+  readonly anomalies: Anomalies
 }
 
 /**
  * @category models
  * @since 0.1.0
  */
-export const defaults: Params = { alpha: 0.05, perTime: false, minSamples: 30, learnAnomalies: false }
+export const defaults: Params = { alpha: 0.05, perTime: false, minSamples: 30, anomalies: "clip", ...noMinimumChange }
 
 /**
  * Validates a (partial) configuration.
@@ -63,7 +73,8 @@ export const ParamsSchema: Schema.Codec<Partial<Params>, unknown> = Schema.Struc
   alpha: Schema.optionalKey(UnitInterval),
   perTime: Schema.optionalKey(Schema.Boolean),
   minSamples: Schema.optionalKey(PositiveInt),
-  learnAnomalies: Schema.optionalKey(Schema.Boolean)
+  anomalies: Schema.optionalKey(AnomaliesSchema),
+  ...MinimumChangeFields
 })
 
 /**
@@ -81,6 +92,10 @@ export interface State {
   mean: number
   /** Variance of past changes. */
   variance: number
+  /** The last value learned (for the quantum). */
+  last: number
+  /** The smallest non-zero step between consecutive values seen. */
+  quantum: number
 }
 
 const StateSchema = Schema.Struct({
@@ -88,7 +103,8 @@ const StateSchema = Schema.Struct({
   prev: Detector.AnyNumberState,
   prevTime: Detector.AnyNumberState,
   mean: Detector.AnyNumberState,
-  variance: Detector.AnyNumberState
+  variance: Detector.AnyNumberState,
+  ...ResolutionFields
 })
 
 /**
@@ -119,9 +135,9 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
       return { score: 0, expected: s.n > 0 ? s.prev : Number.NaN, lower: Number.NaN, upper: Number.NaN, ready: false }
     const dt = elapsed(s, time)
     const d = (x - s.prev) / dt
-    const scale = Math.max(Math.sqrt(Math.max(s.variance, 0)), (1e-9 * Math.abs(s.prev)) / dt, TINY)
+    const scale = Math.max(Math.sqrt(Math.max(s.variance, 0)), scaleFloor(s, s.prev, p) / dt)
     const z = (d - s.mean) / scale
-    const result = clampScore(Math.abs(z))
+    const result = squash(Math.abs(z))
     const expected = s.prev + s.mean * dt
     const lower = expected - WARNING * scale * dt
     const upper = expected + WARNING * scale * dt
@@ -136,10 +152,17 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
       reason: `change ${fmt(d)}${perTime ? " per time unit" : ""} from ${fmt(s.prev)} is ${fmt(Math.abs(z))}σ off the usual ${fmt(s.mean)} (σ ${fmt(scale)})`
     }
   }
-  const learn = (s: State, x: number, time: number): State => {
+  // `band`: the change is learned clipped to mean ± band·σ (bounded learning of an anomalous change)
+  const learnWith = (s: State, x: number, time: number, band: number): State => {
     if (!Number.isFinite(x)) return s
+    learnResolution(s, x)
     if (s.n > 0) {
-      const d = (x - s.prev) / elapsed(s, time)
+      const dt = elapsed(s, time)
+      let d = (x - s.prev) / dt
+      if (band < Number.POSITIVE_INFINITY) {
+        const width = band * Math.max(Math.sqrt(Math.max(s.variance, 0)), scaleFloor(s, s.prev, p) / dt)
+        d = Math.min(Math.max(d, s.mean - width), s.mean + width)
+      }
       ewUpdate(s, Math.max(alpha, 1 / s.n), d)
     }
     s.prev = x
@@ -147,13 +170,17 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     s.n++
     return s
   }
+  const learn = (s: State, x: number, time: number): State => learnWith(s, x, time, Number.POSITIVE_INFINITY)
   return Detector.make<State>({
     name,
     params: { ...p },
     minSamples,
-    learnAnomalies: p.learnAnomalies,
+    learnAnomalies: p.anomalies === "learn",
+    // clip: the level follows the anomalous point (the next change is measured from it), but the change
+    // statistics learn the change clipped to the band, so one jump neither inflates σ nor keeps firing
+    adapt: p.anomalies === "clip" ? (s, x, time) => learnWith(s, x, time, WARNING) : "skip",
     state: StateSchema,
-    initial: () => ({ n: 0, prev: 0, prevTime: 0, mean: 0, variance: 0 }),
+    initial: () => ({ n: 0, prev: 0, prevTime: 0, mean: 0, variance: 0, last: Number.NaN, quantum: 0 }),
     score,
     learn
   })
@@ -166,6 +193,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
  * @since 0.1.0
  */
 export const laws: LawClaims<Params> = {
+  adapts: { size: 10, within: 10 },
   shiftInvariant: true,
   scaleInvariant: true,
   // the score grows with the distance from `expected` = previous value + usual change

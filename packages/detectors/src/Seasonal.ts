@@ -15,7 +15,19 @@
  */
 import { Detector, type Verdict } from "@llm-sentinel/core"
 import { Schema } from "effect"
-import { clampScore, decodeParams, fmt, PositiveInt, rejected, TINY, UnitInterval, WARNING } from "./internal.ts"
+import {
+  type Anomalies,
+  AnomaliesSchema,
+  adaptOptions,
+  decodeParams,
+  fmt,
+  PositiveInt,
+  rejected,
+  squash,
+  TINY,
+  UnitInterval,
+  WARNING
+} from "./internal.ts"
 import type { LawClaims } from "./testing/Claims.ts"
 
 /**
@@ -37,8 +49,8 @@ export interface Params {
   readonly bucketMinSamples: number
   /** Points to learn in total before the detector may fire (count). Default 48. */
   readonly minSamples: number
-  /** Whether points judged anomalous are learned. Default false. */
-  readonly learnAnomalies: boolean
+  /** How points judged anomalous are learned: `"clip"` to the band (default), `"learn"` in full, `"skip"`. */
+  readonly anomalies: Anomalies
 }
 
 /**
@@ -50,7 +62,7 @@ export const defaults: Params = {
   alpha: 0.1,
   bucketMinSamples: 5,
   minSamples: 48,
-  learnAnomalies: false
+  anomalies: "clip"
 }
 
 /**
@@ -64,7 +76,7 @@ export const ParamsSchema: Schema.Codec<Partial<Params>, unknown> = Schema.Struc
   alpha: Schema.optionalKey(UnitInterval),
   bucketMinSamples: Schema.optionalKey(PositiveInt.check(Schema.isGreaterThanOrEqualTo(2))),
   minSamples: Schema.optionalKey(PositiveInt),
-  learnAnomalies: Schema.optionalKey(Schema.Boolean)
+  anomalies: Schema.optionalKey(AnomaliesSchema)
 })
 
 /**
@@ -136,7 +148,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     const sd = Math.sqrt(Math.max((count * s.variances[b]! + k * s.pooled) / (count + k), 0))
     const scale = Math.max(sd, 1e-9 * Math.abs(mean), TINY)
     const z = (x - mean) / scale
-    const result = count < 2 ? 0 : clampScore(Math.abs(z))
+    const result = count < 2 ? 0 : squash(Math.abs(z))
     const lower = mean - WARNING * scale
     const upper = mean + WARNING * scale
     const ready = count >= bucketMinSamples && s.n >= minSamples
@@ -172,7 +184,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     name,
     params: { ...p },
     minSamples,
-    learnAnomalies: p.learnAnomalies,
+    ...adaptOptions(p.anomalies),
     state: StateSchema,
     initial: () => ({
       means: new Float64Array(buckets),
@@ -194,6 +206,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
  * @since 0.1.0
  */
 export const laws: LawClaims<Params> = {
+  adapts: { size: 10, within: 300 },
   shiftInvariant: true,
   scaleInvariant: true,
   monotonic: true,

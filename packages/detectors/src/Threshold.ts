@@ -11,7 +11,18 @@
  */
 import { Detector, type Verdict } from "@llm-sentinel/core"
 import { Schema } from "effect"
-import { clampScore, decodeParams, fmt, NonNegativeFinite, NonNegativeInt, rejected, WARNING } from "./internal.ts"
+import {
+  type Anomalies,
+  AnomaliesSchema,
+  adaptOptions,
+  decodeParams,
+  fmt,
+  NonNegativeFinite,
+  NonNegativeInt,
+  rejected,
+  squash,
+  WARNING
+} from "./internal.ts"
 import type { LawClaims } from "./testing/Claims.ts"
 
 /**
@@ -33,8 +44,8 @@ export interface Params {
   readonly margin: number
   /** Points to learn before the detector may fire (count). Default 0. */
   readonly minSamples: number
-  /** Whether points judged anomalous are learned (only counted here). Default false. */
-  readonly learnAnomalies: boolean
+  /** How points judged anomalous are learned: `"learn"` in full, `"clip"` to the band, `"skip"`. Default `"skip"`. */
+  readonly anomalies: Anomalies
 }
 
 /**
@@ -46,7 +57,7 @@ export const defaults: Params = {
   lower: Number.NEGATIVE_INFINITY,
   margin: 0,
   minSamples: 0,
-  learnAnomalies: false
+  anomalies: "skip"
 }
 
 /**
@@ -60,7 +71,7 @@ export const ParamsSchema: Schema.Codec<Partial<Params>, unknown> = Schema.Struc
   lower: Schema.optionalKey(Schema.Finite),
   margin: Schema.optionalKey(NonNegativeFinite),
   minSamples: Schema.optionalKey(NonNegativeInt),
-  learnAnomalies: Schema.optionalKey(Schema.Boolean)
+  anomalies: Schema.optionalKey(AnomaliesSchema)
 }).check(
   Schema.makeFilter((p) =>
     p.lower !== undefined && p.upper !== undefined && p.lower >= p.upper
@@ -114,7 +125,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     if (!Number.isFinite(x)) return rejected
     const ready = s.n >= p.minSamples
     if (x >= upper) {
-      const result = clampScore(WARNING + (2 * (x - upper)) / upMargin)
+      const result = squash(WARNING + (2 * (x - upper)) / upMargin)
       return {
         score: result,
         expected,
@@ -125,7 +136,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
       }
     }
     if (x <= lower) {
-      const result = clampScore(WARNING + (2 * (lower - x)) / lowMargin)
+      const result = squash(WARNING + (2 * (lower - x)) / lowMargin)
       return {
         score: result,
         expected,
@@ -146,7 +157,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     name,
     params: { ...p },
     minSamples: p.minSamples,
-    learnAnomalies: p.learnAnomalies,
+    ...adaptOptions(p.anomalies),
     state: StateSchema,
     initial: () => ({ n: 0 }),
     score,

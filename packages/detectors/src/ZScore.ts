@@ -3,15 +3,39 @@
  *
  * The mean and variance are kept by a sliding Welford update (O(1) per point, tens of ns), recomputed exactly
  * from the ring each time it wraps so rounding errors cannot accumulate. Score: `|x − mean| / σ`, in σ units
- * (4 = warning, 6 = critical with the default thresholds). When the window is constant (σ = 0) the scale falls
- * back to `1e-9·|mean|` (or 1e-12) and scores are capped at 1000, so a flat series followed by any change fires
- * with a finite score.
+ * (4 = warning, 6 = critical with the default thresholds).
+ *
+ * The scale never falls below what the data can resolve or what the metric calls a change (`scaleFloor` in
+ * `internal.ts`): one learned quantum of the values (a counter at 0 that blips to 1 scores 1, not 1000), the
+ * configurable `minChange`/`minRelativeChange` (a smaller change scores under 3), and the Poisson spread with
+ * `counts`. Scores above 50 are squashed logarithmically (monotone, never tied).
+ *
+ * Adaptation (`anomalies: "clip"`, the default): a point judged anomalous is learned clipped to the band
+ * `mean ± 4σ`. A spike then barely moves the window, while a lasting shift fills it with band-edge values, which
+ * raise the mean and the spread until the new level is inside the band: after a 10σ step the detector is quiet
+ * again within about half a window.
  *
  * @since 0.1.0
  */
 import { Detector, type Verdict } from "@llm-sentinel/core"
 import { Schema } from "effect"
-import { clampScore, decodeParams, fmt, PositiveInt, rejected, TINY, WARNING } from "./internal.ts"
+import {
+  type Anomalies,
+  AnomaliesSchema,
+  adaptOptions,
+  decodeParams,
+  fmt,
+  learnResolution,
+  type MinimumChange,
+  MinimumChangeFields,
+  noMinimumChange,
+  PositiveInt,
+  ResolutionFields,
+  rejected,
+  scaleFloor,
+  squash,
+  WARNING
+} from "./internal.ts"
 import type { LawClaims } from "./testing/Claims.ts"
 
 /**
@@ -24,20 +48,20 @@ export const name = "zscore"
  * @category models
  * @since 0.1.0
  */
-export interface Params {
+export interface Params extends MinimumChange {
   /** Points in the rolling window (count). Default 256. */
   readonly window: number
   /** Points to learn before the detector may fire (count, at least 2). Default 30. */
   readonly minSamples: number
-  /** Whether points judged anomalous are learned. Default false. */
-  readonly learnAnomalies: boolean
+  /** How points judged anomalous are learned: `"clip"` (to the band, default), `"learn"` in full, `"skip"`. */
+  readonly anomalies: Anomalies
 }
 
 /**
  * @category models
  * @since 0.1.0
  */
-export const defaults: Params = { window: 256, minSamples: 30, learnAnomalies: false }
+export const defaults: Params = { window: 256, minSamples: 30, anomalies: "clip", ...noMinimumChange }
 
 /**
  * Validates a (partial) configuration.
@@ -48,7 +72,8 @@ export const defaults: Params = { window: 256, minSamples: 30, learnAnomalies: f
 export const ParamsSchema: Schema.Codec<Partial<Params>, unknown> = Schema.Struct({
   window: Schema.optionalKey(PositiveInt.check(Schema.isGreaterThanOrEqualTo(2), Schema.isLessThanOrEqualTo(1e6))),
   minSamples: Schema.optionalKey(PositiveInt),
-  learnAnomalies: Schema.optionalKey(Schema.Boolean)
+  anomalies: Schema.optionalKey(AnomaliesSchema),
+  ...MinimumChangeFields
 })
 
 /**
@@ -66,6 +91,10 @@ export interface State {
   pos: number
   mean: number
   m2: number
+  /** The last value learned (for the quantum). */
+  last: number
+  /** The smallest non-zero step between consecutive values seen. */
+  quantum: number
 }
 
 const StateSchema = Schema.Struct({
@@ -73,7 +102,8 @@ const StateSchema = Schema.Struct({
   n: Schema.Number,
   pos: Schema.Number,
   mean: Detector.AnyNumberState,
-  m2: Detector.AnyNumberState
+  m2: Detector.AnyNumberState,
+  ...ResolutionFields
 })
 
 /**
@@ -104,9 +134,9 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
         ready: false
       }
     const sd = Math.sqrt(Math.max(s.m2, 0) / (count - 1))
-    const scale = Math.max(sd, 1e-9 * Math.abs(s.mean), TINY)
+    const scale = Math.max(sd, scaleFloor(s, s.mean, p))
     const z = (x - s.mean) / scale
-    const result = clampScore(Math.abs(z))
+    const result = squash(Math.abs(z))
     const half = WARNING * scale
     if (result < WARNING) {
       return { score: result, expected: s.mean, lower: s.mean - half, upper: s.mean + half, ready: s.n >= minSamples }
@@ -117,11 +147,12 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
       lower: s.mean - half,
       upper: s.mean + half,
       ready: s.n >= minSamples,
-      reason: `z=${fmt(z)} ${z > 0 ? "above" : "below"} mean ${fmt(s.mean)} (σ ${fmt(sd)}, last ${count})`
+      reason: `z=${fmt(z)} ${z > 0 ? "above" : "below"} mean ${fmt(s.mean)} (σ ${fmt(scale)}, last ${count})`
     }
   }
   const learn = (s: State, x: number): State => {
     if (!Number.isFinite(x)) return s
+    learnResolution(s, x)
     const ring = s.ring
     if (s.n < w) {
       const count = s.n + 1
@@ -152,9 +183,9 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     name,
     params: { ...p },
     minSamples,
-    learnAnomalies: p.learnAnomalies,
+    ...adaptOptions(p.anomalies),
     state: StateSchema,
-    initial: () => ({ ring: new Float64Array(w), n: 0, pos: 0, mean: 0, m2: 0 }),
+    initial: () => ({ ring: new Float64Array(w), n: 0, pos: 0, mean: 0, m2: 0, last: Number.NaN, quantum: 0 }),
     score,
     learn
   })
@@ -167,6 +198,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
  * @since 0.1.0
  */
 export const laws: LawClaims<Params> = {
+  adapts: { size: 10, within: 150 },
   shiftInvariant: true,
   scaleInvariant: true,
   monotonic: true,

@@ -13,11 +13,21 @@ import { Schema } from "effect"
 /** The default warning threshold: bounds are placed where a score would reach it. */
 export const WARNING = Verdict.defaultThresholds.warning
 
-/** Scores are capped here so that they stay finite when a scale collapses to (almost) zero. */
-export const MAX_SCORE = 1000
+/** Raw scores up to this pass through {@link squash} unchanged; above it they grow logarithmically. */
+export const SQUASH_KNEE = 50
 
-/** Makes any raw score a finite number in `[0, MAX_SCORE]` (NaN becomes 0). */
-export const clampScore = (s: number): number => (s >= MAX_SCORE ? MAX_SCORE : Math.max(s, 0))
+/**
+ * Makes any raw score a finite number >= 0 (NaN becomes 0) without ties: the identity up to {@link SQUASH_KNEE},
+ * then `knee·(1 + ln(s/knee))`, strictly increasing, so that two different raw scores never become equal (a cap
+ * would make every huge score tie and the scores could not be ranked). A raw score of 1000 becomes 200, 1e9 about
+ * 890; +∞ becomes the largest finite number.
+ */
+export const squash = (s: number): number => {
+  if (!(s > 0)) return 0
+  if (s <= SQUASH_KNEE) return s
+  const out = SQUASH_KNEE * (1 + Math.log(s / SQUASH_KNEE))
+  return Math.min(out, Number.MAX_VALUE)
+}
 
 /** The smallest scale used for a series whose spread and level are both zero. */
 export const TINY = 1e-12
@@ -104,6 +114,86 @@ export const normalUpperQuantile = (p: number): number => {
   )
 }
 
+// --- resolution-aware scale floors ---------------------------------------------------------------------------
+
+/**
+ * What the data can resolve, learned from the values: the smallest non-zero step between consecutive values
+ * (`quantum`: 1 for integer counts, 0.01 for values rounded to hundredths; 0 until two different values were seen).
+ * Steps below 1e-9 of the values' magnitude are float rounding and are ignored.
+ */
+export interface Resolution {
+  /** The last value learned (NaN before the first). */
+  last: number
+  quantum: number
+}
+
+/** Schema fields of a {@link Resolution}, to spread into a state Schema. */
+export const ResolutionFields = { last: Detector.AnyNumberState, quantum: Schema.Number }
+
+/** Learns `x` into a resolution in place. */
+export const learnResolution = (r: Resolution, x: number): void => {
+  const d = Math.abs(x - r.last)
+  if (d > 1e-9 * Math.max(Math.abs(x), Math.abs(r.last)) && (r.quantum === 0 || d < r.quantum)) r.quantum = d
+  r.last = x
+}
+
+/**
+ * The smallest meaningful change of a metric, shared by the detectors' parameters: a scale never falls below
+ * `minChange / MIN_CHANGE_SCORE` nor `minRelativeChange·|level| / MIN_CHANGE_SCORE`, so a change smaller than
+ * either scores below {@link MIN_CHANGE_SCORE} (3), under every default threshold.
+ */
+export interface MinimumChange {
+  /** Changes smaller than this, in the metric's unit (20 for 20 ms), are not meaningful. Default 0. */
+  readonly minChange: number
+  /** Changes smaller than this fraction of the typical level (0.05 for 5%) are not meaningful. Default 0. */
+  readonly minRelativeChange: number
+  /**
+   * The values are counts of events (or a rate of them) in steps of the learned quantum: their spread is at least
+   * Poisson, `σ ≥ √(level·quantum)`, so one event in a quiet interval is a small change but a burst is not.
+   * Default false.
+   */
+  readonly counts: boolean
+}
+
+/** The defaults of {@link MinimumChange}: nothing beyond what the data can resolve. */
+export const noMinimumChange: MinimumChange = { minChange: 0, minRelativeChange: 0, counts: false }
+
+/** Schema fields of {@link MinimumChange}, to spread into a detector's `ParamsSchema`. */
+export const MinimumChangeFields = {
+  minChange: Schema.optionalKey(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0))),
+  minRelativeChange: Schema.optionalKey(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0))),
+  counts: Schema.optionalKey(Schema.Boolean)
+}
+
+/** A change of exactly the minimum change scores this much at most. */
+export const MIN_CHANGE_SCORE = 3
+
+/**
+ * The smallest scale (σ) a detector may use at this level: one quantum of the data (a change of one step is 1σ),
+ * the minimum changes over {@link MIN_CHANGE_SCORE}, the Poisson spread for counts, and float precision
+ * (1e-9·|level|, then {@link TINY}).
+ */
+export const scaleFloor = (r: Resolution, level: number, m: MinimumChange): number => {
+  const a = Math.abs(level)
+  let floor = Math.max(r.quantum, 1e-9 * a, TINY)
+  if (m.minChange > 0) floor = Math.max(floor, m.minChange / MIN_CHANGE_SCORE)
+  if (m.minRelativeChange > 0) floor = Math.max(floor, (m.minRelativeChange * a) / MIN_CHANGE_SCORE)
+  if (m.counts && r.quantum > 0) floor = Math.max(floor, Math.sqrt(Math.max(a, r.quantum) * r.quantum))
+  return floor
+}
+
+/** Whether points judged anomalous are learned: in full, clipped to the band, or not at all. */
+export type Anomalies = "learn" | "clip" | "skip"
+
+/** The Schema of {@link Anomalies}. */
+export const AnomaliesSchema = Schema.Literals(["learn", "clip", "skip"])
+
+/** The `Detector.make` options for an {@link Anomalies} choice. */
+export const adaptOptions = (a: Anomalies): { readonly learnAnomalies: boolean; readonly adapt: "clip" | "skip" } => ({
+  learnAnomalies: a === "learn",
+  adapt: a === "clip" ? "clip" : "skip"
+})
+
 // --- exponentially weighted baseline --------------------------------------------------------------------------
 
 /**
@@ -116,9 +206,11 @@ export const ewUpdate = (s: { mean: number; variance: number }, a: number, x: nu
   s.variance = (1 - a) * (s.variance + a * d * d)
 }
 
-/** The σ of a baseline, floored at `1e-9·|mean|` (then {@link TINY}) so that a flat baseline still has a scale. */
-export const baselineSigma = (s: { readonly mean: number; readonly variance: number }): number =>
-  Math.max(Math.sqrt(Math.max(s.variance, 0)), 1e-9 * Math.abs(s.mean), TINY)
+/** The σ of a baseline, floored by {@link scaleFloor} so that a flat baseline still has a meaningful scale. */
+export const baselineSigma = (
+  s: { readonly mean: number; readonly variance: number } & Resolution,
+  m: MinimumChange
+): number => Math.max(Math.sqrt(Math.max(s.variance, 0)), scaleFloor(s, s.mean, m))
 
 // --- order statistics over a sorted Float64Array prefix -------------------------------------------------------
 
@@ -268,8 +360,8 @@ export const windowPush = (s: SortedWindow, x: number): void => {
   s.pos = s.pos + 1 === w ? 0 : s.pos + 1
 }
 
-/** The state of a rolling order-statistics detector: its window and the points it learned in total. */
-export interface CountedWindow extends SortedWindow {
+/** The state of a rolling order-statistics detector: its window, the points it learned in total, its resolution. */
+export interface CountedWindow extends SortedWindow, Resolution {
   /** Points learned in total. */
   n: number
 }
@@ -280,7 +372,8 @@ export const CountedWindowSchema = Schema.Struct({
   sorted: Detector.Float64ArrayState,
   count: Schema.Number,
   pos: Schema.Number,
-  n: Schema.Number
+  n: Schema.Number,
+  ...ResolutionFields
 })
 
 /** An empty window of `w` points. */
@@ -289,12 +382,15 @@ export const emptyCountedWindow = (w: number): CountedWindow => ({
   sorted: new Float64Array(w),
   count: 0,
   pos: 0,
-  n: 0
+  n: 0,
+  last: Number.NaN,
+  quantum: 0
 })
 
 /** Learns a finite `x` into the window in place (a non-finite one is ignored). */
 export const learnCountedWindow = <S extends CountedWindow>(s: S, x: number): S => {
   if (!Number.isFinite(x)) return s
+  learnResolution(s, x)
   windowPush(s, x)
   s.n++
   return s

@@ -23,7 +23,7 @@ describe("Cusum", () => {
   })
 
   it("resets the sums after a learned signal", () => {
-    const d = Cusum.make({ minSamples: 5, learnAnomalies: true })
+    const d = Cusum.make({ minSamples: 5, anomalies: "learn" })
     let s = d.initial()
     for (const x of noise(50, 43)) s = d.learn(s, x, 0)
     s = d.learn(s, 100 + 5 * 20, 0)

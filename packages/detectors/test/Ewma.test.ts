@@ -36,11 +36,12 @@ describe("Ewma", () => {
   it("with lambda 1 the score is the plain z-score of the baseline", () => {
     const d = Ewma.make({ lambda: 1, alpha: 1 / 3, minSamples: 2 })
     let s = d.initial()
-    for (const x of [1, 2, 3]) s = d.learn(s, x, 0)
-    // alpha = max(1/3, 1/n): exact mean and population variance of 1, 2, 3
-    assert.closeTo(s.mean, 2, 1e-12)
-    assert.closeTo(s.variance, 2 / 3, 1e-12)
-    assert.closeTo(d.score(s, 2 + 3 * Math.sqrt(2 / 3), 0).score, 3, 1e-9)
+    for (const x of [1, 1.1, 3]) s = d.learn(s, x, 0)
+    // alpha = max(1/3, 1/n): exact mean and population variance of 1, 1.1, 3 (σ above the quantum 0.1)
+    const variance = (0.7 ** 2 + 0.6 ** 2 + 1.3 ** 2) / 3
+    assert.closeTo(s.mean, 1.7, 1e-12)
+    assert.closeTo(s.variance, variance, 1e-12)
+    assert.closeTo(d.score(s, 1.7 + 3 * Math.sqrt(variance), 0).score, 3, 1e-9)
   })
 
   it("a flat series then a jump fires with a finite score; non-finite input is ignored", () => {

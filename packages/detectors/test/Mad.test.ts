@@ -27,7 +27,8 @@ describe("Mad", () => {
       const mad = devs[(devs.length - 1) >> 1]! / 2 + devs[devs.length >> 1]! / 2
       const a = d.score(s, median + 10, i)
       assert.strictEqual(a.expected, median)
-      if (mad > 0) assert.closeTo(a.score, 10 / (1.482602218505602 * mad), 1e-9)
+      // integer values: the scale never falls below the learned quantum, 1
+      if (mad > 0) assert.closeTo(a.score, 10 / Math.max(1.482602218505602 * mad, 1), 1e-9)
       assert.deepStrictEqual([...s.sorted.subarray(0, s.count)], win)
     }
   })
@@ -44,14 +45,18 @@ describe("Mad", () => {
     assert.isTrue(level[41]!.anomalous)
   })
 
-  it("on a discrete series with MAD 0 falls back to the mean absolute deviation", () => {
-    // mostly zeros, some ones: MAD is 0, mean absolute deviation is not
-    const xs = Array.from({ length: 100 }, (_, i) => (i % 10 === 0 ? 1 : 0))
+  it("on a discrete series with MAD 0 falls back to the mean absolute deviation, floored at the quantum", () => {
+    // mostly zeros, some pairs 5, 5.1: MAD is 0, the mean absolute deviation is not, and it is above the quantum 0.1
+    const xs: Array<number> = Array.from({ length: 100 }, (_, i) => (i % 10 === 0 ? 5 : i % 10 === 1 ? 5.1 : 0))
     const d = Mad.make({ window: 100, minSamples: 10 })
     const state = xs.reduce((s, x, i) => d.learn(s, x, i), d.initial())
-    const a = d.score(state, 1, 0)
-    assert.closeTo(a.score, 1 / (0.1 * 1.2533141373155003), 1e-9)
-    assert.isTrue(d.score(state, 5, 0).score > a.score)
+    const meanAd = xs.reduce((a, x) => a + Math.abs(x), 0) / 100
+    assert.closeTo(d.score(state, 1, 0).score, 1 / (meanAd * 1.2533141373155003), 1e-9)
+    // a counter at 0 that blips to 1 now and then: the blip scores 1 (one quantum), not a capped 1000
+    const blips: Array<number> = Array.from({ length: 100 }, (_, i) => (i % 25 === 0 ? 1 : 0))
+    const counter = blips.reduce((s, x, i) => d.learn(s, x, i), d.initial())
+    assert.closeTo(d.score(counter, 1, 0).score, 1, 1e-9)
+    assert.closeTo(d.score(counter, 7, 0).score, 7, 1e-9)
   })
 
   it("snapshot/restore mid-stream gives identical verdicts; invalid params are rejected", () => {

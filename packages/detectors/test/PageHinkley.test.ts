@@ -16,7 +16,7 @@ describe("PageHinkley", () => {
   })
 
   it("restarts after a learned signal and warms up again", () => {
-    const d = PageHinkley.make({ minSamples: 10, learnAnomalies: true })
+    const d = PageHinkley.make({ minSamples: 10, anomalies: "learn" })
     let s = d.initial()
     for (const x of noise(100, 52)) s = d.learn(s, x, 0)
     for (const x of noise(20, 53, 200)) s = d.learn(s, x, 0)

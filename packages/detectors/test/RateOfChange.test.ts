@@ -8,7 +8,11 @@ describe("RateOfChange", () => {
     const xs = noise(1000, 61, 0, 1).map((x, i) => x + i * 0.5) // trend of 0.5 per point
     xs[800] = xs[800]! + 10
     const fired = firing(Detector.run(RateOfChange.make(), xs).verdicts)
-    assert.deepStrictEqual(fired, [800])
+    // the jump, and the jump back from the spike (the anomalous point became the level): one run, one alert
+    assert.deepStrictEqual(fired, [800, 801])
+    // a lasting step fires once, at its start: from the next point on it is the new level
+    const step = noise(1000, 61, 0, 1).map((x, i) => x + (i >= 800 ? 10 : 0))
+    assert.deepStrictEqual(firing(Detector.run(RateOfChange.make(), step).verdicts), [800])
   })
 
   it("measures changes per time unit with perTime", () => {

@@ -79,7 +79,7 @@ describe("ZScore", () => {
 
   it("is usable with a custom decider", () => {
     const d = ZScore.make({ window: 16, minSamples: 5 })
-    const { verdicts } = Detector.run(d, [...noise(30, 5), 100 + 5 * 3.5], {
+    const { verdicts } = Detector.run(d, [...noise(30, 5), 100 + 5 * 4.5], {
       decide: Verdict.threshold({ warning: 3, critical: 5 })
     })
     assert.strictEqual(verdicts[30]!.severity, "warning")

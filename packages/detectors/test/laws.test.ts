@@ -20,5 +20,13 @@ describe("detector laws", () => {
     expect(undeclared).toEqual([])
   })
 
+  // adaptation to a lasting change is claimed by every detector but the fixed-bound one, whose bounds are the
+  // user's (an SLO): a lasting breach is still a breach
+  const notAdapting: Readonly<Record<string, string>> = { threshold: "fixed bounds set by the user" }
+  it("every shipped detector claims the adaptation law, except fixed-bound ones", () => {
+    const unclaimed = modules.filter((m) => m.laws.adapts === undefined).map((m) => m.name)
+    expect(unclaimed.sort()).toEqual(Object.keys(notAdapting).sort())
+  })
+
   for (const module of modules) runModuleLaws(it, module)
 })

@@ -47,10 +47,11 @@ const learnW = (s: W, x: number): W => {
   return { n, mean, m2: s.m2 + d * (x - mean) }
 }
 
-/** The reference: a Welford z-score over all learned points. */
+/** The reference: a Welford z-score over all points (anomalous ones too, so a lasting step becomes normal). */
 const welford = Detector.make<W>({
   name: "welford",
   minSamples: MIN,
+  learnAnomalies: true,
   state: WState,
   initial: () => ({ n: 0, mean: 0, m2: 0 }),
   score: (s, x) => assess(s, zOf(s, x)),
@@ -61,7 +62,9 @@ const welfordClaims: LawClaims = {
   shiftInvariant: true,
   scaleInvariant: true,
   monotonic: true,
-  sensitivity: { kind: "spike", size: 6 }
+  sensitivity: { kind: "spike", size: 6 },
+  // the step's share of all points learned grows until its own spread hides it: about 5% of the history for 10σ
+  adapts: { size: 10, within: 50 }
 }
 
 /** The same over vectors: the z-score of the coordinates' mean. */
@@ -69,6 +72,7 @@ const meanOf = (v: ReadonlyArray<number>): number => v.reduce((a, b) => a + b, 0
 const vectorWelford = Detector.make<W, ReadonlyArray<number>>({
   name: "vector-welford",
   minSamples: MIN,
+  learnAnomalies: true,
   state: WState,
   initial: () => ({ n: 0, mean: 0, m2: 0 }),
   score: (s, v) => assess(s, zOf(s, meanOf(v))),
@@ -282,6 +286,20 @@ describe("each law catches a detector that breaks it", () => {
     const d = variant({ score: (s, x) => assess(s, zOf(s, x) / 3) })
     expectCaught("sensitivity", d, { sensitivity: { kind: "spike", size: 6 } }, /did not fire within 5 points/)
     expectCaught("sensitivity", d, { sensitivity: { kind: "step", size: 6 } }, /step at point/)
+  })
+
+  it("adaptation: a detector that never learns what it judged anomalous fires on and on after a lasting step", () => {
+    // `variant` keeps Detector.make's defaults: anomalous points are not learned at all
+    expectCaught("adaptation", variant({}), { adapts: { size: 10, within: 50 } }, /still fired on \d+ of the 100/)
+    // with bounded learning (clipped to the band) the same z-score passes the law within a longer horizon
+    const [clipped] = checkDetector(
+      variant({ adapt: "clip" }),
+      { adapts: { size: 10, within: 200 } },
+      {
+        only: ["adaptation"]
+      }
+    )
+    expect(clipped?.ok).toBe(true)
   })
 
   it("monotonic: a redescending score that treats far points as data errors", () => {

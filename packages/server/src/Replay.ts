@@ -124,7 +124,7 @@ export const ReplayConfig = Schema.Struct({
       params: Schema.optionalKey(Schema.Record(Schema.String, Schema.Unknown))
     })
   ).check(Schema.isMinLength(1, { message: "expected at least one detector" })),
-  /** Score thresholds of the deciding step (default warning 6, critical 8: `Defaults.thresholds`). */
+  /** Score thresholds of the deciding step (default `Verdict.defaultThresholds`, warning 4, critical 6). */
   thresholds: Schema.optionalKey(
     Schema.Struct({ info: Schema.optionalKey(Finite), warning: Finite, critical: Finite }).check(
       Schema.makeFilter((t) => t.critical >= t.warning || "expected critical ≥ warning")
@@ -176,8 +176,21 @@ const issuesOf = (issue: SchemaIssue.Issue, prefix: ReadonlyArray<PropertyKey>):
  * @since 0.1.0
  */
 export interface Resolved {
-  readonly detectors: ReadonlyArray<Detector.Any>
+  /** The detectors, for every series, or chosen per series (the default configuration picks them per metric). */
+  readonly detectors: Detector.Selection
   readonly thresholds: Verdict.Thresholds
+}
+
+/**
+ * What a replay runs when it is given neither detector names nor a configuration: `Defaults.config`, its detectors
+ * per metric and its own thresholds (the same as `sentinel serve`).
+ *
+ * @category constructors
+ * @since 0.2.0
+ */
+export const defaultResolved = (): Resolved => {
+  const config = Detectors.Defaults.config
+  return { detectors: config.detectOptions().detectors, thresholds: config.thresholds }
 }
 
 /**
@@ -237,7 +250,7 @@ export const resolveConfig = (raw: unknown): Effect.Effect<Resolved, ReplayConfi
       detectors.push(module.make(params) as Detector.Any)
     })
     if (issues.length > 0) return Effect.fail(new ReplayConfigError({ issues }))
-    return Effect.succeed({ detectors, thresholds: config.thresholds ?? Detectors.Defaults.thresholds })
+    return Effect.succeed({ detectors, thresholds: config.thresholds ?? Verdict.defaultThresholds })
   })
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -253,6 +266,12 @@ export const resolveConfig = (raw: unknown): Effect.Effect<Resolved, ReplayConfi
 export interface Incident {
   readonly start: number
   readonly end: number
+  /**
+   * The series the incident happened on (optional): its id (`service/model/metric`) or a `/`-bounded suffix of it
+   * (`latency.p95`, `gpt-4o/latency.p95`). Only anomalies of that series detect it or count as inside it; an
+   * incident without a series applies to every series.
+   */
+  readonly series?: string
 }
 
 /**
@@ -270,7 +289,11 @@ export interface LabelMetrics {
   readonly precision: number | null
   readonly recall: number | null
   readonly f1: number
-  /** Mean over detected incidents of first anomaly − start, in ms; `null` when nothing was detected. */
+  /**
+   * Mean over detected incidents of (when the first anomaly in the incident could first be known − start), in ms:
+   * a row's verdict is known at the row's time, a window signal's at the window's end. `null` when nothing was
+   * detected.
+   */
   readonly meanDelayMs: number | null
   readonly toleranceMs: number
 }
@@ -298,6 +321,46 @@ const upperBound = (xs: Float64Array, x: number): number => {
   return lo
 }
 
+/** Whether an anomaly of series `id` belongs to an incident that names `series` (exact, or a `/`-bounded suffix). */
+export const seriesMatches = (id: string, series: string | undefined): boolean =>
+  series === undefined || id === series || id.endsWith(`/${series}`)
+
+/** Merges `[start, end + tolerance]` windows into sorted disjoint ranges. */
+const mergeWindows = (incidents: ReadonlyArray<Incident>, toleranceMs: number): Array<[number, number]> =>
+  incidents
+    .map((w) => [w.start, w.end + toleranceMs] as [number, number])
+    .sort((a, b) => a[0] - b[0])
+    .reduce<Array<[number, number]>>((acc, [s, e]) => {
+      const last = acc[acc.length - 1]
+      if (last !== undefined && s <= last[1]) last[1] = Math.max(last[1], e)
+      else acc.push([s, e])
+      return acc
+    }, [])
+
+const inside = (ranges: ReadonlyArray<readonly [number, number]>, t: number): boolean => {
+  let lo = 0
+  let hi = ranges.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (ranges[mid]![1] < t) lo = mid + 1
+    else hi = mid
+  }
+  return lo < ranges.length && ranges[lo]![0] <= t
+}
+
+/**
+ * Options of {@link evaluate}.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export interface EvaluateOptions {
+  /** The series id of each anomaly (parallel to the times), for incidents that name a series. */
+  readonly series?: ArrayLike<string>
+  /** How long after its time an anomaly's verdict is known (a window signal: the window size). Default 0. */
+  readonly knownAfterMs?: number
+}
+
 /**
  * Scores anomaly times against labelled incidents.
  *
@@ -313,31 +376,60 @@ const upperBound = (xs: Float64Array, x: number): number => {
 export const evaluate = (
   anomalyTimes: ArrayLike<number>,
   incidents: ReadonlyArray<Incident>,
-  toleranceMs = 0
+  toleranceMs = 0,
+  options: EvaluateOptions = {}
 ): LabelMetrics => {
-  const times = Float64Array.from(anomalyTimes).sort()
+  const knownAfter = options.knownAfterMs ?? 0
+  const ids = options.series
+  const n = anomalyTimes.length
+  // anomaly times sorted, with their series ids alongside
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => anomalyTimes[a]! - anomalyTimes[b]!)
+  const times = Float64Array.from(order, (i) => anomalyTimes[i]!)
+  const seriesOf = (k: number): string => (ids === undefined ? "" : ids[order[k]!]!)
   let detected = 0
   let delaySum = 0
   for (const incident of incidents) {
-    const i = lowerBound(times, incident.start)
-    if (i < times.length && times[i]! <= incident.end + toleranceMs) {
+    for (let k = lowerBound(times, incident.start); k < n && times[k]! <= incident.end + toleranceMs; k++) {
+      if (incident.series !== undefined && !seriesMatches(seriesOf(k), incident.series)) continue
       detected++
-      delaySum += times[i]! - incident.start
+      delaySum += times[k]! + knownAfter - incident.start
+      break
     }
   }
-  // merge the tolerant windows, then count the anomaly times inside them
-  const windows = incidents
-    .map((w) => [w.start, w.end + toleranceMs] as const)
-    .sort((a, b) => a[0] - b[0])
-    .reduce<Array<[number, number]>>((acc, [s, e]) => {
-      const last = acc[acc.length - 1]
-      if (last !== undefined && s <= last[1]) last[1] = Math.max(last[1], e)
-      else acc.push([s, e])
-      return acc
-    }, [])
+  const general = mergeWindows(
+    incidents.filter((w) => w.series === undefined),
+    toleranceMs
+  )
+  const named = new Map<string, Array<[number, number]>>()
+  for (const name of new Set(incidents.flatMap((w) => (w.series === undefined ? [] : [w.series])))) {
+    named.set(
+      name,
+      mergeWindows(
+        incidents.filter((w) => w.series === name),
+        toleranceMs
+      )
+    )
+  }
   let truePositives = 0
-  for (const [s, e] of windows) truePositives += upperBound(times, e) - lowerBound(times, s)
-  const anomalies = times.length
+  if (named.size === 0) {
+    for (const [s, e] of general) truePositives += upperBound(times, e) - lowerBound(times, s)
+  } else {
+    for (let k = 0; k < n; k++) {
+      const t = times[k]!
+      let hit = inside(general, t)
+      if (!hit) {
+        const id = seriesOf(k)
+        for (const [name, ranges] of named) {
+          if (seriesMatches(id, name) && inside(ranges, t)) {
+            hit = true
+            break
+          }
+        }
+      }
+      if (hit) truePositives++
+    }
+  }
+  const anomalies = n
   const precision = anomalies === 0 ? null : truePositives / anomalies
   const recall = incidents.length === 0 ? null : detected / incidents.length
   const p = precision ?? 0
@@ -356,6 +448,43 @@ export const evaluate = (
   }
 }
 
+const unitMs: Readonly<Record<string, number>> = {
+  ms: 1,
+  s: 1000,
+  sec: 1000,
+  m: 60_000,
+  min: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000
+}
+
+/**
+ * Reads a duration written on a command line: milliseconds (`"300000"`), a compact form (`"1m"`, `"30s"`, `"2h"`,
+ * `"1d"`, `"500ms"`, `"1h30m"`), or Effect's long form (`"1 minute"`, `"5 minutes"`); `undefined` when it is
+ * none of these.
+ *
+ * @example
+ * ```ts
+ * import { Replay } from "@llm-sentinel/server"
+ * Replay.parseDuration("1m") // Duration of 60000 ms
+ * ```
+ * @category combinators
+ * @since 0.2.0
+ */
+export const parseDuration = (raw: Duration.Input | string): Duration.Duration | undefined => {
+  if (typeof raw !== "string") return Option.getOrUndefined(Duration.fromInput(raw as Duration.Input))
+  const text = raw.trim().toLowerCase()
+  if (/^\d+(\.\d+)?$/.test(text)) return Duration.millis(Number(text))
+  const compact = /^(?:(\d+(?:\.\d+)?)(ms|sec|min|s|m|h|d|w))+$/
+  if (compact.test(text)) {
+    let ms = 0
+    for (const [, n, unit] of text.matchAll(/(\d+(?:\.\d+)?)(ms|sec|min|s|m|h|d|w)/g)) ms += Number(n) * unitMs[unit!]!
+    return Duration.millis(ms)
+  }
+  return Option.getOrUndefined(Duration.fromInput(text as Duration.Input))
+}
+
 /**
  * Reads a time as epoch milliseconds (a number) or an ISO 8601 string; `NaN` when it is neither.
  *
@@ -372,12 +501,16 @@ export const parseTime = (raw: unknown): number => {
   return Date.parse(s)
 }
 
-const incidentOf = (start: unknown, end: unknown): Incident | string => {
+const incidentOf = (start: unknown, end: unknown, series?: unknown): Incident | string => {
   const s = parseTime(start)
-  const e = end === undefined ? s : parseTime(end)
+  const e = end === undefined || end === "" ? s : parseTime(end)
   if (!Number.isFinite(s)) return `cannot read time ${JSON.stringify(start)}`
   if (!Number.isFinite(e)) return `cannot read time ${JSON.stringify(end)}`
   if (e < s) return `end ${JSON.stringify(end)} is before start ${JSON.stringify(start)}`
+  if (series !== undefined && series !== null && series !== "") {
+    if (typeof series !== "string") return `series must be a string, got ${JSON.stringify(series)}`
+    return { start: s, end: e, series: series.trim() }
+  }
   return { start: s, end: e }
 }
 
@@ -385,17 +518,19 @@ const incidentFromJson = (v: unknown): Incident | string => {
   if (typeof v === "number" || typeof v === "string") return incidentOf(v, undefined)
   if (typeof v === "object" && v !== null) {
     const o = v as Record<string, unknown>
-    if (o.start !== undefined) return incidentOf(o.start, o.end)
+    if (o.start !== undefined) return incidentOf(o.start, o.end, o.series)
     const t = o.time ?? o.timestamp
-    if (t !== undefined) return incidentOf(t, undefined)
+    if (t !== undefined) return incidentOf(t, undefined, o.series)
   }
-  return "expected a timestamp, {time} or {start, end}"
+  return "expected a timestamp, {time}, or {start, end}, each with an optional series"
 }
 
 /**
  * Reads labelled incidents: CSV with a header (`start,end` windows, or a `time`/`timestamp` column of single
- * timestamps; a single unnamed column is read as timestamps), or NDJSON of timestamps, `{ "time": … }` or
- * `{ "start": …, "end": … }`. Times are epoch milliseconds or ISO 8601.
+ * timestamps; a single unnamed column is read as timestamps; an optional `series` column), or NDJSON of
+ * timestamps, `{ "time": … }` or `{ "start": …, "end": … }`, each with an optional `"series"`. Times are epoch
+ * milliseconds or ISO 8601. The format is told from the first line: a JSON object or string (or a bare number
+ * without a comma) means NDJSON, anything else is a CSV header.
  *
  * @category constructors
  * @since 0.1.0
@@ -410,8 +545,13 @@ export const readLabels = (
     const first = content[0]?.[1]
     if (first === undefined) return []
     const incidents: Array<Incident> = []
-    const isJson = first.startsWith("{") || first.startsWith('"') || Number.isFinite(Number(first))
-    if (isJson && !first.includes(",")) {
+    // a JSON object line contains commas of its own ({"start":…,"end":…}): only a bare number line is ambiguous
+    // with a one-column CSV, and a CSV line with a comma is never a number
+    const isJson =
+      first.startsWith("{") ||
+      (first.startsWith('"') && !first.includes(",")) ||
+      (Number.isFinite(Number(first)) && !first.includes(","))
+    if (isJson) {
       for (const [n, l] of content) {
         let v: unknown
         try {
@@ -428,6 +568,7 @@ export const readLabels = (
     const header = File.parseCsvLine(first)
     if (typeof header === "string") return yield* fail(content[0]![0], header)
     const names = header.map((h) => h.trim().toLowerCase())
+    const ri = names.indexOf("series")
     let si = names.indexOf("start")
     let ei = names.indexOf("end")
     if (si === -1) {
@@ -446,7 +587,7 @@ export const readLabels = (
     for (const [n, l] of rows) {
       const fields = File.parseCsvLine(l)
       if (typeof fields === "string") return yield* fail(n, fields)
-      const incident = incidentOf(fields[si], ei === -1 ? undefined : fields[ei])
+      const incident = incidentOf(fields[si], ei === -1 ? undefined : fields[ei], ri === -1 ? undefined : fields[ri])
       if (typeof incident === "string") return yield* fail(n, incident)
       incidents.push(incident)
     }
@@ -467,12 +608,12 @@ export const readLabels = (
 export const defaultEventMetrics: ReadonlyArray<string> = ["latency", "ttft", "outputTokens", "totalTokens", "cost"]
 
 /**
- * The detectors run when neither `detectors` nor `config` is given.
+ * The names of the detectors run when neither `detectors` nor `config` is given (`Defaults.config`).
  *
  * @category constructors
  * @since 0.1.0
  */
-export const defaultDetectors: ReadonlyArray<string> = Detectors.Defaults.detectors().map((d) => d.name)
+export const defaultDetectors: ReadonlyArray<string> = Detectors.Defaults.config.detectors().map((d) => d.name)
 
 /**
  * Options of a replay.
@@ -499,7 +640,7 @@ export interface ReplayOptions {
    * NDJSON: aggregate into tumbling windows of this size per series and score the window signals, as the live
    * pipeline does, instead of scoring every call.
    */
-  readonly window?: Duration.Input
+  readonly window?: Duration.Input | string
   /** NDJSON with `window`: the signals to score (default `Extract.defaultSignals`: `latency.p95`, …). */
   readonly signals?: ReadonlyArray<string>
   /** Where anomalies go as NDJSON; stdout when absent. */
@@ -509,7 +650,7 @@ export interface ReplayOptions {
   /** A labels file to score the anomalies against. */
   readonly labels?: string
   /** How long after an incident's end an anomaly still counts as detecting it. Default 0. */
-  readonly tolerance?: Duration.Input
+  readonly tolerance?: Duration.Input | string
   /** Print progress to stderr about every second (default true). */
   readonly progress?: boolean
 }
@@ -626,23 +767,35 @@ export const replay = (
           issues: [{ path: "", message: "give either detector names or a configuration, not both" }]
         })
       }
-      const resolved = yield* resolveConfig(
-        options.config ?? { detectors: (options.detectors ?? defaultDetectors).map((type) => ({ type })) }
-      )
+      const resolved =
+        options.config === undefined && (options.detectors === undefined || options.detectors.length === 0)
+          ? defaultResolved()
+          : yield* resolveConfig(options.config ?? { detectors: (options.detectors ?? []).map((type) => ({ type })) })
       if (options.window !== undefined && format !== "ndjson") {
         return yield* new ReplayConfigError({
           issues: [{ path: "window", message: "windowing applies to NDJSON events; a CSV is already one series" }]
         })
       }
+      const windowSize = options.window === undefined ? undefined : parseDuration(options.window)
+      if (options.window !== undefined && windowSize === undefined) {
+        return yield* new ReplayConfigError({
+          issues: [
+            {
+              path: "window",
+              message: `cannot read duration ${JSON.stringify(options.window)} (e.g. "1m", "30s", "5 minutes")`
+            }
+          ]
+        })
+      }
       const windowing =
-        options.window === undefined
+        windowSize === undefined
           ? undefined
           : yield* Effect.mapError(
-              Effect.fromResult(Window.tumbling({ size: options.window })),
+              Effect.fromResult(Window.tumbling({ size: windowSize })),
               (e) => new ReplayConfigError({ issues: [{ path: "window", message: e.message }] })
             )
       const incidents = options.labels === undefined ? undefined : yield* readLabels(options.labels)
-      const toleranceMs = Duration.toMillis(options.tolerance ?? 0)
+      const toleranceMs = Duration.toMillis(parseDuration(options.tolerance ?? 0) ?? Duration.zero)
 
       const out = yield* openWriter(options.out)
       const scoresOut = options.scores === undefined ? undefined : yield* openWriter(options.scores)
@@ -650,17 +803,19 @@ export const replay = (
         detectors: resolved.detectors,
         decide: Verdict.threshold(resolved.thresholds)
       })
-      const nDetectors = resolved.detectors.length
+      const detectorNames = new Set<string>()
       const counters: Counters = { rows: 0, rejected: 0, points: 0, anomalousPoints: 0, anomalies: 0 }
-      // anomalous point times for the label metrics (grown by doubling)
+      // anomalous point times and series for the label metrics (grown by doubling)
       let anomalyTimes = new Float64Array(1024)
-      const pushAnomaly = (t: number) => {
+      const anomalySeries: Array<string> = []
+      const pushAnomaly = (t: number, series: string) => {
         if (counters.anomalousPoints === anomalyTimes.length) {
           const next = new Float64Array(anomalyTimes.length * 2)
           next.set(anomalyTimes)
           anomalyTimes = next
         }
         anomalyTimes[counters.anomalousPoints++] = t
+        anomalySeries.push(series)
       }
       const reported: Array<string> = []
 
@@ -673,22 +828,25 @@ export const replay = (
         const scored = detect.apply(points)
         let anomalies = ""
         const scores: Array<string> = []
+        // the verdicts of one point are consecutive (one per detector of its series)
+        let d = 0
         for (let p = 0; p < points.length; p++) {
           let best = Number.NaN
           let anomalous = false
-          // a non-finite value is ignored by every detector: its score stays empty
-          const usable = Number.isFinite(points[p]!.value)
-          for (let d = p * nDetectors; d < (p + 1) * nDetectors; d++) {
+          const point = points[p]!
+          for (; d < scored.length && scored[d]!.point === point; d++) {
             const s = scored[d]!
             const v = s.verdict
-            if (usable && !(v.score <= best)) best = v.score
+            detectorNames.add(s.detector)
+            // a non-finite value, or a detector still warming up, gives no score: it stays empty
+            if (v.ready && !(v.score <= best)) best = v.score
             if (v.anomalous) {
               anomalous = true
               counters.anomalies++
               anomalies += anomalyLine(s, row(p))
             }
           }
-          if (anomalous) pushAnomaly(points[p]!.time)
+          if (anomalous) pushAnomaly(point.time, point.key.id)
           if (scoreLine !== undefined) scores.push(scoreLine(p, best, anomalous))
         }
         counters.points += points.length
@@ -878,10 +1036,17 @@ export const replay = (
         series: detect.state.series.size,
         anomalousPoints: counters.anomalousPoints,
         anomalies: counters.anomalies,
-        detectors: resolved.detectors.map((d) => d.name),
+        detectors:
+          typeof resolved.detectors === "function" ? [...detectorNames] : resolved.detectors.map((d) => d.name),
         ...(incidents === undefined
           ? {}
-          : { labels: evaluate(anomalyTimes.subarray(0, counters.anomalousPoints), incidents, toleranceMs) })
+          : {
+              labels: evaluate(anomalyTimes.subarray(0, counters.anomalousPoints), incidents, toleranceMs, {
+                series: anomalySeries,
+                // a window signal's verdict is known when its window closes; a row's at the row's time
+                knownAfterMs: windowing === undefined || windowing._tag === "Session" ? 0 : windowing.sizeMs
+              })
+            })
       }
       const tell = options.out === undefined ? Console.error : Console.log
       for (const line of reported) yield* Console.error(`replay: rejected ${line}`)
@@ -983,7 +1148,7 @@ export const command = Command.make(
     ),
     window: Flag.String("window").pipe(
       Flag.withDescription(
-        'NDJSON: aggregate per series into tumbling windows of this size (e.g. "1 minute") and score the signals, as live'
+        'NDJSON: aggregate per series into tumbling windows of this size ("1m", "30s", "1 minute") and score the signals, as live'
       ),
       Flag.optional
     ),
@@ -1003,7 +1168,9 @@ export const command = Command.make(
       Flag.optional
     ),
     scores: Flag.String("scores").pipe(
-      Flag.withDescription("Write per-point scores here as CSV: time,value,score,anomalous"),
+      Flag.withDescription(
+        "Write per-point scores here as CSV: time,value,score,anomalous (score empty while the detectors warm up)"
+      ),
       Flag.optional
     ),
     labels: Flag.File("labels", { mustExist: true }).pipe(
@@ -1013,16 +1180,14 @@ export const command = Command.make(
       Flag.optional
     ),
     tolerance: Flag.String("tolerance").pipe(
-      Flag.withDescription('How late after an incident\'s end an anomaly still detects it: ms or e.g. "5 minutes"'),
+      Flag.withDescription('How late after an incident\'s end an anomaly still detects it: ms, "5m" or "5 minutes"'),
       Flag.withDefault("0")
     ),
     quiet: Flag.Boolean("quiet").pipe(Flag.withDescription("No progress on stderr"), Flag.withDefault(false))
   },
   Effect.fn(function* (flags) {
-    const tolerance = Duration.fromInput(
-      (/^\d+(\.\d+)?$/.test(flags.tolerance) ? Number(flags.tolerance) : flags.tolerance) as Duration.Input
-    )
-    if (Option.isNone(tolerance)) {
+    const tolerance = parseDuration(flags.tolerance)
+    if (tolerance === undefined) {
       return yield* new ReplayConfigError({
         issues: [{ path: "tolerance", message: `cannot read duration ${JSON.stringify(flags.tolerance)}` }]
       })
@@ -1041,7 +1206,7 @@ export const command = Command.make(
       ...(Option.isSome(flags.out) ? { out: flags.out.value } : {}),
       ...(Option.isSome(flags.scores) ? { scores: flags.scores.value } : {}),
       ...(Option.isSome(flags.labels) ? { labels: flags.labels.value } : {}),
-      tolerance: tolerance.value,
+      tolerance,
       progress: !flags.quiet
     })
   })

@@ -3,8 +3,9 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { assert, describe, it } from "@effect/vitest"
+import * as Detectors from "@llm-sentinel/detectors"
 import { Replay } from "@llm-sentinel/server"
-import { Effect } from "effect"
+import { Duration, Effect } from "effect"
 import { Command } from "effect/cli"
 
 const dir = mkdtempSync(join(tmpdir(), "sentinel-replay-"))
@@ -170,7 +171,8 @@ describe("Replay", () => {
         file,
         window: "1 minute",
         signals: ["latency.p95"],
-        detectors: ["zscore"],
+        // named detectors decide at Verdict.defaultThresholds (4/6) unless the configuration says otherwise
+        config: { detectors: [{ type: "zscore" }], thresholds: { warning: 6, critical: 8 } },
         out: path("w-anomalies.ndjson"),
         scores: path("w-scores.csv"),
         progress: false
@@ -286,6 +288,150 @@ describe("Replay", () => {
         readLines(path("cmd.ndjson")).map((l) => JSON.parse(l).time),
         [T0 + 80 * MIN]
       )
+    }).pipe(Effect.provide(NodeServices.layer))
+  )
+
+  it.effect(
+    "NDJSON label files of {start, end} objects are read (the commas inside the JSON are not a CSV header)",
+    () =>
+      Effect.gen(function* () {
+        const a = new Date(T0 + 10 * MIN).toISOString()
+        const b = new Date(T0 + 12 * MIN).toISOString()
+        const labels = write(
+          "labels.ndjson",
+          `${JSON.stringify({ start: a, end: b })}\n${JSON.stringify({ start: T0, end: T0 + MIN, series: "p95" })}\n${JSON.stringify({ time: T0 + 99 * MIN })}\n`
+        )
+        assert.deepStrictEqual(yield* Replay.readLabels(labels), [
+          { start: T0 + 10 * MIN, end: T0 + 12 * MIN },
+          { start: T0, end: T0 + MIN, series: "p95" },
+          { start: T0 + 99 * MIN, end: T0 + 99 * MIN }
+        ])
+        const csv = write("labels-series.csv", `start,end,series\n${T0},${T0 + MIN},chat/gpt-4o/latency.p95\n${T0},,\n`)
+        assert.deepStrictEqual(yield* Replay.readLabels(csv), [
+          { start: T0, end: T0 + MIN, series: "chat/gpt-4o/latency.p95" },
+          { start: T0, end: T0 }
+        ])
+        const bad = yield* Effect.flip(Replay.readLabels(write("bad.ndjson", '{"start": "soon"}\n')))
+        assert.match(bad.message, /line 1: cannot read time/)
+      }).pipe(Effect.provide(NodeServices.layer))
+  )
+
+  it("labels may name a series: only that series' anomalies detect the incident or fall inside it", () => {
+    const incidents = [
+      { start: 100, end: 200, series: "latency.p95" },
+      { start: 500, end: 600 }
+    ]
+    const m = Replay.evaluate([150, 160, 550], incidents, 0, {
+      series: ["chat/gpt-4o/error.rate", "chat/gpt-4o/latency.p95", "chat/gpt-4o/error.rate"]
+    })
+    assert.strictEqual(m.detected, 2)
+    assert.strictEqual(m.truePositives, 2) // 160 on latency.p95 and 550 (any series); 150 is another series
+    assert.strictEqual(m.falsePositives, 1)
+    assert.strictEqual(m.meanDelayMs, (60 + 50) / 2)
+    assert.isTrue(Replay.seriesMatches("chat/gpt-4o/latency.p95", "gpt-4o/latency.p95"))
+    assert.isFalse(Replay.seriesMatches("chat/gpt-4o/latency.p95", "o/latency.p95"))
+    // a window signal's verdict is known at the window's end: the delay counts from there
+    const windowed = Replay.evaluate([100], [{ start: 100, end: 200 }], 0, { knownAfterMs: 60 })
+    assert.strictEqual(windowed.meanDelayMs, 60)
+  })
+
+  it("durations on the command line: compact (1m, 30s, 1h30m), long (5 minutes) and milliseconds", () => {
+    const ms = (raw: string) => {
+      const d = Replay.parseDuration(raw)
+      return d === undefined ? undefined : Duration.toMillis(d)
+    }
+    assert.strictEqual(ms("1m"), 60_000)
+    assert.strictEqual(ms("30s"), 30_000)
+    assert.strictEqual(ms("1h30m"), 5_400_000)
+    assert.strictEqual(ms("500ms"), 500)
+    assert.strictEqual(ms("5 minutes"), 300_000)
+    assert.strictEqual(ms("1500"), 1500)
+    assert.strictEqual(ms("soon"), undefined)
+  })
+
+  it.effect("--window 1m works on the command line; the delay is measured from the window's end", () =>
+    Effect.gen(function* () {
+      // 10 calls a minute for 3 hours; minute 150 is slow (p95 ×3) and labelled from its first call
+      const lat = series(1800, [])
+      const lines = Array.from({ length: 1800 }, (_, i) => {
+        const minute = Math.floor(i / 10)
+        return JSON.stringify({
+          timestamp: T0 + minute * MIN + (i % 10) * 1000,
+          service: "chat",
+          model: "gpt-4o",
+          latencyMs: lat[i]! * (minute === 150 ? 3 : 1)
+        })
+      })
+      const file = write("cli-windowed.ndjson", `${lines.join("\n")}\n`)
+      const labels = write("cli-labels.ndjson", `${JSON.stringify({ start: T0 + 150 * MIN, end: T0 + 151 * MIN })}\n`)
+      const config = write(
+        "cli-cfg.json",
+        JSON.stringify({ detectors: [{ type: "zscore" }], thresholds: { warning: 6, critical: 8 } })
+      )
+      yield* Command.runWith(Replay.command, { version: "0.0.0" })([
+        file,
+        "--window",
+        "1m",
+        "--signal",
+        "latency.p95",
+        "--config",
+        config,
+        "--labels",
+        labels,
+        "--out",
+        path("cli-w.ndjson"),
+        "--quiet"
+      ])
+      assert.deepStrictEqual(
+        readLines(path("cli-w.ndjson")).map((l) => JSON.parse(l).time),
+        [T0 + 150 * MIN]
+      )
+      const summary = yield* Replay.replay({
+        file,
+        window: "1m",
+        signals: ["latency.p95"],
+        config: JSON.parse(readFileSync(config, "utf8")),
+        labels,
+        out: path("cli-w2.ndjson"),
+        progress: false
+      })
+      assert.strictEqual(summary.labels?.detected, 1)
+      assert.strictEqual(summary.labels?.meanDelayMs, MIN) // known when the 1-minute window closed, not "0 ms"
+      const bad = yield* Effect.flip(Replay.replay({ file, window: "a while", progress: false }))
+      assert.strictEqual(bad._tag, "ReplayConfigError")
+    }).pipe(Effect.provide(NodeServices.layer))
+  )
+
+  it.effect("warm-up rows get no score: the scores file leaves it empty until a detector is ready", () =>
+    Effect.gen(function* () {
+      const values = series(100, [])
+      const file = write("warm.csv", `time,value\n${values.map((v, i) => `${T0 + i * MIN},${v}`).join("\n")}\n`)
+      yield* Replay.replay({
+        file,
+        detectors: ["zscore"],
+        out: path("warm.ndjson"),
+        scores: path("warm-scores.csv"),
+        progress: false
+      })
+      const scores = readLines(path("warm-scores.csv"))
+        .slice(1)
+        .map((l) => l.split(",")[2])
+      // zscore needs 30 points: rows 1..30 have no score, row 31 on have one
+      assert.deepStrictEqual(scores.slice(0, 30), new Array(30).fill(""))
+      assert.isTrue(scores.slice(30).every((x) => x !== "" && Number.isFinite(Number(x))))
+    }).pipe(Effect.provide(NodeServices.layer))
+  )
+
+  it.effect("without detector names, replay runs Defaults.config (its detectors per metric and its thresholds)", () =>
+    Effect.gen(function* () {
+      const values = series(600, [500])
+      const file = write("defaults.csv", `time,value\n${values.map((v, i) => `${T0 + i * MIN},${v}`).join("\n")}\n`)
+      const summary = yield* Replay.replay({ file, out: path("defaults.ndjson"), progress: false })
+      assert.deepStrictEqual(summary.detectors, [...Replay.defaultDetectors])
+      const resolved = Replay.defaultResolved()
+      assert.deepStrictEqual(resolved.thresholds, Detectors.Defaults.config.thresholds)
+      const times = readLines(path("defaults.ndjson")).map((l) => JSON.parse(l).time)
+      assert.include(times, T0 + 500 * MIN)
     }).pipe(Effect.provide(NodeServices.layer))
   )
 })

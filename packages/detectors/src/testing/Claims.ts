@@ -49,6 +49,21 @@ export interface SensitivityClaim {
 }
 
 /**
+ * A claim that the detector adapts to a lasting change: after warming up on stationary Gaussian noise, a step of
+ * `size` noise standard deviations that lasts is reported (or not) and then becomes the new normal: from `within`
+ * points after the step's start on, nothing fires any more (checked over the next 100 points).
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export interface AdaptationClaim {
+  /** The size of the step, in standard deviations of the noise. */
+  readonly size: number
+  /** After how many points of the step the detector is quiet for good. */
+  readonly within: number
+}
+
+/**
  * The part of the claims that does not depend on the input type.
  *
  * @category models
@@ -65,6 +80,8 @@ export interface BaseClaims<P> {
   readonly monotonic?: boolean
   /** The detector flags a change of this size. */
   readonly sensitivity?: SensitivityClaim
+  /** The detector is quiet again within a number of points after a lasting step (bounded learning of anomalies). */
+  readonly adapts?: AdaptationClaim
   /**
    * An upper bound on the snapshot JSON length. Without it, the boundedState law compares the length after N and
    * after 4N points instead.

@@ -31,7 +31,7 @@ export const universalLaws = [
  * @category models
  * @since 0.1.0
  */
-export const claimedLaws = ["shiftInvariance", "scaleInvariance", "sensitivity", "monotonic"] as const
+export const claimedLaws = ["shiftInvariance", "scaleInvariance", "sensitivity", "monotonic", "adaptation"] as const
 
 /**
  * The name of a law, as it appears in test ids (`zscore:determinism`) and in `exempt`.

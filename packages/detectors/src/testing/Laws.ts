@@ -5,7 +5,7 @@
  *
  * Universal laws: determinism, totality, noInputMutation, warmUp, quietOnConstant, snapshotRestore, boundedState,
  * chunkingInvariance. Claimed laws (run only when declared): shiftInvariance, scaleInvariance, sensitivity,
- * monotonic.
+ * monotonic, adaptation.
  *
  * @since 0.1.0
  */
@@ -611,6 +611,50 @@ export const monotonic: Law = {
     })
 }
 
+/** Points after the claimed `within` over which an adapted detector must stay quiet. */
+const QUIET = 100
+/** Of those, how many may fire: the isolated false alarms any detector has on noise, not a change still firing. */
+const QUIET_SLACK = 3
+
+/**
+ * After warming up on stationary Gaussian noise (`minSamples` plus 50 or more points), a lasting step of the claimed
+ * size (in noise standard deviations, up or down) is the new normal within the claimed number of points: of the 100
+ * points from `within` points after the step's start on, at most 3 fire (isolated false alarms of the noise). A
+ * detector that never learns what it judged anomalous fails this law: after a lasting change it fires on and on.
+ *
+ * @category testing
+ * @since 0.2.0
+ */
+export const adaptation: Law = {
+  name: "adaptation",
+  description: "after a lasting step of the claimed size, the detector is quiet again within the claimed points",
+  applies: (claims) => claims.adapts !== undefined,
+  property: (s) => {
+    const claim = s.claims.adapts ?? { size: 0, within: 0 }
+    return fc.property(s.input, warmedUp(s), (map, w) => {
+      const at = s.minSamples + w.extra
+      const delta = (w.up || domainOf(s) === "positive" ? 1 : -1) * claim.size * w.ls.sigma
+      const values = Arbitraries.render({
+        level: w.ls.level,
+        sigma: w.ls.sigma,
+        length: at + claim.within + QUIET,
+        seed: w.seed,
+        events: []
+      })
+      for (let i = at; i < values.length; i++) values[i]! += delta
+      const { verdicts } = runOn(s, s.make(), mapInputs(map, values))
+      const from = at + claim.within
+      const fired = verdicts.slice(from).flatMap((v, i) => (v.anomalous ? [from + i] : []))
+      if (fired.length > QUIET_SLACK) {
+        const firedAt = fired[0]!
+        fail(
+          `after a lasting ${delta > 0 ? "+" : "-"}${claim.size}σ step at point ${at} (level ${w.ls.level}, σ ${w.ls.sigma}) it still fired on ${fired.length} of the ${QUIET} points from ${claim.within} points later (at most ${QUIET_SLACK} allowed), first at point ${firedAt}: ${show(verdicts[firedAt]!)}`
+        )
+      }
+    })
+  }
+}
+
 /**
  * Every law, by name.
  *
@@ -629,5 +673,6 @@ export const laws: Readonly<Record<LawName, Law>> = {
   shiftInvariance,
   scaleInvariance,
   sensitivity,
-  monotonic
+  monotonic,
+  adaptation
 }

@@ -1,0 +1,246 @@
+/**
+ * Calibrated scores: turns any detector's raw score into how rare that score is **for this series**, in σ units,
+ * so that one threshold means the same on every detector and every series.
+ *
+ * Raw scores are not comparable: a z-score of 8 is routine on a heavy-tailed series and unheard of on a Gaussian
+ * one, and a rate-of-change score is not a CUSUM score. This wrapper keeps, per series, the distribution of the
+ * inner detector's past raw scores (a histogram over log-spaced bins, 12 per decade from 1e-3 to 1e5, forgetting
+ * with a memory of `memory` points) and scores a point by the tail probability `p` of its raw score under that
+ * distribution: the empirical tail, and within the top `tail` of the mass an exponential tail fitted to the mean
+ * excess there (peaks over threshold; the exponential is the generalised Pareto tail with shape 0), so that scores
+ * beyond anything seen still rank. The exponential tail is heavier than a Gaussian one, so on light-tailed series the
+ * calibration is on the cautious side (a 6σ Gaussian spike scores about 4.5). The score is the standard normal quantile of `p`: `z` with `P(Z > z) = p`, so
+ * 4 means "as rare as a 4σ Gaussian excursion" (p ≈ 3·10⁻⁵) whatever the inner detector and the data. The map is
+ * monotone, so the inner detector's ranking (and its shift and scale invariance) is kept, and it never ties.
+ *
+ * Warm-up: ready once the inner detector is ready and `minHistory` of its raw scores were seen. Learning: every
+ * point the inner detector learns adds its raw score; a point judged anomalous goes to the inner detector's own
+ * bounded learning (`learnAnomaly`) and its raw score is learned too, so a lasting change that keeps scoring high
+ * also becomes less rare: that is this wrapper's share of adaptation, on top of the inner detector's.
+ *
+ * @since 0.2.0
+ */
+import { Detector, type Verdict } from "@llm-sentinel/core"
+import { Schema } from "effect"
+import { decodeParams, fmt, PositiveInt, rejected, UnitInterval, zFromLogTail } from "./internal.ts"
+import * as RateOfChange from "./RateOfChange.ts"
+import type { LawClaims } from "./testing/Claims.ts"
+
+/**
+ * @category models
+ * @since 0.2.0
+ */
+export const name = "calibrated"
+
+/**
+ * @category models
+ * @since 0.2.0
+ */
+export interface Params {
+  /** The detector whose raw scores are calibrated (over numbers). Default `RateOfChange.make({ alpha: 0.01 })`. */
+  readonly detector: Detector.Any
+  /** How many recent raw scores the calibration remembers (exponential forgetting, count). Default 1000. */
+  readonly memory: number
+  /** The top fraction of the score distribution where the exponential tail is fitted, in (0, 1]. Default 0.02. */
+  readonly tail: number
+  /** Raw scores to see before the calibrated score may fire (count). Default 200. */
+  readonly minHistory: number
+}
+
+/**
+ * @category models
+ * @since 0.2.0
+ */
+export const defaults: Params = {
+  detector: RateOfChange.make({ alpha: 0.01 }),
+  memory: 1000,
+  tail: 0.02,
+  minHistory: 200
+}
+
+const isDetector = (u: unknown): u is Detector.Any =>
+  typeof u === "object" &&
+  u !== null &&
+  typeof (u as Detector.Any).score === "function" &&
+  typeof (u as Detector.Any).learn === "function" &&
+  typeof (u as Detector.Any).initial === "function"
+
+/**
+ * Validates a (partial) configuration.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export const ParamsSchema: Schema.Codec<Partial<Params>, unknown> = Schema.Struct({
+  detector: Schema.optionalKey(Schema.declare(isDetector, { expected: "a detector" })),
+  memory: Schema.optionalKey(PositiveInt.check(Schema.isGreaterThanOrEqualTo(10))),
+  tail: Schema.optionalKey(UnitInterval),
+  minHistory: Schema.optionalKey(PositiveInt)
+})
+
+/** Bins per decade and the decades covered by the histogram of raw scores. */
+const PER_DECADE = 12
+const LOW = -3
+const HIGH = 5
+const BINS = (HIGH - LOW) * PER_DECADE
+
+/**
+ * The inner detector's state and the forgetting histogram of its raw scores. Forgetting is lazy: each new score
+ * is added with `weight`, which grows by `1/(1 − 1/memory)` per point, instead of shrinking every bin per point.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export interface State {
+  inner: unknown
+  readonly bins: Float64Array<ArrayBuffer>
+  /** The sum of the bins. */
+  total: number
+  /** The weight of the next raw score. */
+  weight: number
+  /** Raw scores learned in total. */
+  seen: number
+}
+
+const binOf = (r: number): number => {
+  if (!(r > 10 ** LOW)) return 0
+  const b = Math.floor((Math.log10(r) - LOW) * PER_DECADE)
+  return b >= BINS ? BINS - 1 : b
+}
+const edgeOf = (b: number): number => 10 ** (LOW + b / PER_DECADE)
+
+/**
+ * The natural log of the tail probability `P(R ≥ r)` of a raw score under the histogram: the empirical tail up to
+ * where the top `tail` of the mass begins, the fitted exponential tail above (continuous and decreasing in `r`).
+ *
+ * @category combinators
+ * @since 0.2.0
+ */
+export const logTail = (s: Pick<State, "bins" | "total">, r: number, tail: number): number => {
+  const bins = s.bins
+  const total = s.total
+  if (!(total > 0)) return 0
+  const b = binOf(r)
+  let above = 0
+  for (let k = b + 1; k < BINS; k++) above += bins[k]!
+  // the part of r's own bin above r (log-linear within the bin)
+  const lo = edgeOf(b)
+  const within = r <= lo ? 1 : Math.max(0, 1 - (Math.log10(r) - Math.log10(lo)) * PER_DECADE)
+  const empirical = (above + bins[b]! * within) / total
+  // peaks over threshold: u = the lower edge of the bin where the top `tail` of the mass begins
+  let mass = 0
+  let k = BINS - 1
+  for (; k > 0; k--) {
+    mass += bins[k]!
+    if (mass >= tail * total) break
+  }
+  const u = edgeOf(k)
+  // at and below u the empirical tail; above it the fitted tail alone (continuous at u, where both are mass/total)
+  if (r <= u || mass <= 0) return Math.log(Math.max(empirical, Number.MIN_VALUE))
+  let excess = 0
+  for (let j = k; j < BINS; j++) excess += bins[j]! * (edgeOf(j + 0.5) - u)
+  const meanExcess = Math.max(excess / mass, 1e-12)
+  const logExp = Math.log(mass / total) - (r - u) / meanExcess
+  return logExp
+}
+
+/**
+ * Wraps a detector so that its scores are calibrated per series (see the module documentation).
+ *
+ * @example
+ * ```ts
+ * import { Calibrated, ZScore } from "@llm-sentinel/detectors"
+ * const detector = Calibrated.make({ detector: ZScore.make({ window: 64 }) })
+ * ```
+ * @category constructors
+ * @since 0.2.0
+ */
+export const make = (params?: Partial<Params>): Detector.Detector<State, number> => {
+  const p = decodeParams(ParamsSchema, defaults, params)
+  const inner = p.detector
+  const grow = 1 / (1 - 1 / p.memory)
+  const addScore = (s: State, r: number): void => {
+    if (!Number.isFinite(r)) return
+    s.bins[binOf(r)]! += s.weight
+    s.total += s.weight
+    s.seen++
+    s.weight *= grow
+    if (s.weight > 1e100) {
+      // renormalise: only ratios matter
+      const k = 1 / s.weight
+      for (let b = 0; b < BINS; b++) s.bins[b]! *= k
+      s.total *= k
+      s.weight = 1
+    }
+  }
+  const score = (s: State, x: number, time: number): Verdict.Assessment => {
+    if (!inner.accepts(x)) return rejected
+    const a = inner.score(s.inner, x, time)
+    if (!a.ready) return { ...a, score: 0, ready: false }
+    const ready = s.seen >= p.minHistory
+    const logp = logTail(s, a.score, p.tail)
+    const z = Math.max(0, zFromLogTail(logp))
+    if (!ready || z < 4) return { score: z, expected: a.expected, lower: a.lower, upper: a.upper, ready }
+    return {
+      score: z,
+      expected: a.expected,
+      lower: a.lower,
+      upper: a.upper,
+      ready,
+      reason: `${inner.name} score ${fmt(a.score)} is rarer than 1 in ${fmt(Math.round(Math.exp(-logp)))} for this series${a.reason === undefined ? "" : ` (${a.reason})`}`
+    }
+  }
+  const rawOf = (s: State, x: number, time: number): number => {
+    const a = inner.score(s.inner, x, time)
+    return a.ready ? a.score : Number.NaN
+  }
+  const learn = (s: State, x: number, time: number): State => {
+    if (!inner.accepts(x)) return s
+    addScore(s, rawOf(s, x, time))
+    s.inner = inner.learn(s.inner, x, time)
+    return s
+  }
+  const learnAnomaly = (s: State, x: number, time: number): State => {
+    if (!inner.accepts(x)) return s
+    const a = inner.score(s.inner, x, time)
+    if (a.ready) addScore(s, a.score)
+    if (inner.learnAnomalies) s.inner = inner.learn(s.inner, x, time)
+    else if (inner.learnAnomaly !== undefined) s.inner = inner.learnAnomaly(s.inner, x, time, a)
+    return s
+  }
+  const state = Schema.Struct({
+    inner: inner.state,
+    bins: Detector.Float64ArrayState,
+    total: Schema.Number,
+    weight: Schema.Number,
+    seen: Schema.Number
+  }) as unknown as Schema.Codec<State, unknown>
+  return Detector.make<State>({
+    name: `${name}(${inner.name})`,
+    params: { detector: inner.name, ...inner.params, memory: p.memory, tail: p.tail, minHistory: p.minHistory },
+    minSamples: inner.minSamples + p.minHistory,
+    adapt: learnAnomaly,
+    state,
+    initial: () => ({ inner: inner.initial(), bins: new Float64Array(BINS), total: 0, weight: 1, seen: 0 }),
+    score,
+    learn,
+    accepts: inner.accepts
+  })
+}
+
+/**
+ * The laws this detector claims (see `@llm-sentinel/detectors/testing`).
+ *
+ * @category testing
+ * @since 0.2.0
+ */
+export const laws: LawClaims<Params> = {
+  adapts: { size: 10, within: 20 },
+  shiftInvariant: true,
+  scaleInvariant: true,
+  monotonic: true,
+  // calibrated on ~100 raw scores of the test's warm-up, whose top 10% carry the fitted tail
+  sensitivity: { kind: "spike", size: 16 },
+  maxStateBytes: 4096,
+  testParams: { detector: RateOfChange.make({ alpha: 0.05, minSamples: 20 }), minHistory: 100, tail: 0.1 }
+}
