@@ -39,7 +39,9 @@ export const layerLog: Layer.Layer<DeadLetterSink> = Layer.succeed(DeadLetterSin
     Effect.forEach(
       rejected,
       (r) =>
-        Effect.logWarning(`dead letter: ${r.errors.map((e) => `${e.path}: ${e.message}`).join("; ")}`).pipe(
+        Effect.logWarning(
+          `dead letter: ${r.errors.map((e) => (e.path === "" ? e.message : `${e.path}: ${e.message}`)).join("; ")}`
+        ).pipe(
           Effect.annotateLogs({ payload: preview(r.payload), ...(r.source === undefined ? {} : { source: r.source }) })
         ),
       { discard: true }

@@ -436,10 +436,14 @@ export const layer = (options: Options): Layer.Layer<Journal, JournalError> =>
             if (parsed.position >= end) return []
             const out: Array<Entry | Damage> = []
             if (parsed.position > state.expected && parsed.position > from) {
-              const lost = `${Math.max(state.expected, from)}${parsed.position - 1 > Math.max(state.expected, from) ? `–${parsed.position - 1}` : ""}`
+              const lostFrom = Math.max(state.expected, from)
+              const lost =
+                parsed.position - 1 > lostFrom
+                  ? `the batches at positions ${lostFrom}–${parsed.position - 1} are`
+                  : `the batch at position ${lostFrom} is`
               out.push({
                 _tag: "Damage",
-                message: `${name} at byte ${line.offset}: the batches at positions ${lost} are missing (lost to damage earlier in the journal)`,
+                message: `${name} at byte ${line.offset}: ${lost} missing (lost to damage earlier in the journal)`,
                 origin: `journal ${name} at byte ${line.offset}`,
                 preview: ""
               })

@@ -55,6 +55,8 @@ export interface Options {
   readonly admission: Admission.Limits
   /** The journal's disk budget in bytes (507 past it). */
   readonly journalMaxBytes: number
+  /** The size at which the journal starts a new segment file. */
+  readonly journalSegmentBytes: number
   /** Plausible event times of ingest and journal replay. */
   readonly timeBounds: Event.TimeBounds
   /** Empty windows a gap in a series emits in a row before the windowing jumps ahead. */
@@ -87,6 +89,7 @@ export const defaults: Options = {
   queueCapacity: 1024,
   admission: { maxEvents: 100_000, maxBytes: 64 * 1024 * 1024 },
   journalMaxBytes: Journal.defaultMaxBytes,
+  journalSegmentBytes: 64 * 1024 * 1024,
   timeBounds: Event.defaultTimeBounds,
   maxEmptyWindows: 10,
   corsOrigins: [],
@@ -210,7 +213,11 @@ export const layer = (options: Options) =>
       }
       const store = EmbeddedStore.layer({ path: EmbeddedStore.fileIn(options.dataDir) })
       const deadLetters = DeadLetters.layer.pipe(Layer.provideMerge(store))
-      const journal = Journal.layer({ dir: join(options.dataDir, "journal"), maxBytes: options.journalMaxBytes })
+      const journal = Journal.layer({
+        dir: join(options.dataDir, "journal"),
+        maxBytes: options.journalMaxBytes,
+        maxSegmentBytes: options.journalSegmentBytes
+      })
       // ready once the journal's replay has been processed: before that, queries miss what is being replayed
       let replayed = false
       const source = Journal.layerSource({
@@ -393,6 +400,10 @@ export const command = Command.make(
       ),
       Flag.withDefault("2 GiB")
     ),
+    journalSegment: Flag.String("journal-segment").pipe(
+      Flag.withDescription('Size at which the journal starts a new segment file (default "64 MiB")'),
+      Flag.withDefault("64 MiB")
+    ),
     maxFuture: Flag.String("max-future").pipe(
       Flag.withDescription(
         'How far ahead of the server clock an event time may be (default "5 minutes"); later ones are rejected'
@@ -478,6 +489,7 @@ export const command = Command.make(
         maxBytes: yield* byteSize("max-bytes-in-flight", flags.maxBytesInFlight)
       },
       journalMaxBytes: yield* byteSize("journal-max", flags.journalMax),
+      journalSegmentBytes: yield* byteSize("journal-segment", flags.journalSegment),
       timeBounds: {
         minMs,
         maxFutureMs: Duration.toMillis(Duration.fromInputUnsafe(yield* duration("max-future", flags.maxFuture)))

@@ -92,7 +92,7 @@ describe("Journal", () => {
       assert.strictEqual(bad!.message, `0000000000000000.journal at byte ${second}: checksum mismatch`)
       assert.strictEqual(bad!.origin, `journal 0000000000000000.journal at byte ${second}`)
       assert.match(bad!.preview, /^1 [0-9a-f]{8} \[/)
-      assert.match(gap!.message, /positions 1 are missing/)
+      assert.match(gap!.message, /the batch at position 1 is missing/)
       const dead = Journal.deadLetterOf(bad!)
       assert.strictEqual(dead.source, bad!.origin)
       assert.match(dead.errors[0]!.message, /quarantined from the journal/)
