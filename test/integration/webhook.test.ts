@@ -115,6 +115,48 @@ describe("Webhook", () => {
     })
   )
 
+  it.live("while the destination is down each further alert gets one try; a delivery restores the retries", () =>
+    Effect.gen(function* () {
+      const rx = yield* receiver()
+      rx.script([], { status: 503 })
+      const config = { url: rx.url, name: "recovering", retries: 2, retryBaseDelay: "10 millis" } as const
+      const [c, dl, healthy] = yield* run(
+        config,
+        Effect.gen(function* () {
+          yield* write([opened(20)]) // 3 attempts, dead-lettered
+          yield* write([opened(21)]) // known down: 1 attempt, dead-lettered
+          rx.script([{ status: 503 }], { status: 204 })
+          yield* write([opened(22)]) // 1 attempt fails, dead-lettered
+          yield* write([opened(23)]) // delivered: healthy again
+          rx.script([{ status: 503 }], { status: 204 })
+          yield* write([opened(24)]) // healthy: a 503 is retried, then delivered
+          return yield* Effect.all([counters, deadLetters, Webhook.Webhook.use((w) => w.health)])
+        })
+      )
+      assert.deepStrictEqual(
+        rx.received.map((r) => r.replied),
+        [503, 503, 503, 503, 503, 204, 503, 204]
+      )
+      assert.strictEqual(dl.length, 3)
+      assert.deepStrictEqual(c, { received: 5, sent: 2, retried: 3, dropped: 3, errors: 6 })
+      assert.isTrue(healthy)
+    })
+  )
+
+  it.effect("a configuration built in code with a bad duration fails the layer with a typed error", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(
+        Layer.build(Webhook.layer({ url: "http://127.0.0.1:1/h", timeout: "soon" })).pipe(
+          Effect.provide(DeadLetterSink.layerMemory),
+          Effect.scoped
+        )
+      )
+      assert.strictEqual(error._tag, "WebhookError")
+      assert.strictEqual(error.reason._tag, "Invalid")
+      assert.include(error.message, "timeout")
+    })
+  )
+
   it.live("a 4xx other than 429 is not retried; an unreachable destination is retried, then dead-lettered", () =>
     Effect.gen(function* () {
       const rx = yield* receiver(secret)

@@ -305,6 +305,7 @@ const authHeaders = (c: Config): Record<string, string> => {
 export const make = (config: Config) =>
   Effect.gen(function* () {
     const name = config.name ?? config.database ?? config.bucket ?? "influx"
+    yield* Http.validate(Config, config).pipe(Effect.mapError((reason) => new InfluxError({ name, reason })))
     const counters = Counters.make("influx", name)
     const url = writeUrl(config)
     const headers = { "content-type": "text/plain; charset=utf-8", ...authHeaders(config) }
@@ -439,7 +440,7 @@ export const make = (config: Config) =>
  * @category layers
  * @since 0.1.0
  */
-export const layer = (config: Config): Layer.Layer<Influx | AnomalySink.AnomalySink> =>
+export const layer = (config: Config): Layer.Layer<Influx | AnomalySink.AnomalySink, InfluxError> =>
   Layer.effectContext(
     Effect.map(make(config), (influx) =>
       Context.make(Influx, influx).pipe(Context.add(AnomalySink.AnomalySink, { write: influx.writeAnomalies }))

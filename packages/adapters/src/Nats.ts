@@ -258,6 +258,9 @@ export const layerSource = (config: SourceConfig): Layer.Layer<EventSource.Event
   Layer.effectContext(
     Effect.gen(function* () {
       const name = `${config.stream}/${config.consumer}`
+      yield* Http.validate(SourceConfig, config).pipe(
+        Effect.mapError((reason) => new NatsError({ operation: "configure", reason }))
+      )
       const counters = Counters.make("nats", name)
       const nc = yield* open(config, name)
       const timeoutMs = Http.millis(config.timeout ?? "5 seconds")
@@ -381,6 +384,9 @@ export const layerSink = (
       const anomalySubject = config.anomalySubject ?? "sentinel.anomalies"
       const alertSubject = config.alertSubject ?? "sentinel.alerts"
       const name = config.stream ?? anomalySubject
+      yield* Http.validate(SinkConfig, config).pipe(
+        Effect.mapError((reason) => new NatsError({ operation: "configure", reason }))
+      )
       const counters = Counters.make("nats", name)
       const nc = yield* open(config, name)
       const timeoutMs = Http.millis(config.timeout ?? "5 seconds")

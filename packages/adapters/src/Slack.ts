@@ -201,9 +201,12 @@ export class Slack extends Context.Service<
  * @category layers
  * @since 0.1.0
  */
-export const layer = (config: Config): Layer.Layer<Slack | Alert.AlertSink, never, DeadLetterSink> =>
+export const layer = (config: Config): Layer.Layer<Slack | Alert.AlertSink, WebhookError, DeadLetterSink> =>
   Layer.effectContext(
     Effect.gen(function* () {
+      yield* Http.validate(Config, config).pipe(
+        Effect.mapError((reason) => new WebhookError({ destination: config.name ?? "slack", reason }))
+      )
       const deadLetters = yield* DeadLetterSink
       const o = Delivery.fromConfig({ name: "slack", ...config }, "slack", { rate: 1, burst: 3 })
       const d = Delivery.make(o)

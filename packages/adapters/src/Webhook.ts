@@ -33,7 +33,9 @@
  * Retries: on connection errors, timeouts, 408, 429 and 5xx, up to `retries` more attempts, with exponential
  * backoff and jitter (`retryBaseDelay` doubling up to `retryMaxDelay`), or the delay the peer's `Retry-After`
  * asks for (capped at `retryMaxDelay`). Other 4xx answers are not retried. After the last try the event goes to
- * the `DeadLetterSink` with the reason. Each destination has its own token bucket (`ratePerSecond`, `burst`).
+ * the `DeadLetterSink` with the reason. While a destination is down (its last event was dead-lettered), each
+ * further event gets one try only, until one is delivered: a dead destination must not hold the pipeline for a
+ * whole retry schedule per alert. Each destination has its own token bucket (`ratePerSecond`, `burst`).
  *
  * @since 0.1.0
  */
@@ -149,6 +151,7 @@ export class Webhook extends Context.Service<
 
 /**
  * The webhook client and an `AlertSink` posting to it. Needs a `DeadLetterSink` for what cannot be delivered.
+ * An invalid configuration (e.g. a duration that does not parse) fails the layer with a `WebhookError`.
  *
  * @example
  * ```ts
@@ -161,9 +164,12 @@ export class Webhook extends Context.Service<
  * @category layers
  * @since 0.1.0
  */
-export const layer = (config: Config): Layer.Layer<Webhook | Alert.AlertSink, never, DeadLetterSink> =>
+export const layer = (config: Config): Layer.Layer<Webhook | Alert.AlertSink, WebhookError, DeadLetterSink> =>
   Layer.effectContext(
     Effect.gen(function* () {
+      yield* Http.validate(Config, config).pipe(
+        Effect.mapError((reason) => new WebhookError({ destination: config.name ?? "webhook", reason }))
+      )
       const deadLetters = yield* DeadLetterSink
       const o = Delivery.fromConfig(config, "webhook", { rate: 10, burst: 10 })
       const d = Delivery.make(o)

@@ -58,18 +58,23 @@ export const make = (o: DeliveryOptions): Delivery => {
       }
       return yield* Http.post(o.url, body, headers, o.timeoutMs)
     })
+  // while the destination is known to be down (the last event was dead-lettered), one try per event: a dead
+  // destination must not hold the pipeline for a whole retry schedule per alert
+  const fastFail = { ...o.retry, retries: 0 }
   const send = (body: Uint8Array, id: string) =>
-    Http.withRetries(attempt(body, id), o.retry, counters, (reason, delay, n) =>
-      Effect.logWarning(
-        `${o.adapter} ${o.name}: ${reason.message}; retry ${n}/${o.retry.retries} in ${Math.round(delay)} ms`
+    Effect.suspend(() =>
+      Http.withRetries(attempt(body, id), healthy ? o.retry : fastFail, counters, (reason, delay, n) =>
+        Effect.logWarning(
+          `${o.adapter} ${o.name}: ${reason.message}; retry ${n}/${o.retry.retries} in ${Math.round(delay)} ms`
+        )
+      ).pipe(
+        Effect.tap(() =>
+          Effect.sync(() => {
+            healthy = true
+          })
+        ),
+        Effect.asVoid
       )
-    ).pipe(
-      Effect.tap(() =>
-        Effect.sync(() => {
-          healthy = true
-        })
-      ),
-      Effect.asVoid
     )
   return {
     counters,

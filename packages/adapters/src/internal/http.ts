@@ -176,3 +176,16 @@ export const HttpUrl = Schema.String.check(
 
 /** Decodes configuration strictly: unknown fields are errors, every problem is reported. */
 export const strict = { onExcessProperty: "error", errors: "all" } as const
+
+/**
+ * Checks a configuration built in code (already of the decoded type) against its Schema's checks: a bad
+ * duration string or URL, an unknown field, becomes a typed `Invalid` error when the layer is built.
+ */
+export const validate = <S extends Schema.Top>(
+  schema: S,
+  config: S["Type"]
+): Effect.Effect<void, AdapterError.Invalid> =>
+  Schema.decodeUnknownEffect(Schema.toType(schema))(config, strict).pipe(
+    Effect.mapError((e) => new AdapterError.Invalid({ message: `invalid configuration: ${e.message}` })),
+    Effect.asVoid
+  )
