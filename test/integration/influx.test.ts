@@ -4,7 +4,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Influx } from "@llm-sentinel/adapters"
 import { AnomalySink, Series, type Window } from "@llm-sentinel/core"
-import { Effect, Redacted } from "effect"
+import { Effect, Redacted, Stream } from "effect"
 import { anomaly } from "./fixtures.ts"
 import { database, influxUrl, query, rows } from "./influx.ts"
 import { closedPort, receiver } from "./receiver.ts"
@@ -120,6 +120,25 @@ describe("Influx (real InfluxDB 1.x)", () => {
         assert.strictEqual(got[0]!.time, anomalies[0]!.time * 1_000_000)
         const n = rows(yield* query("SELECT count(score) FROM sentinel_anomaly", db))
         assert.strictEqual(n[0]!.count, 40)
+      })
+    )
+  )
+
+  it.live("tapWindows writes the windows of a stream as they pass", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const db = yield* database
+        const passed = yield* withInflux(
+          { url: influxUrl, database: db },
+          Stream.fromIterable(Array.from({ length: 12 }, (_, i) => windowOf(i))).pipe(
+            Stream.rechunk(5),
+            Influx.tapWindows,
+            Stream.runCount
+          )
+        )
+        assert.strictEqual(passed, 12)
+        const n = rows(yield* query("SELECT count(mean) FROM sentinel_window", db))
+        assert.strictEqual(n[0]!.count, 12)
       })
     )
   )

@@ -24,7 +24,7 @@
  * @since 0.1.0
  */
 import { type Anomaly, AnomalySink, type Window } from "@llm-sentinel/core"
-import { Clock, Context, Effect, Latch, Layer, Option, Redacted, Schema, Semaphore } from "effect"
+import { Clock, Context, Effect, Latch, Layer, Option, Redacted, Schema, Semaphore, Stream } from "effect"
 import * as AdapterError from "./AdapterError.ts"
 import * as Counters from "./Counters.ts"
 import * as Http from "./internal/http.ts"
@@ -427,6 +427,31 @@ export const make = (config: Config) =>
       counters
     })
   })
+
+/**
+ * Writes the windows of a stream to InfluxDB as they pass (buffered, so the stream is not held up), e.g. after
+ * `Window.aggregate` in a pipeline of your own.
+ *
+ * @example
+ * ```ts
+ * import { Influx } from "@llm-sentinel/adapters"
+ * import { Window } from "@llm-sentinel/core"
+ * import { Stream } from "effect"
+ * declare const windows: Stream.Stream<Window.WindowResult>
+ * const written = windows.pipe(Influx.tapWindows) // needs the Influx service
+ * ```
+ * @category combinators
+ * @since 0.1.0
+ */
+export const tapWindows = <E, R>(
+  self: Stream.Stream<Window.WindowResult, E, R>
+): Stream.Stream<Window.WindowResult, E, R | Influx> =>
+  Stream.mapArrayEffect(self, (windows) =>
+    Effect.as(
+      Influx.use((influx) => influx.writeWindows(windows)),
+      windows
+    )
+  )
 
 /**
  * The writer and an `AnomalySink` writing anomalies to it (buffered: the sink accepts at once; the buffer's
