@@ -1,15 +1,24 @@
 /**
- * Seasonal baseline: compares each point with what is usual at the same hour of the day (or of the week).
+ * Seasonal baseline: compares each point with what is usual at the same hour of the day, and of the week.
  *
- * Points fall into buckets by their event time in UTC (epoch milliseconds): 24 hour-of-day buckets, or 168
- * hour-of-week buckets (bucket 0 = Monday 00:00 UTC) with `period: "week"`. Each bucket keeps an exponentially
- * weighted mean and variance (exact averages for its first `1/alpha` points), and a pooled variance of the
- * residuals `x − mean_b` over all buckets is kept as well. Score: `|x − mean_b| / σ_b` in σ units (4 = warning),
- * so a daily cycle is not an anomaly but a deviation from it is. `σ_b² = (c·var_b + k·pooled)/(c + k)` with
- * `c` the bucket's count and `k = bucketMinSamples`: a bucket with few points leans on the pooled residual
- * variance instead of its own noisy estimate. A bucket fires only once it
- * has `bucketMinSamples` points: a series needs about `bucketMinSamples` days (weeks) of history before every
- * hour is covered. A zero σ_b falls back to `1e-9·|mean_b|`; scores are capped at 1000.
+ * The expectation is a seasonal offset plus a **level** shared by every bucket (additive Holt-Winters without a
+ * trend): `expected = level + offset_b`, where `b` is the point's bucket by its event time in UTC (epoch ms): the hour of
+ * the day (24 buckets), the hour of the week (168 buckets, bucket 0 = Monday 00:00 UTC), or both (`period: "both"`,
+ * the default: the hour of the week once that bucket was seen in two weeks, the hour of the day until then). Buckets are clock time, so the same detector serves 1-minute and 5-minute data; each offset is an
+ * exponentially weighted mean of `x − level` in its bucket (`alpha` per point of the bucket, exact averages for the
+ * first points; `alpha` is per cycle, spread over the bucket's points, so offsets learn in days at any sampling rate). The level is an exponentially weighted mean of the residuals `x − level − offset_b` (added to itself), whose memory is a **duration**
+ * (`levelMemory`, default 1 hour), turned into points with the sampling interval learned from the event times, so
+ * it means the same at any sampling rate. The level starts at 0, so that a bucket's first points set its offset
+ * (the usual value of that hour), and from then on moves with the residuals every bucket shares.
+ *
+ * Score: `|x − expected| / σ` in σ units (4 = warning), `σ² = (c·var_b + k·pooled)/(c + k)` with `var_b` the
+ * bucket's residual variance, `pooled` the residual variance over all buckets, `c` the bucket's count and
+ * `k = bucketMinSamples`. σ never falls below one learned quantum of the data or the metric's minimum change
+ * (`scaleFloor` in `internal.ts`); scores above 50 are squashed logarithmically.
+ *
+ * Adaptation (`anomalies: "clip"`, the default): an anomalous point is learned clipped to the band
+ * `expected ± 4σ`, so a lasting shift moves the level (not the hour's offset) by up to 4σ per level-memory, and
+ * the detector is quiet again within a few level memories instead of at the same hours of the next days.
  *
  * @since 0.1.0
  */
@@ -21,10 +30,15 @@ import {
   adaptOptions,
   decodeParams,
   fmt,
+  learnResolution,
+  type MinimumChange,
+  MinimumChangeFields,
+  noMinimumChange,
   PositiveInt,
+  ResolutionFields,
   rejected,
+  scaleFloor,
   squash,
-  TINY,
   UnitInterval,
   WARNING
 } from "./internal.ts"
@@ -40,11 +54,13 @@ export const name = "seasonal"
  * @category models
  * @since 0.1.0
  */
-export interface Params {
-  /** The cycle: `"day"` (24 hour-of-day buckets) or `"week"` (168 hour-of-week buckets). Default `"day"`. */
-  readonly period: "day" | "week"
-  /** Smoothing of each bucket's mean and variance, in (0, 1]; memory about `2/alpha` cycles. Default 0.1. */
+export interface Params extends MinimumChange {
+  /** The cycle: `"day"` (hour of day), `"week"` (hour of week), or `"both"` (week, day until a week is known). Default `"both"`. */
+  readonly period: "day" | "week" | "both"
+  /** Smoothing of each bucket's offset and variance, in (0, 1], per cycle (spread over the bucket's points). Default 0.1. */
   readonly alpha: number
+  /** The memory of the level, in milliseconds of event time (turned into points by the learned interval, at least 10). Default 1 h. */
+  readonly levelMemory: number
   /** Points a bucket needs before it may fire (count, at least 2). Default 5. */
   readonly bucketMinSamples: number
   /** Points to learn in total before the detector may fire (count). Default 48. */
@@ -58,11 +74,13 @@ export interface Params {
  * @since 0.1.0
  */
 export const defaults: Params = {
-  period: "day",
+  period: "both",
   alpha: 0.1,
+  levelMemory: 3_600_000,
   bucketMinSamples: 5,
   minSamples: 48,
-  anomalies: "clip"
+  anomalies: "clip",
+  ...noMinimumChange
 }
 
 /**
@@ -72,38 +90,55 @@ export const defaults: Params = {
  * @since 0.1.0
  */
 export const ParamsSchema: Schema.Codec<Partial<Params>, unknown> = Schema.Struct({
-  period: Schema.optionalKey(Schema.Literals(["day", "week"])),
+  period: Schema.optionalKey(Schema.Literals(["day", "week", "both"])),
   alpha: Schema.optionalKey(UnitInterval),
+  levelMemory: Schema.optionalKey(Schema.Finite.check(Schema.isGreaterThan(0))),
   bucketMinSamples: Schema.optionalKey(PositiveInt.check(Schema.isGreaterThanOrEqualTo(2))),
   minSamples: Schema.optionalKey(PositiveInt),
-  anomalies: Schema.optionalKey(AnomaliesSchema)
+  anomalies: Schema.optionalKey(AnomaliesSchema),
+  ...MinimumChangeFields
 })
 
 /**
- * Per-bucket means, variances and counts, updated in place by `learn`.
+ * The level, the per-bucket offsets, residual variances and counts (hour of day first, then hour of week when the
+ * period uses it), updated in place by `learn`.
  *
  * @category models
  * @since 0.1.0
  */
 export interface State {
-  readonly means: Float64Array<ArrayBuffer>
+  readonly offsets: Float64Array<ArrayBuffer>
   readonly variances: Float64Array<ArrayBuffer>
   readonly counts: Float64Array<ArrayBuffer>
   /** Points learned in total. */
   n: number
-  /** Exponentially weighted variance of the residuals against the bucket means, over all buckets. */
+  /** The level the offsets are relative to. */
+  level: number
+  /** Exponentially weighted variance of the residuals over all buckets. */
   pooled: number
   /** Residuals learned into `pooled`. */
   residuals: number
+  /** Event time of the last point learned (NaN before the first). */
+  lastTime: number
+  /** The sampling interval learned from the event times (ms; 0 until two points were learned). */
+  interval: number
+  /** The last value learned (for the quantum). */
+  last: number
+  /** The smallest non-zero step between consecutive values seen. */
+  quantum: number
 }
 
 const StateSchema = Schema.Struct({
-  means: Detector.Float64ArrayState,
+  offsets: Detector.Float64ArrayState,
   variances: Detector.Float64ArrayState,
   counts: Detector.Float64ArrayState,
   n: Schema.Number,
+  level: Detector.AnyNumberState,
   pooled: Detector.AnyNumberState,
-  residuals: Schema.Number
+  residuals: Schema.Number,
+  lastTime: Detector.AnyNumberState,
+  interval: Schema.Number,
+  ...ResolutionFields
 })
 
 const HOUR = 3_600_000
@@ -122,7 +157,7 @@ export const bucketOf = (time: number, period: "day" | "week"): number => {
 }
 
 /**
- * Creates a seasonal (hour-of-day / hour-of-week) baseline detector.
+ * Creates a seasonal (hour-of-day and hour-of-week) baseline detector.
  *
  * @example
  * ```ts
@@ -136,47 +171,85 @@ export const bucketOf = (time: number, period: "day" | "week"): number => {
 export const make = (params?: Partial<Params>): Detector.Detector<State, number> => {
   const p = decodeParams(ParamsSchema, defaults, params)
   const { alpha, period, bucketMinSamples, minSamples } = p
-  const buckets = period === "day" ? 24 : 168
-  const poolAlpha = alpha / buckets
+  const daily = period !== "week"
+  const weekly = period !== "day"
+  // slots: [0, 24) hour of day (when used), then [24, 192) or [0, 168) hour of week (when used)
+  const weekBase = daily ? 24 : 0
+  const slots = (daily ? 24 : 0) + (weekly ? 168 : 0)
+  const poolAlpha = alpha / 24
+  const perCycleOf = (s: State): number => (s.interval > 0 ? Math.max(1, HOUR / s.interval) : 1)
+  /**
+   * The slot whose offset applies at `time`: the hour of the week once it is known (seen in two weeks: twice its
+   * points per hour), else the hour of the day.
+   */
+  const slotOf = (s: State, time: number): number => {
+    if (weekly) {
+      const w = weekBase + bucketOf(time, "week")
+      if (!daily || s.counts[w]! >= Math.max(bucketMinSamples, 2 * perCycleOf(s))) return w
+    }
+    return bucketOf(time, "day")
+  }
+  // the level's memory is `levelMemory` of event time, in points of the learned interval, and at least 10 points
+  // (on coarse data a shorter memory would follow the noise)
+  const levelAlpha = (s: State): number => (s.interval > 0 ? Math.min(0.1, s.interval / p.levelMemory) : 0)
   const score = (s: State, x: number, time: number): Verdict.Assessment => {
     if (!Number.isFinite(x) || !Number.isFinite(time)) return rejected
-    const b = bucketOf(time, period)
+    const b = slotOf(s, time)
     const count = s.counts[b]!
-    if (count === 0) return { score: 0, expected: Number.NaN, lower: Number.NaN, upper: Number.NaN, ready: false }
-    const mean = s.means[b]!
+    if (count === 0 || s.n === 0)
+      return { score: 0, expected: Number.NaN, lower: Number.NaN, upper: Number.NaN, ready: false }
+    const expected = s.level + s.offsets[b]!
     const k = bucketMinSamples
     const sd = Math.sqrt(Math.max((count * s.variances[b]! + k * s.pooled) / (count + k), 0))
-    const scale = Math.max(sd, 1e-9 * Math.abs(mean), TINY)
-    const z = (x - mean) / scale
+    const scale = Math.max(sd, scaleFloor(s, expected, p))
+    const z = (x - expected) / scale
     const result = count < 2 ? 0 : squash(Math.abs(z))
-    const lower = mean - WARNING * scale
-    const upper = mean + WARNING * scale
+    const lower = expected - WARNING * scale
+    const upper = expected + WARNING * scale
     const ready = count >= bucketMinSamples && s.n >= minSamples
-    if (result < WARNING) return { score: result, expected: mean, lower, upper, ready }
-    const hour = period === "day" ? `${b}h UTC` : `day ${Math.floor(b / 24)} ${b % 24}h UTC`
+    if (result < WARNING) return { score: result, expected, lower, upper, ready }
+    const hour =
+      b < weekBase || !weekly ? `${b}h UTC` : `day ${Math.floor((b - weekBase) / 24)} ${(b - weekBase) % 24}h UTC`
     return {
       score: result,
-      expected: mean,
+      expected,
       lower,
       upper,
       ready,
-      reason: `z=${fmt(z)} against the usual ${fmt(mean)} (σ ${fmt(sd)}) at ${hour}`
+      reason: `z=${fmt(z)} against the usual ${fmt(expected)} (σ ${fmt(scale)}) at ${hour}`
     }
+  }
+  // `level`: the level before this point moved it, so that offsets and variances learn the one-step residual
+  const learnSlot = (s: State, b: number, x: number, level: number): void => {
+    const count = s.counts[b]! + 1
+    // `alpha` per cycle: spread over the bucket's points per cycle (an hour of the learned interval), so the offsets
+    // learn at the same pace in days at any sampling rate, slower than the level, which takes the shared shifts
+    const a = Math.max(alpha / perCycleOf(s), 1 / count)
+    const d = x - level - s.offsets[b]!
+    s.offsets[b] = s.offsets[b]! + a * d
+    s.variances[b] = (1 - a) * (s.variances[b]! + a * d * d)
+    s.counts[b] = count
   }
   const learn = (s: State, x: number, time: number): State => {
     if (!Number.isFinite(x) || !Number.isFinite(time)) return s
-    const b = bucketOf(time, period)
-    const count = s.counts[b]! + 1
-    const a = Math.max(alpha, 1 / count)
-    const d = x - s.means[b]!
-    if (count > 1) {
+    learnResolution(s, x)
+    if (s.n > 0) {
+      const dt = time - s.lastTime
+      if (dt > 0) s.interval = s.interval === 0 ? dt : s.interval + 0.05 * (dt - s.interval)
+    }
+    const b = slotOf(s, time)
+    const level = s.level
+    if (s.counts[b]! > 0) {
+      const d = x - s.level - s.offsets[b]!
       s.residuals++
       const ap = Math.max(poolAlpha, 1 / s.residuals)
       s.pooled = (1 - ap) * s.pooled + ap * d * d
+      // the level follows what the bucket's offset does not explain (a lasting shift of every hour)
+      s.level += levelAlpha(s) * d
     }
-    s.means[b] = s.means[b]! + a * d
-    s.variances[b] = (1 - a) * (s.variances[b]! + a * d * d)
-    s.counts[b] = count
+    if (daily) learnSlot(s, bucketOf(time, "day"), x, level)
+    if (weekly) learnSlot(s, weekBase + bucketOf(time, "week"), x, level)
+    s.lastTime = time
     s.n++
     return s
   }
@@ -187,12 +260,17 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     ...adaptOptions(p.anomalies),
     state: StateSchema,
     initial: () => ({
-      means: new Float64Array(buckets),
-      variances: new Float64Array(buckets),
-      counts: new Float64Array(buckets),
+      offsets: new Float64Array(slots),
+      variances: new Float64Array(slots),
+      counts: new Float64Array(slots),
       n: 0,
+      level: 0,
       pooled: 0,
-      residuals: 0
+      residuals: 0,
+      lastTime: Number.NaN,
+      interval: 0,
+      last: Number.NaN,
+      quantum: 0
     }),
     score,
     learn
@@ -206,11 +284,12 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
  * @since 0.1.0
  */
 export const laws: LawClaims<Params> = {
+  // the laws' points are a minute apart: a lasting step moves the level (memory 30 min here) within a few hours
   adapts: { size: 10, within: 300 },
   shiftInvariant: true,
   scaleInvariant: true,
   monotonic: true,
   // no sensitivity claim: the law's minute-spaced warm-up covers two hours, so the probe lands in an empty bucket
-  maxStateBytes: 4096,
-  testParams: { minSamples: 20, bucketMinSamples: 5, alpha: 0.05 }
+  maxStateBytes: 12_288,
+  testParams: { minSamples: 20, bucketMinSamples: 5, alpha: 0.05, levelMemory: 30 * 60_000, period: "day" }
 }

@@ -69,3 +69,55 @@ describe("Seasonal", () => {
 })
 
 const HOUR = 3_600_000
+
+describe("Seasonal adapts to a lasting change, at any sampling interval", () => {
+  // a daily cycle around 200 with noise σ 2; from day 4 12:00 on, 30% of the mean (60) higher for good
+  const stepped = (stepMinutes: number) => {
+    const g = gaussian(74)
+    const times: Array<number> = []
+    const values: Array<number> = []
+    const start = Date.UTC(2026, 0, 5)
+    const step = start + 4 * DAY + 12 * HOUR
+    for (let t = start; t < start + 7 * DAY; t += stepMinutes * MINUTE) {
+      times.push(t)
+      const x = 200 + 50 * Math.sin((2 * Math.PI * (t % DAY)) / DAY) + 2 * g()
+      values.push(t >= step ? x + 60 : x)
+    }
+    return { times, values, step }
+  }
+  for (const interval of [1, 5]) {
+    it(`a permanent +30% step on ${interval}-minute data is reported, then quiet within a day (not at the same hours of the next days)`, () => {
+      const { times, values, step } = stepped(interval)
+      const { verdicts } = Detector.run(Seasonal.make(), values, { times })
+      const fired = firing(verdicts).map((i) => times[i]!)
+      assert.isTrue(
+        fired.some((t) => t >= step && t < step + HOUR),
+        "the step is reported at its start"
+      )
+      const late = fired.filter((t) => t >= step + 18 * HOUR)
+      assert.deepStrictEqual(late, [], "quiet from 18 hours after the step on")
+      // without bounded learning (anomalies skipped) it fires on and on, the next days too
+      const never = Detector.run(Seasonal.make({ anomalies: "skip" }), values, { times }).verdicts
+      assert.isAbove(firing(never).filter((i) => times[i]! >= step + DAY).length, 100)
+    })
+  }
+
+  it("with period both, the hour of the week takes over from the hour of the day once two weeks are known", () => {
+    const times: Array<number> = []
+    const values: Array<number> = []
+    const g = gaussian(75)
+    // every 10 minutes: an hour-of-week bucket has its 5 points after one week
+    for (let t = Date.UTC(2026, 0, 5); t < Date.UTC(2026, 0, 5) + 5 * 7 * DAY; t += 10 * MINUTE) {
+      const weekend = new Date(t).getUTCDay() % 6 === 0
+      times.push(t)
+      values.push((weekend ? 20 : 100) + g())
+    }
+    const both = firing(Detector.run(Seasonal.make(), values, { times }).verdicts)
+    // the first two weekends are new to it (hour-of-day buckets); once an hour of the week was seen in two weeks its
+    // own bucket takes over, and from the third weekend on a weekend is normal (but for a few points where it begins and ends)
+    const from = Date.UTC(2026, 0, 5) + 14 * DAY
+    assert.isAbove(both.filter((i) => times[i]! < from).length, 50)
+    assert.isBelow(both.filter((i) => times[i]! >= from).length, 10, String(both))
+    assert.deepStrictEqual(Seasonal.make().params.period, "both")
+  })
+})
