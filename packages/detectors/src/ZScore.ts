@@ -49,8 +49,14 @@ export const name = "zscore"
  * @since 0.1.0
  */
 export interface Params extends MinimumChange {
-  /** Points in the rolling window (count). Default 256. */
+  /** Points in the rolling window (count). Default 256. Ignored when `span` is set. */
   readonly window: number
+  /**
+   * The window as a span of event time, in milliseconds (for example a day, so that a daily cycle is inside the
+   * window at any sampling rate): its length in points is `span` over the interval between the first two points,
+   * between 2 and 100,000. Default 0 (use `window`).
+   */
+  readonly span: number
   /** Points to learn before the detector may fire (count, at least 2). Default 30. */
   readonly minSamples: number
   /** How points judged anomalous are learned: `"clip"` (to the band, default), `"learn"` in full, `"skip"`. */
@@ -61,7 +67,7 @@ export interface Params extends MinimumChange {
  * @category models
  * @since 0.1.0
  */
-export const defaults: Params = { window: 256, minSamples: 30, anomalies: "clip", ...noMinimumChange }
+export const defaults: Params = { window: 256, span: 0, minSamples: 30, anomalies: "clip", ...noMinimumChange }
 
 /**
  * Validates a (partial) configuration.
@@ -71,6 +77,7 @@ export const defaults: Params = { window: 256, minSamples: 30, anomalies: "clip"
  */
 export const ParamsSchema: Schema.Codec<Partial<Params>, unknown> = Schema.Struct({
   window: Schema.optionalKey(PositiveInt.check(Schema.isGreaterThanOrEqualTo(2), Schema.isLessThanOrEqualTo(1e6))),
+  span: Schema.optionalKey(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0))),
   minSamples: Schema.optionalKey(PositiveInt),
   anomalies: Schema.optionalKey(AnomaliesSchema),
   ...MinimumChangeFields
@@ -95,9 +102,12 @@ export interface State {
   last: number
   /** The smallest non-zero step between consecutive values seen. */
   quantum: number
+  /** Event time of the first point (for `span`). */
+  firstTime: number
 }
 
 const StateSchema = Schema.Struct({
+  firstTime: Detector.AnyNumberState,
   ring: Detector.Float64ArrayState,
   n: Schema.Number,
   pos: Schema.Number,
@@ -120,10 +130,18 @@ const StateSchema = Schema.Struct({
  */
 export const make = (params?: Partial<Params>): Detector.Detector<State, number> => {
   const p = decodeParams(ParamsSchema, defaults, params)
-  const w = p.window
+  // with a span, the ring holds one point until the second point tells the interval, then the window's length
+  const sized = (s: State, time: number): State => {
+    const dt = time - s.firstTime
+    const w = dt > 0 ? Math.min(100_000, Math.max(2, Math.round(p.span / dt))) : p.window
+    const ring = new Float64Array(w)
+    ring[0] = s.ring[0]!
+    return { ...s, ring, pos: 1 % w }
+  }
   const minSamples = Math.max(2, p.minSamples)
   const score = (s: State, x: number): Verdict.Assessment => {
     if (!Number.isFinite(x)) return rejected
+    const w = s.ring.length
     const count = Math.min(s.n, w)
     if (count < 2)
       return {
@@ -150,10 +168,13 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
       reason: `z=${fmt(z)} ${z > 0 ? "above" : "below"} mean ${fmt(s.mean)} (σ ${fmt(scale)}, last ${count})`
     }
   }
-  const learn = (s: State, x: number): State => {
-    if (!Number.isFinite(x)) return s
+  const learn = (state: State, x: number, time: number): State => {
+    if (!Number.isFinite(x)) return state
+    const s = p.span > 0 && state.n === 1 && state.ring.length === 1 ? sized(state, time) : state
+    if (s.n === 0) s.firstTime = time
     learnResolution(s, x)
     const ring = s.ring
+    const w = ring.length
     if (s.n < w) {
       const count = s.n + 1
       const d = x - s.mean
@@ -185,7 +206,16 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     minSamples,
     ...adaptOptions(p.anomalies),
     state: StateSchema,
-    initial: () => ({ ring: new Float64Array(w), n: 0, pos: 0, mean: 0, m2: 0, last: Number.NaN, quantum: 0 }),
+    initial: () => ({
+      ring: new Float64Array(p.span > 0 ? 1 : p.window),
+      n: 0,
+      pos: 0,
+      mean: 0,
+      m2: 0,
+      last: Number.NaN,
+      quantum: 0,
+      firstTime: Number.NaN
+    }),
     score,
     learn
   })

@@ -84,4 +84,19 @@ describe("ZScore", () => {
     })
     assert.strictEqual(verdicts[30]!.severity, "warning")
   })
+
+  it("span: the window is a span of event time, the same day at 1-minute and at 5-minute data", () => {
+    const day = 86_400_000
+    for (const minutes of [1, 5]) {
+      const step = minutes * 60_000
+      const d = ZScore.make({ span: day })
+      const times = Array.from({ length: 3 * (day / step) }, (_, i) => Date.UTC(2026, 0, 5) + i * step)
+      // a daily cycle (amplitude 5σ) with noise: a window of a day holds the whole cycle
+      const g = noise(times.length, 9, 0, 1)
+      const values = times.map((t, i) => 100 + 5 * Math.sin((2 * Math.PI * (t % day)) / day) + g[i]!)
+      const { state, verdicts } = Detector.run(d, values, { times })
+      assert.strictEqual(state.ring.length, day / step)
+      assert.deepStrictEqual(firing(verdicts), [], `${minutes}-minute data`)
+    }
+  })
 })
