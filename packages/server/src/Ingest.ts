@@ -443,6 +443,10 @@ export const layer = (
         const declared = Number(request.headers["content-length"])
         const known = request.headers["content-length"] !== undefined && Number.isFinite(declared)
         if (known && declared > limit) return tooLarge(bodyTooLarge)
+        // full already: answer before reading (parsing bodies that would be refused is what overload costs most)
+        if (admission.inFlight().events >= admission.limits.maxEvents) {
+          return busy("the pipeline is behind (too many events in flight)")
+        }
         // bytes in flight: the declared length up front, or each chunk as it arrives
         let held = 0
         if (known && declared > 0) {
@@ -463,7 +467,9 @@ export const layer = (
                 }
                 if (!parser.push(chunk)) return Effect.fail(new TooLarge({ message: tooManyRecords }))
               }
-              return Effect.void
+              // let the other requests (and /healthz) have a turn between chunks: under load many uploads are
+              // readable at once, and parsing all of them in one turn of the event loop would hold it for long
+              return Effect.yieldNow
             }),
             Effect.map(() => undefined),
             Effect.catchTags({

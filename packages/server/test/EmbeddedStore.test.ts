@@ -173,7 +173,7 @@ describe("EmbeddedStore", () => {
         const input = make(120)
         yield* Effect.gen(function* () {
           const handle = yield* EmbeddedStore.EmbeddedStore
-          assert.deepStrictEqual(handle.migrations, [1])
+          assert.deepStrictEqual(handle.migrations, [1, 2])
           const mode = handle.database.prepare("PRAGMA journal_mode").get()
           assert.strictEqual(mode?.journal_mode, "wal")
           const sync = handle.database.prepare("PRAGMA synchronous").get()
@@ -184,7 +184,7 @@ describe("EmbeddedStore", () => {
 
         yield* Effect.gen(function* () {
           const handle = yield* EmbeddedStore.EmbeddedStore
-          assert.deepStrictEqual(handle.migrations, [1])
+          assert.deepStrictEqual(handle.migrations, [1, 2])
           const count = handle.database.prepare("SELECT count(*) AS n FROM sentinel_migrations").get()
           assert.strictEqual(count?.n, 1)
           const store = yield* AnomalyStore.AnomalyStore
