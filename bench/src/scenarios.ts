@@ -33,6 +33,11 @@ export interface Scenario {
   /** For peer-group detectors: the same metric of peer services at the same times (healthy). */
   readonly peers?: ReadonlyArray<Float64Array>
   readonly incidents: ReadonlyArray<Incident>
+  /**
+   * Ranges where the signal was changed on purpose but is not an incident: the lasting part of a permanent level
+   * shift, labelled only at its start (a detector still firing there has not adapted).
+   */
+  readonly unlabelled?: ReadonlyArray<Incident>
   /** Simulated duration in days, for false alarms per day. */
   readonly days: number
 }
@@ -104,13 +109,14 @@ interface Builder {
   readonly clean: Float64Array
   readonly values: Float64Array
   readonly incidents: Array<Incident>
+  readonly unlabelled: Array<Incident>
 }
 
 const builder = (days: number, f: (i: number) => number): Builder => {
   const n = days * DAY
   const clean = new Float64Array(n)
   for (let i = 0; i < n; i++) clean[i] = f(i)
-  return { n, clean, values: clean.slice(), incidents: [] }
+  return { n, clean, values: clean.slice(), incidents: [], unlabelled: [] }
 }
 
 /** Applies `g` to the points [from, from + length) and labels that window. */
@@ -150,6 +156,7 @@ const finish = (
     clean: b.clean,
     ...(peers === undefined ? {} : { peers }),
     incidents: b.incidents.sort((a, c) => a.start - c.start),
+    ...(b.unlabelled.length === 0 ? {} : { unlabelled: b.unlabelled }),
     days
   }
 }
@@ -312,6 +319,102 @@ const noiseHeavy = (rng: Rng): Scenario => {
   )
 }
 
+// ---- what real operations data showed (issue 7) ----
+
+const levelShift = (rng: Rng): Scenario => {
+  const days = 5
+  const b = builder(days, () => latency(rng, 800, 0.08))
+  // a deploy makes latency 40% slower for good: an incident at its start, the new normal afterwards
+  const from = 2 * DAY + rng.int(0, DAY)
+  const labelled = 30
+  inject(b, from, labelled, (v) => v * 1.4)
+  for (let i = from + labelled; i < b.n; i++) b.values[i] = b.values[i]! * 1.4
+  b.unlabelled.push({ start: T0 + (from + labelled) * MINUTE, end: T0 + (b.n - 1) * MINUTE })
+  return finish(
+    "level-shift",
+    "permanent +40% latency from a deploy, labelled only for its first 30 min (the rest is the new normal)",
+    "latency.p95",
+    days,
+    b
+  )
+}
+
+const flatBlips = (rng: Rng): Scenario => {
+  const days = 5
+  // a gauge that sits at 50 (99% of minutes), with rare one-step blips that are normal; incidents jump by 8–15
+  const b = builder(days, () => (rng.next() < 0.01 ? 50 + (rng.next() < 0.5 ? -1 : 1) : 50))
+  for (const s of starts(rng, days, 3, 10)) {
+    const jump = rng.int(8, 15)
+    inject(b, s, rng.int(5, 10), () => 50 + jump)
+  }
+  return finish(
+    "flat-blips",
+    "flat at 50 with rare ±1 blips (normal), jumps of +8–15 for 5–10 min (×3)",
+    "gauge",
+    days,
+    b
+  )
+}
+
+const integerCounts = (rng: Rng): Scenario => {
+  const days = 4
+  // calls per minute of a small service: Poisson counts with a daily profile (1 at night, 6 at the peak)
+  const b = builder(days, (i) => rng.poisson(1 + 5 * daily(i)))
+  for (const s of starts(rng, days, 3, 10)) inject(b, s, 10, (_, k) => rng.poisson(40) + 20 + k)
+  return finish(
+    "integer-counts",
+    "Poisson calls per minute (1–6), a retry storm of ~60/min for 10 min (×3)",
+    "requests.count",
+    days,
+    b
+  )
+}
+
+const squareWave = (rng: Rng): Scenario => {
+  const days = 4
+  // a batch job: load alternates between 100 and 300 every hour
+  const b = builder(days, (i) => (Math.floor(i / 60) % 2 === 0 ? 100 : 300) + 8 * rng.normal())
+  for (const s of starts(rng, days, 3, 20)) inject(b, s, 20, (v) => v + 150)
+  return finish("square-wave", "hourly on/off load 100 ↔ 300, +150 for 20 min (×3)", "load", days, b)
+}
+
+const errorFromZero = (rng: Rng): Scenario => {
+  const days = 4
+  // about 50 calls a minute with errors so rare that most minutes have none (one now and then is normal)
+  const b = builder(days, () => {
+    const calls = rng.poisson(50)
+    return calls === 0 ? 0 : rng.binomial(calls, 0.002) / calls
+  })
+  for (const s of starts(rng, days, 3, 15)) {
+    inject(b, s, 15, (_, k) => {
+      const calls = rng.poisson(50)
+      // a provider outage ramping up: 5% to 30% of calls fail (at least one)
+      return (Math.max(1, rng.binomial(calls, 0.05 + (0.25 * k) / 14)) + 0) / Math.max(calls, 1)
+    })
+  }
+  return finish(
+    "error-from-zero",
+    "error rate ≈ 0 (one error now and then), rising to 5–30% for 15 min (×3)",
+    "error.rate",
+    days,
+    b
+  )
+}
+
+const sparseBursts = (rng: Rng): Scenario => {
+  const days = 5
+  // tokens/s of a mostly idle service: usually 0, a short normal burst (up to 40) in 2% of minutes
+  const b = builder(days, () => (rng.next() < 0.02 ? rng.int(5, 40) : 0))
+  for (const s of starts(rng, days, 4, 15)) inject(b, s, 15, () => 200 + rng.int(0, 100))
+  return finish(
+    "sparse-bursts",
+    "mostly idle (0, short bursts ≤ 40 normal), sustained 200–300 for 15 min (×4)",
+    "totalTokens.perSecond",
+    days,
+    b
+  )
+}
+
 const generators: ReadonlyArray<(rng: Rng) => Scenario> = [
   latencyStep,
   latencySpike,
@@ -323,7 +426,13 @@ const generators: ReadonlyArray<(rng: Rng) => Scenario> = [
   trafficDrop,
   peerDegradation,
   noiseGaussian,
-  noiseHeavy
+  noiseHeavy,
+  levelShift,
+  flatBlips,
+  integerCounts,
+  squareWave,
+  errorFromZero,
+  sparseBursts
 ]
 
 /**

@@ -20,7 +20,9 @@ describe("bench scenarios", () => {
     it(`${s.name}: labels are exactly where the incidents were injected`, () => {
       assert.strictEqual(s.values.length, s.days * DAY)
       assert.isTrue(s.values.every(Number.isFinite))
-      const inside = (t: number) => s.incidents.some((w) => w.start <= t && t <= w.end)
+      const inside = (t: number) =>
+        s.incidents.some((w) => w.start <= t && t <= w.end) ||
+        (s.unlabelled ?? []).some((w) => w.start <= t && t <= w.end)
       const touched = new Set<number>()
       for (let i = 0; i < s.values.length; i++) {
         assert.strictEqual(s.times[i], T0 + i * MINUTE)

@@ -173,9 +173,21 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
       s.weight = 1
     }
   }
+  // `Detector.step` scores a point, then learns it: the inner assessment of the last score call is kept for the
+  // learn call on the same state and point (any learn clears it, so an in-place update can never make it stale)
+  let cached:
+    | { readonly state: unknown; readonly x: number; readonly time: number; readonly a: Verdict.Assessment }
+    | undefined
+  const innerScore = (s: State, x: number, time: number): Verdict.Assessment => {
+    const c = cached
+    if (c !== undefined && c.state === s.inner && c.x === x && c.time === time) return c.a
+    const a = inner.score(s.inner, x, time)
+    cached = { state: s.inner, x, time, a }
+    return a
+  }
   const score = (s: State, x: number, time: number): Verdict.Assessment => {
     if (!inner.accepts(x)) return rejected
-    const a = inner.score(s.inner, x, time)
+    const a = innerScore(s, x, time)
     if (!a.ready) return { ...a, score: 0, ready: false }
     const ready = s.seen >= p.minHistory
     const logp = logTail(s, a.score, p.tail)
@@ -190,19 +202,18 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
       reason: `${inner.name} score ${fmt(a.score)} is rarer than 1 in ${fmt(Math.round(Math.exp(-logp)))} for this series${a.reason === undefined ? "" : ` (${a.reason})`}`
     }
   }
-  const rawOf = (s: State, x: number, time: number): number => {
-    const a = inner.score(s.inner, x, time)
-    return a.ready ? a.score : Number.NaN
-  }
   const learn = (s: State, x: number, time: number): State => {
     if (!inner.accepts(x)) return s
-    addScore(s, rawOf(s, x, time))
+    const a = innerScore(s, x, time)
+    cached = undefined
+    if (a.ready) addScore(s, a.score)
     s.inner = inner.learn(s.inner, x, time)
     return s
   }
   const learnAnomaly = (s: State, x: number, time: number): State => {
     if (!inner.accepts(x)) return s
-    const a = inner.score(s.inner, x, time)
+    const a = innerScore(s, x, time)
+    cached = undefined
     if (a.ready) addScore(s, a.score)
     if (inner.learnAnomalies) s.inner = inner.learn(s.inner, x, time)
     else if (inner.learnAnomaly !== undefined) s.inner = inner.learnAnomaly(s.inner, x, time, a)
