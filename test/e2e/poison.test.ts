@@ -161,7 +161,7 @@ describe("poison input against the real server", () => {
         [at(1), at(2), at(4), at(5)].map((s, i) => `${s} ${i === 3 ? "attributes.deep" : "timestamp"}`)
       )
       assert.isBelow(await healthMs(server), 1000)
-      assert.strictEqual((await (await fetch(`${server.url}/readyz`)).json()).status, "ready")
+      assert.strictEqual(((await (await fetch(`${server.url}/readyz`)).json()) as { status: string }).status, "ready")
       assert.strictEqual((await stop(server)).code, 0, server.output())
     } finally {
       fs.rmSync(dataDir, { recursive: true, force: true })

@@ -14,15 +14,11 @@
 // The data come from a seeded PRNG (SENTINEL_E2E_SEED overrides the seed; seeds 1–12 and 20261126 all pass with
 // the default detectors). History: with z-score/EWMA at warning 4 and sketch-quantised p50/p95 some seeds gave a
 // false positive; exact small-window quantiles and the benchmark-chosen defaults (seasonal + MAD at 6) fixed it.
-import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
-
-const root = join(import.meta.dirname, "..", "..")
-const bin = join(root, "packages", "server", "src", "bin.ts")
+import { killAll, type Server, sleep, start as startServer, stop } from "./sentinel.ts"
 
 const T0 = Date.UTC(2026, 10, 26, 12, 0, 0)
 const SECONDS = 40 * 60
@@ -64,79 +60,8 @@ const makeEvents = () => {
   return events
 }
 
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-interface Server {
-  readonly child: ChildProcess
-  readonly url: string
-  readonly output: () => string
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
-}
-
-const children: Array<ChildProcess> = []
-
-const start = async (dataDir: string, extra: ReadonlyArray<string> = []): Promise<Server> => {
-  const port = await freePort()
-  const child = spawn(
-    process.execPath,
-    [
-      bin,
-      "serve",
-      "--port",
-      String(port),
-      "--data-dir",
-      dataDir,
-      "--window",
-      "10 seconds",
-      "--max-delay",
-      "5 seconds",
-      "--idle-timeout",
-      "10 minutes",
-      ...extra
-    ],
-    { cwd: root, stdio: ["ignore", "pipe", "pipe"] }
-  )
-  children.push(child)
-  let output = ""
-  child.stdout?.on("data", (d) => (output += d))
-  child.stderr?.on("data", (d) => (output += d))
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once("exit", (code, signal) => resolve({ code, signal }))
-  )
-  const url = `http://127.0.0.1:${port}`
-  const deadline = Date.now() + 30_000
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`sentinel exited early (${child.exitCode}):\n${output}`)
-    try {
-      const res = await fetch(`${url}/readyz`)
-      if (res.status === 200) break
-    } catch {}
-    if (Date.now() > deadline) throw new Error(`sentinel did not become ready in 30 s:\n${output}`)
-    await sleep(100)
-  }
-  return { child, url, output: () => output, exited }
-}
-
-const stop = async (server: Server) => {
-  server.child.kill("SIGTERM")
-  const result = await Promise.race([server.exited, sleep(40_000).then(() => undefined)])
-  if (result === undefined) {
-    server.child.kill("SIGKILL")
-    throw new Error(`sentinel did not stop within 40 s of SIGTERM:\n${server.output()}`)
-  }
-  return result
-}
+const start = (dataDir: string, extra: ReadonlyArray<string> = []): Promise<Server> =>
+  startServer(dataDir, ["--window", "10 seconds", "--max-delay", "5 seconds", "--idle-timeout", "10 minutes", ...extra])
 
 interface StoredAnomaly {
   readonly id: string
@@ -205,7 +130,7 @@ const postAll = async (url: string, events: Array<Record<string, unknown>>) => {
 }
 
 afterAll(() => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
+  killAll()
 })
 
 describe("sentinel serve (end to end)", () => {
