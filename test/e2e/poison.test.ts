@@ -168,6 +168,29 @@ describe("poison input against the real server", () => {
     }
   }, 120_000)
 
+  it("is not ready while the journal replays, and ready once the replay has been processed", async () => {
+    const dataDir = tmp("replay-ready")
+    try {
+      const dir = join(dataDir, "journal")
+      fs.mkdirSync(dir, { recursive: true })
+      const batch = (p: number) =>
+        `[${Array.from({ length: 1000 }, (_, i) =>
+          JSON.stringify(ev(NOW - 3_600_000 + (p * 1000 + i) * 10, { service: `s${i % 50}` }))
+        ).join(",")}]`
+      const lines: Array<Buffer> = []
+      for (let p = 0; p < 300; p++) lines.push(Journal.encodeLine(p, batch(p)))
+      fs.writeFileSync(join(dir, "0000000000000000.journal"), Buffer.concat(lines))
+      const server = await start(dataDir, flags, { ready: false })
+      const first = (await (await fetch(`${server.url}/readyz`)).json()) as { checks: Record<string, boolean> }
+      assert.isFalse(first.checks.replay, "ready before the replay was processed")
+      await eventually("ready", async () => (await fetch(`${server.url}/readyz`)).status === 200, 60_000)
+      assert.strictEqual(await metric(server, "sentinel_events_decoded_total"), 300_000)
+      assert.strictEqual((await stop(server)).code, 0, server.output())
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true })
+    }
+  }, 120_000)
+
   it("starts despite garbage mid-segment, a torn tail, a missing segment and bad checkpoint rows, and loses nothing else", async () => {
     const dataDir = tmp("damage")
     try {

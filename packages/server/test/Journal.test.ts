@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -6,6 +7,20 @@ import { Event } from "@llm-sentinel/core"
 import { Context, Effect, Layer, Stream } from "effect"
 import * as Ingest from "../src/Ingest.ts"
 import * as Journal from "../src/Journal.ts"
+
+// A child of a shell that `exec`s into `sleep`: it exits at once and nobody reaps it, so it stays a zombie.
+const makeZombie = async (): Promise<{ readonly pid: number; readonly release: () => void }> => {
+  const parent = spawn("sh", ["-c", "sleep 0 & echo $!; exec sleep 30"], { stdio: ["ignore", "pipe", "ignore"] })
+  const pid = await new Promise<number>((resolve) =>
+    parent.stdout!.once("data", (d) => resolve(Number(String(d).trim())))
+  )
+  for (let i = 0; i < 100; i++) {
+    if (fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.startsWith("Z")) break
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  assert.match(fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!, /^Z/)
+  return { pid, release: () => parent.kill("SIGKILL") }
+}
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "sentinel-journal-"))
 const ev = (i: number): Event.TelemetryEvent => ({ timestamp: i, service: "chat", model: "m", latencyMs: i })
@@ -230,6 +245,11 @@ describe("Journal", () => {
       // a live pid whose start time differs (the pid was reused by another process): taken over
       fs.writeFileSync(path.join(dir, "LOCK"), `${process.ppid} 1`)
       yield* withJournal({ dir }, (j) => j.append([ev(2)]))
+      // a zombie (dead, not yet reaped by its parent, as right after kill -9): taken over
+      const zombie = yield* Effect.promise(makeZombie)
+      fs.writeFileSync(path.join(dir, "LOCK"), String(zombie.pid))
+      yield* withJournal({ dir }, (j) => j.append([ev(3)]))
+      zombie.release()
     })
   )
 
