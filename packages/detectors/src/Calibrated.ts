@@ -10,8 +10,10 @@
  * excess there (peaks over threshold; the exponential is the generalised Pareto tail with shape 0), so that scores
  * beyond anything seen still rank. The exponential tail is heavier than a Gaussian one, so on light-tailed series the
  * calibration is on the cautious side (a 6σ Gaussian spike scores about 4.5). The score is the standard normal quantile of `p`: `z` with `P(Z > z) = p`, so
- * 4 means "as rare as a 4σ Gaussian excursion" (p ≈ 3·10⁻⁵) whatever the inner detector and the data. The map is
- * monotone, so the inner detector's ranking (and its shift and scale invariance) is kept, and it never ties.
+ * 4 means "as rare as a 4σ Gaussian excursion" (p ≈ 3·10⁻⁵) whatever the inner detector and the data. Where the
+ * inner score is under 3 (what the shipped detectors give a change under the metric's minimum change, or of one
+ * quantum), the calibrated score is at most the inner one: however steady a series was, a change the inner
+ * detector calls small never becomes an alarm. The map is monotone, so the inner detector's ranking (and its shift and scale invariance) is kept.
  *
  * Warm-up: ready once the inner detector is ready and `minHistory` of its raw scores were seen. Learning: every
  * point the inner detector learns adds its raw score; a point judged anomalous goes to the inner detector's own
@@ -22,7 +24,7 @@
  */
 import { Detector, type Verdict } from "@llm-sentinel/core"
 import { Schema } from "effect"
-import { decodeParams, fmt, PositiveInt, rejected, UnitInterval, zFromLogTail } from "./internal.ts"
+import { decodeParams, fmt, MIN_CHANGE_SCORE, PositiveInt, rejected, UnitInterval, zFromLogTail } from "./internal.ts"
 import * as RateOfChange from "./RateOfChange.ts"
 import type { LawClaims } from "./testing/Claims.ts"
 
@@ -191,7 +193,10 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     if (!a.ready) return { ...a, score: 0, ready: false }
     const ready = s.seen >= p.minHistory
     const logp = logTail(s, a.score, p.tail)
-    const z = Math.max(0, zFromLogTail(logp))
+    // what the inner detector calls small (a raw score under 3: a change under the metric's minimum, one quantum)
+    // stays small however steady the series was: below 3 the calibrated score is at most the raw one
+    const calibrated = Math.max(0, zFromLogTail(logp))
+    const z = a.score < MIN_CHANGE_SCORE ? Math.min(calibrated, a.score) : calibrated
     if (!ready || z < 4) return { score: z, expected: a.expected, lower: a.lower, upper: a.upper, ready }
     return {
       score: z,

@@ -134,8 +134,8 @@ export const configure = (
       calibrated(Mad.make(minimum)),
       // departures from the usual value at this hour of the day / week
       calibrated(Seasonal.make(minimum)),
-      // slow sustained shifts (a drift): long memory, rare restarts, so its evidence can grow rare
-      calibrated(Cusum.make({ alpha: 0.005, h: 40, ...minimum }))
+      // sustained shifts: a long-memory baseline (about 400 points) accumulating evidence
+      calibrated(Cusum.make({ alpha: 0.005, h: 12, ...minimum }))
     ]
   }
   return {

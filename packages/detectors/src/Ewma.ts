@@ -20,11 +20,10 @@ import { Schema } from "effect"
 import {
   type Anomalies,
   AnomaliesSchema,
-  adaptOptions,
   decodeParams,
   ewUpdate,
   fmt,
-  learnResolution,
+  learning,
   type MinimumChange,
   MinimumChangeFields,
   noMinimumChange,
@@ -153,7 +152,6 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
   }
   const learn = (s: State, x: number): State => {
     if (!Number.isFinite(x)) return s
-    learnResolution(s, x)
     s.n++
     ewUpdate(s, Math.max(alpha, 1 / s.n), x)
     s.chart = s.n === 1 ? x : lambda * x + (1 - lambda) * s.chart
@@ -163,11 +161,10 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     name,
     params: { ...p },
     minSamples,
-    ...adaptOptions(p.anomalies),
+    ...learning(p.anomalies, learn),
     state: StateSchema,
     initial: () => ({ n: 0, mean: 0, variance: 0, chart: 0, last: Number.NaN, quantum: 0 }),
-    score,
-    learn
+    score
   })
 }
 

@@ -22,13 +22,13 @@ import { Schema } from "effect"
 import {
   type Anomalies,
   AnomaliesSchema,
-  adaptOptions,
   type CountedWindow,
   CountedWindowSchema,
   decodeParams,
   emptyCountedWindow,
   fmt,
   learnCountedWindow,
+  learning,
   type MinimumChange,
   MinimumChangeFields,
   NonNegativeFinite,
@@ -140,11 +140,10 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     name,
     params: { ...p },
     minSamples,
-    ...adaptOptions(p.anomalies),
+    ...learning(p.anomalies, learnCountedWindow),
     state: CountedWindowSchema,
     initial: () => emptyCountedWindow(w),
-    score,
-    learn: learnCountedWindow
+    score
   })
 }
 

@@ -27,10 +27,9 @@ import { Schema } from "effect"
 import {
   type Anomalies,
   AnomaliesSchema,
-  adaptOptions,
   decodeParams,
   fmt,
-  learnResolution,
+  learning,
   type MinimumChange,
   MinimumChangeFields,
   noMinimumChange,
@@ -232,7 +231,6 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
   }
   const learn = (s: State, x: number, time: number): State => {
     if (!Number.isFinite(x) || !Number.isFinite(time)) return s
-    learnResolution(s, x)
     if (s.n > 0) {
       const dt = time - s.lastTime
       if (dt > 0) s.interval = s.interval === 0 ? dt : s.interval + 0.05 * (dt - s.interval)
@@ -257,7 +255,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     name,
     params: { ...p },
     minSamples,
-    ...adaptOptions(p.anomalies),
+    ...learning(p.anomalies, learn),
     state: StateSchema,
     initial: () => ({
       offsets: new Float64Array(slots),
@@ -272,8 +270,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
       last: Number.NaN,
       quantum: 0
     }),
-    score,
-    learn
+    score
   })
 }
 

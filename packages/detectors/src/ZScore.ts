@@ -22,10 +22,9 @@ import { Schema } from "effect"
 import {
   type Anomalies,
   AnomaliesSchema,
-  adaptOptions,
   decodeParams,
   fmt,
-  learnResolution,
+  learning,
   type MinimumChange,
   MinimumChangeFields,
   noMinimumChange,
@@ -172,7 +171,6 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     if (!Number.isFinite(x)) return state
     const s = p.span > 0 && state.n === 1 && state.ring.length === 1 ? sized(state, time) : state
     if (s.n === 0) s.firstTime = time
-    learnResolution(s, x)
     const ring = s.ring
     const w = ring.length
     if (s.n < w) {
@@ -204,7 +202,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     name,
     params: { ...p },
     minSamples,
-    ...adaptOptions(p.anomalies),
+    ...learning(p.anomalies, learn),
     state: StateSchema,
     initial: () => ({
       ring: new Float64Array(p.span > 0 ? 1 : p.window),
@@ -216,8 +214,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
       quantum: 0,
       firstTime: Number.NaN
     }),
-    score,
-    learn
+    score
   })
 }
 

@@ -188,6 +188,36 @@ export type Anomalies = "learn" | "clip" | "skip"
 /** The Schema of {@link Anomalies}. */
 export const AnomaliesSchema = Schema.Literals(["learn", "clip", "skip"])
 
+/**
+ * The `Detector.make` learning options of a detector that keeps a {@link Resolution}: `learn` learns the value's
+ * resolution, then `core`; under `"clip"` an anomalous point teaches the resolution its real value (so the quantum
+ * is that of the data, not of band edges) and `core` its value clipped to the band.
+ */
+export const learning = <S extends Resolution>(
+  anomalies: Anomalies,
+  core: (s: S, x: number, time: number) => S
+): {
+  readonly learn: (s: S, x: number, time: number) => S
+  readonly learnAnomalies: boolean
+  readonly adapt: Detector.Adapt<S, number>
+} => ({
+  learn: (s, x, time) => {
+    if (!Number.isFinite(x)) return s
+    learnResolution(s, x)
+    return core(s, x, time)
+  },
+  learnAnomalies: anomalies === "learn",
+  adapt:
+    anomalies === "clip"
+      ? (s, x, time, a) => {
+          if (!Number.isFinite(x)) return s
+          const clipped = Detector.clipToBand(x, a)
+          learnResolution(s, x)
+          return clipped === undefined ? s : core(s, clipped, time)
+        }
+      : "skip"
+})
+
 /** The `Detector.make` options for an {@link Anomalies} choice. */
 export const adaptOptions = (a: Anomalies): { readonly learnAnomalies: boolean; readonly adapt: "clip" | "skip" } => ({
   learnAnomalies: a === "learn",
@@ -387,10 +417,9 @@ export const emptyCountedWindow = (w: number): CountedWindow => ({
   quantum: 0
 })
 
-/** Learns a finite `x` into the window in place (a non-finite one is ignored). */
+/** Learns a finite `x` into the window in place (a non-finite one is ignored); the resolution is learned by {@link learning}. */
 export const learnCountedWindow = <S extends CountedWindow>(s: S, x: number): S => {
   if (!Number.isFinite(x)) return s
-  learnResolution(s, x)
   windowPush(s, x)
   s.n++
   return s

@@ -1,0 +1,85 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Detector, Series, Verdict } from "@llm-sentinel/core"
+import { Defaults } from "@llm-sentinel/detectors"
+import { gaussian } from "./fixtures.ts"
+
+const MINUTE = 60_000
+const T0 = Date.UTC(2026, 0, 5)
+
+describe("Defaults", () => {
+  it("is one value: the detectors come with the deciding step they were chosen with", () => {
+    const { detectors, decide } = Defaults.config.detectOptions()
+    assert.strictEqual(decide, Defaults.config.decide)
+    assert.deepStrictEqual(Defaults.config.thresholds, Defaults.defaultThresholds)
+    assert.strictEqual(Defaults.decide, Defaults.config.decide)
+    const key = Series.makeKey("chat", "gpt-4o", "latency.p95")
+    const chosen = typeof detectors === "function" ? detectors(key) : detectors
+    assert.deepStrictEqual(
+      chosen.map((d) => d.name),
+      Defaults.config.detectors().map((d) => d.name)
+    )
+    // a configuration with other thresholds is a new value, the shipped one is untouched
+    const strict = Defaults.configure({ thresholds: { warning: 5, critical: 7 } })
+    assert.deepStrictEqual(strict.thresholds, { warning: 5, critical: 7 })
+    assert.deepStrictEqual(Defaults.config.thresholds, Defaults.defaultThresholds)
+  })
+
+  it("gives each metric its minimum meaningful change: latency under 5% or 20 ms never fires", () => {
+    assert.deepStrictEqual(Defaults.minimumFor(Defaults.minimumChanges, "latency.p95"), {
+      minChange: 20,
+      minRelativeChange: 0.05
+    })
+    assert.deepStrictEqual(Defaults.minimumFor(Defaults.minimumChanges, "error.rate"), { minChange: 0.05 })
+    assert.deepStrictEqual(Defaults.minimumFor(Defaults.minimumChanges, "metrics.score"), {})
+    assert.deepStrictEqual(Defaults.minimumFor(Defaults.minimumChanges, "latencyish"), {})
+    // a very steady latency (σ 0.5 ms around 400 ms): +15 ms is under both minimums and is not an anomaly
+    const g = gaussian(81)
+    const values = Array.from({ length: 3000 }, () => 400 + 0.5 * g())
+    values[2500] = 415
+    const times = values.map((_, i) => T0 + i * MINUTE)
+    const run = (metric: string) => {
+      const fn = Detector.makeDetectFn(Defaults.config.detectOptions())
+      const key = Series.makeKey("chat", "gpt-4o", metric)
+      return fn.apply(values.map((value, i) => ({ key, time: times[i]!, value }))).filter((s) => s.verdict.anomalous)
+    }
+    assert.deepStrictEqual(
+      run("latency.p95").map((s) => s.point.time),
+      []
+    )
+    // the same series as an unknown metric has no minimum: the 30σ jump is found
+    assert.include(
+      run("metrics.custom").map((s) => s.point.time),
+      times[2500]
+    )
+  })
+
+  it("error rate: one error in a quiet minute is not an incident, a burst is", () => {
+    // two steady hours of ~50 calls a minute with one error now and then, then a burst of 20% errors
+    const g = gaussian(82)
+    let seed = 5
+    const rnd = () => (seed = (seed * 48271) % 2147483647) / 2147483647
+    const values: Array<number> = []
+    for (let i = 0; i < 600; i++) {
+      const calls = Math.max(20, Math.round(50 + 5 * g()))
+      values.push(rnd() < 0.05 ? 1 / calls : 0)
+    }
+    for (let i = 0; i < 10; i++) values.push(0.2 + 0.02 * g())
+    const key = Series.makeKey("chat", "gpt-4o", "error.rate")
+    const fn = Detector.makeDetectFn(Defaults.config.detectOptions())
+    const fired = fn
+      .apply(values.map((value, i) => ({ key, time: T0 + i * MINUTE, value })))
+      .filter((s) => s.verdict.anomalous)
+      .map((s) => (s.point.time - T0) / MINUTE)
+    assert.isTrue(
+      fired.every((i) => i >= 600),
+      `fired at ${fired.filter((i) => i < 600)}`
+    )
+    assert.isAbove(fired.length, 0)
+  })
+
+  it("the default thresholds are what Verdict.threshold gets from the config", () => {
+    const a = { score: 3.9, expected: 0, lower: -1, upper: 1, ready: true }
+    assert.isTrue(Defaults.config.decide(a, 10).anomalous)
+    assert.isFalse(Verdict.threshold()(a, 10).anomalous) // the library default (4) would not fire: use the config
+  })
+})
