@@ -18,8 +18,9 @@
  *   minutes.
  * Figures are pooled over the series of a group (or of the corpus): counts are summed, then divided.
  *
- * Two operating points per detector: its **own decision** (the `anomalous` flags of `Defaults.decide`, the
- * configuration a user gets), and the **best global threshold**: the per-row scores of that same run thresholded
+ * Two operating points per detector: its **own decision** (the `anomalous` flags a user gets: `Defaults.config`'s
+ * deciding step for the default set, the library's `Verdict.threshold()` (warning 4) for a detector used alone),
+ * and the **best global threshold**: the per-row scores of that same run thresholded
  * afterwards at the one threshold that maximises the corpus F1 (an upper bound on what re-thresholding could do;
  * the detectors' learning still followed their own decisions).
  *
@@ -27,7 +28,7 @@
  */
 import { readdirSync, readFileSync, statSync } from "node:fs"
 import { join, resolve } from "node:path"
-import { Detector, Series, type Verdict } from "@llm-sentinel/core"
+import { Detector, Series, Verdict } from "@llm-sentinel/core"
 import * as Detectors from "@llm-sentinel/detectors"
 
 const DAY_MS = 86_400_000
@@ -410,10 +411,10 @@ if (import.meta.main) {
   log({ name: "z-score baseline (w 300)", best: bestThreshold(corpus, baseline) })
   for (const m of scalarModules()) {
     if (only !== undefined && !only.includes(m.name)) continue
-    log(evaluateConfig(corpus, m.name, () => [m.make()], config.decide, m.toInput))
+    log(evaluateConfig(corpus, m.name, () => [m.make()], Verdict.threshold(), m.toInput))
   }
   console.log(
-    `\nOwn decision = Defaults.decide (warning ${config.thresholds.warning}); best thr = best global threshold afterwards\n`
+    `\nOwn decision: the defaults at Defaults.config.decide (warning ${config.thresholds.warning}), a detector alone at Verdict.threshold() (warning ${Verdict.defaultThresholds.warning}); best thr = best global threshold afterwards\n`
   )
   console.log(report(rows, groups))
   console.log(`\n(${((performance.now() - started) / 1000).toFixed(1)} s)`)
