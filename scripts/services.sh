@@ -10,11 +10,13 @@
 # (<name>_up, <name>_down, <name>_status); add a service by writing its three functions and naming it in OWNED.
 #
 # Owned here:   influxdb (Debian's influxdb 1.x, HTTP on 127.0.0.1:${INFLUX_PORT:-8086})
+#               kafka (Apache Kafka ${KAFKA_VERSION:-4.4.0} from Maven Central, one KRaft broker+controller,
+#               PLAINTEXT on 127.0.0.1:${KAFKA_PORT:-9092}, run with the installed JDK, heap ${KAFKA_HEAP:-512m})
 # Only checked: postgresql (127.0.0.1:5432) and nats (JetStream, 127.0.0.1:4222), started by the machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD/.services"
-OWNED=(influxdb)
+OWNED=(influxdb kafka)
 CHECKED=(postgresql nats)
 
 log() { echo "services: $*"; }
@@ -106,6 +108,160 @@ influxdb_status() {
     log "influxdb: up on http://127.0.0.1:$INFLUX_PORT ($who)"
   else
     log "influxdb: down"
+    return 1
+  fi
+}
+
+# ------------------------------------------------------------------------------------------------------- kafka
+# The real broker: org.apache.kafka:kafka_2.13 and its dependencies are resolved by Maven (cached in ~/.m2) from a
+# small pom written here; the classpath is kept in .services/kafka/classpath-<version>.txt. The log directory is
+# formatted once for a single-node KRaft cluster (broker and controller in one process).
+KAFKA_VERSION="${KAFKA_VERSION:-4.4.0}"
+KAFKA_PORT="${KAFKA_PORT:-9092}"
+KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
+KAFKA_HEAP="${KAFKA_HEAP:-512m}"
+KAFKA_DIR="$ROOT/kafka"
+
+kafka_ping() {
+  # a broker answers an ApiVersions request (key 18, v0) on its port; anything else that listens does not
+  port_open "$KAFKA_PORT" || return 1
+  timeout 3 bash -c '
+    exec 3<>"/dev/tcp/127.0.0.1/$1"
+    printf "\x00\x00\x00\x0e\x00\x12\x00\x00\x00\x00\x00\x01\x00\x04ping" >&3
+    head -c 8 <&3 | od -An -tx1 | tr -d " \n"' _ "$KAFKA_PORT" 2>/dev/null | grep -q '^........00000001$'
+}
+
+kafka_classpath() {
+  local cp="$KAFKA_DIR/classpath-$KAFKA_VERSION.txt"
+  if [[ -s "$cp" ]] && tr ':' '\n' <"$cp" | while read -r jar; do [[ -f "$jar" ]] || exit 1; done; then
+    return 0
+  fi
+  command -v mvn >/dev/null || { log "kafka: mvn is missing (Maven is needed to fetch the broker)"; return 1; }
+  command -v java >/dev/null || { log "kafka: java is missing (a JDK 17 runs the broker)"; return 1; }
+  log "kafka: resolving org.apache.kafka:kafka_2.13:$KAFKA_VERSION with Maven (cached in ~/.m2)"
+  mkdir -p "$KAFKA_DIR/pom"
+  cat >"$KAFKA_DIR/pom/pom.xml" <<POM
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>llm-sentinel.services</groupId>
+  <artifactId>kafka-broker</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$KAFKA_VERSION</version></dependency>
+  </dependencies>
+</project>
+POM
+  (cd "$KAFKA_DIR/pom" && mvn -q -B dependency:build-classpath -Dmdep.outputFile="$cp.tmp") >"$KAFKA_DIR/maven.log" 2>&1 || {
+    log "kafka: Maven could not resolve the broker; see $KAFKA_DIR/maven.log"
+    tail -20 "$KAFKA_DIR/maven.log" >&2 || true
+    return 1
+  }
+  mv "$cp.tmp" "$cp"
+}
+
+kafka_up() {
+  if kafka_ping; then
+    log "kafka: already answering on 127.0.0.1:$KAFKA_PORT"
+    return 0
+  fi
+  if port_open "$KAFKA_PORT"; then
+    log "kafka: 127.0.0.1:$KAFKA_PORT is taken by something that is not a Kafka broker"
+    return 1
+  fi
+  if pid_alive "$KAFKA_DIR/kafka.pid"; then
+    log "kafka: a broker started earlier (pid $(cat "$KAFKA_DIR/kafka.pid")) is still starting"
+  else
+    kafka_classpath
+    local cp
+    cp=$(cat "$KAFKA_DIR/classpath-$KAFKA_VERSION.txt")
+    mkdir -p "$KAFKA_DIR/data"
+    cat >"$KAFKA_DIR/server.properties" <<CONF
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$KAFKA_DIR/data
+num.partitions=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=3
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+log.retention.hours=24
+log.segment.bytes=67108864
+CONF
+    cat >"$KAFKA_DIR/log4j2.properties" <<CONF
+status = warn
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = $KAFKA_DIR/server.log
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = info
+rootLogger.appenderRef.file.ref = file
+CONF
+    local java_opts=(-Xmx"$KAFKA_HEAP" -Xms128m -XX:+UseG1GC -XX:ActiveProcessorCount=2
+      -Djava.awt.headless=true -Dlog4j2.configurationFile="$KAFKA_DIR/log4j2.properties")
+    if [[ ! -f "$KAFKA_DIR/data/meta.properties" ]]; then
+      log "kafka: formatting $KAFKA_DIR/data for a single-node KRaft cluster"
+      java "${java_opts[@]}" -cp "$cp" kafka.tools.StorageTool format --standalone \
+        -t "$(java -cp "$cp" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)" \
+        -c "$KAFKA_DIR/server.properties" >"$KAFKA_DIR/format.log" 2>&1 || {
+        log "kafka: formatting failed; see $KAFKA_DIR/format.log"
+        tail -20 "$KAFKA_DIR/format.log" >&2 || true
+        return 1
+      }
+    fi
+    nohup java "${java_opts[@]}" -cp "$cp" kafka.Kafka "$KAFKA_DIR/server.properties" \
+      >"$KAFKA_DIR/stdout.log" 2>&1 </dev/null &
+    echo $! >"$KAFKA_DIR/kafka.pid"
+    log "kafka: started the broker (pid $(cat "$KAFKA_DIR/kafka.pid")) on 127.0.0.1:$KAFKA_PORT, data in $KAFKA_DIR/data, log $KAFKA_DIR/server.log"
+  fi
+  for _ in $(seq 1 300); do
+    if kafka_ping; then
+      log "kafka: answering"
+      return 0
+    fi
+    if ! pid_alive "$KAFKA_DIR/kafka.pid"; then
+      log "kafka: the broker exited; last lines of its logs:"
+      tail -20 "$KAFKA_DIR/stdout.log" "$KAFKA_DIR/server.log" >&2 || true
+      return 1
+    fi
+    sleep 0.2
+  done
+  log "kafka: no answer after 60 s; see $KAFKA_DIR/server.log"
+  return 1
+}
+
+kafka_down() {
+  if pid_alive "$KAFKA_DIR/kafka.pid"; then
+    local pid
+    pid=$(cat "$KAFKA_DIR/kafka.pid")
+    kill "$pid"
+    for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid"; fi
+    log "kafka: stopped the broker (pid $pid)"
+  else
+    log "kafka: not started by this script"
+  fi
+  rm -f "$KAFKA_DIR/kafka.pid"
+}
+
+kafka_status() {
+  if kafka_ping; then
+    local who="started elsewhere"
+    pid_alive "$KAFKA_DIR/kafka.pid" && who="pid $(cat "$KAFKA_DIR/kafka.pid"), log $KAFKA_DIR/server.log"
+    log "kafka: up on 127.0.0.1:$KAFKA_PORT ($who)"
+  else
+    log "kafka: down"
     return 1
   fi
 }
