@@ -14,4 +14,12 @@ describe("TokenBudget", () => {
     expect(verdicts.at(-2)?.anomalous).toBe(true)
     expect(verdicts.at(-1)?.anomalous).toBe(false)
   })
+
+  it("a 4% overrun after a perfectly steady history is not news; a 2× overrun is, with a finite score", () => {
+    const steady = new Array(100).fill(1000)
+    const { verdicts } = Detector.run(make(), [...steady, 1040, 2000])
+    expect(verdicts.at(-2)?.anomalous).toBe(false)
+    expect(verdicts.at(-1)?.anomalous).toBe(true)
+    expect(Number.isFinite(verdicts.at(-1)?.score)).toBe(true)
+  })
 })

@@ -4,7 +4,10 @@
  * that exploded, a runaway tool loop). Token counts are positive and multiplicative, so it works on their
  * logarithm: an exponentially weighted mean and variance of `log(tokens)`, and a one-sided z-score (only overruns
  * matter). Because it works in log space it is scale invariant (tokens or thousands of tokens), not shift
- * invariant.
+ * invariant. Its σ never falls below a meaningful relative change (`minRelativeChange`, 5% by default: a request
+ * 5% over budget is not news however steady the history), scores are squashed, never capped (so they still rank),
+ * and an overrun is learned clipped to the band (`adapt: "clip"`), so a lasting change of prompt length becomes the
+ * new budget instead of firing forever.
  *
  * `TokenBudget.test.ts` checks it against the `@llm-sentinel/detectors/testing` law suite.
  */
@@ -21,10 +24,12 @@ export interface Params {
   readonly alpha: number
   /** Requests to learn before firing. */
   readonly minSamples: number
+  /** The smallest overrun that means anything, as a fraction of the usual tokens (0.05 = 5%). */
+  readonly minRelativeChange: number
 }
 
 /** Parameters used where none are given. */
-export const defaults: Params = { alpha: 0.02, minSamples: 50 }
+export const defaults: Params = { alpha: 0.02, minSamples: 50, minRelativeChange: 0.05 }
 
 interface State {
   readonly n: number
@@ -35,18 +40,19 @@ interface State {
 
 const StateSchema = Schema.Struct({ n: Schema.Number, mean: Schema.Number, variance: Schema.Number })
 
-/** Scores are capped so that a jump after a perfectly flat history is loud but finite. */
-const MAX_SCORE = 1000
+/** Makes huge scores grow logarithmically: finite, monotone, and never tied (a cap would make them all equal). */
+const squash = (z: number): number => (z <= 50 ? z : 50 * (1 + Math.log(z / 50)))
 
 /** Creates a token-budget detector. */
 export const make = (params: Partial<Params> = {}): Detector.Detector<State, number> => {
-  const { alpha, minSamples } = { ...defaults, ...params }
+  const { alpha, minSamples, minRelativeChange } = { ...defaults, ...params }
+  // in log space a relative change r is log(1 + r); a change of that size scores at most 3
+  const floor = Math.max(Math.log1p(minRelativeChange) / 3, 1e-12)
   const score = (s: State, tokens: number): Verdict.Assessment => {
-    const sd = Math.sqrt(s.variance)
+    const sd = Math.max(Math.sqrt(s.variance), floor)
     const excess = Math.log(tokens) - s.mean
-    const z = excess <= 0 ? 0 : sd > 0 ? excess / sd : MAX_SCORE
     return {
-      score: Math.min(z, MAX_SCORE),
+      score: excess <= 0 ? 0 : squash(excess / sd),
       expected: Math.exp(s.mean),
       lower: 0,
       upper: Math.exp(s.mean + 4 * sd),
@@ -62,8 +68,9 @@ export const make = (params: Partial<Params> = {}): Detector.Detector<State, num
   }
   return Detector.make({
     name,
-    params: { alpha, minSamples },
+    params: { alpha, minSamples, minRelativeChange },
     minSamples,
+    adapt: "clip",
     state: StateSchema,
     initial: () => ({ n: 0, mean: 0, variance: 0 }),
     score,
@@ -79,6 +86,8 @@ export const laws: LawClaims<Params> = {
   scaleInvariant: true,
   monotonic: true,
   sensitivity: { kind: "spike", size: 8, direction: "up" },
+  adapts: { size: 10, within: 300 },
   maxStateBytes: 200,
-  testParams: { minSamples: 20 }
+  // the laws' noise can be far below 5% of the level: claims in σ units hold without the minimum change
+  testParams: { minSamples: 20, minRelativeChange: 0 }
 }
