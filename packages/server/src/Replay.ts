@@ -14,10 +14,14 @@
  *   does (processing time follows event time), and the signals are scored; a signal point's time is its
  *   window's start, and its anomalies have `row: null`.
  *
+ * Detectors: those named (`--detector`, with `Verdict.defaultThresholds` unless a `--config` gives thresholds), or
+ * without names the default configuration `Defaults.config`: its detectors per metric and its own thresholds.
+ *
  * Outputs: anomalies as NDJSON (`--out`, default stdout), one line per detector that fired; `--scores FILE`
  * writes one CSV line per input point in input order, `time,value,score,anomalous` (NDJSON input adds a `series`
- * column after `time`), where `score` is the highest score of the configured detectors and `anomalous` whether
- * any fired (`score` is empty for a point no detector could use). With `--window` the scores file has one line per
+ * column after `time`), where `score` is the highest score of the configured detectors that were ready and
+ * `anomalous` whether any fired. `score` is **empty** for a point no detector could use (a non-finite value) and for
+ * the warm-up rows, where no detector is ready yet: a warm-up row has no score, not a score of 0 or 1000. With `--window` the scores file has one line per
  * signal point, in the order windows close. The summary, and the label metrics, go to
  * stdout when anomalies go to a file, otherwise to stderr so that stdout stays NDJSON.
  *
@@ -30,8 +34,11 @@
  *   point inside a window is a true positive. An anomalous point is one point of one series on which at least
  *   one detector fired (several detectors firing on it count once);
  * - **F1** = 2·precision·recall / (precision + recall), 0 when both are 0;
- * - **mean detection delay** = mean over detected incidents of (time of the first anomalous point in
- *   `[start, end + tolerance]`) − start, in milliseconds.
+ * - **mean detection delay** = mean over detected incidents of (when the first anomalous point in
+ *   `[start, end + tolerance]` could first be known) − start, in milliseconds: a row is known at its time, a window
+ *   signal (`--window`) at its window's end.
+ * - an incident may name a **series** (`series` column or field: the series id, or a `/`-bounded suffix such as
+ *   `latency.p95`): then only that series' anomalies detect it or count as inside it.
  * Precision is `null` when nothing fired, recall `null` when there are no incidents.
  *
  * @since 0.1.0
