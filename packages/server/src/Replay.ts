@@ -9,7 +9,7 @@
  * - **NDJSON** telemetry events: decoded with `Event.decodeBatch` (invalid events are counted and the first few
  *   reported), turned into per-call metric points with `Extract.makeExtractFn`, one series per
  *   `service × model × metric`. By default every call is scored (`--metric` chooses the metrics). With
- *   `--window 1m` the points are aggregated per series into tumbling windows and turned into signals
+ *   `--window 1m` (or `30s`, `1h`, `5 minutes`) the points are aggregated per series into tumbling windows and turned into signals
  *   (`latency.p95`, `error.rate`, …) with `Window.makeWindower` and `Window.makeSignalFn`, as the live pipeline
  *   does (processing time follows event time), and the signals are scored; a signal point's time is its
  *   window's start, and its anomalies have `row: null`.
