@@ -16,6 +16,10 @@
  * scale-invariant. Consecutive windows overlap, so scores are strongly autocorrelated and a drift fires for
  * several points in a row.
  *
+ * Adaptation (`anomalies: "learn"`, the default): every point is learned, so both windows slide on through a
+ * lasting change; once the reference holds only the new regime (about `reference + window` points after it
+ * started) the distributions agree again and the detector is quiet.
+ *
  * @since 0.1.0
  */
 import { Detector, type Verdict } from "@llm-sentinel/core"

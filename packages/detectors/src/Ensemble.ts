@@ -12,6 +12,9 @@
  * codecs; each member learns every point the ensemble learns (the ensemble's `learnAnomalies` decides, not the
  * members').
  *
+ * Adaptation (`anomalies: "clip"`, the default): a point the ensemble judges anomalous is learned by every member
+ * clipped to the ensemble's band, so the members adapt together to a lasting change.
+ *
  * @since 0.1.0
  */
 import { Detector, type Verdict } from "@llm-sentinel/core"

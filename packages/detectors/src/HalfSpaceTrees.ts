@@ -22,6 +22,10 @@
  * calibration.
  *
  * @since 0.1.0
+ *
+ * Adaptation (`anomalies: "learn"`, the default): anomalous points are counted into the latest mass window too,
+ * so after a lasting change the next reference windows describe the new regime and it is quiet again within
+ * about two windows.
  */
 import { Detector, type Verdict } from "@llm-sentinel/core"
 import { Schema } from "effect"

@@ -4,12 +4,16 @@
  *
  * The input is `{ value, peers }`. Score: `|value − median(peers)| / scale` in σ units (4 = warning), where
  * `scale` is the peers' `1.4826·MAD` (σ for normal data), falling back to their mean absolute deviation ·1.2533
- * when the MAD is 0, and to `scaleFloor·|median|` (or 1e-12) when all peers are equal; scores are capped at 1000
- * (as in Grafana augurs' MAD detector). The MAD of a small group is noisy, so the scale actually used blends the
+ * when the MAD is 0, and to `scaleFloor·|median|` (or 1e-12) when all peers are equal. The MAD of a small group is noisy, so the scale actually used blends the
  * current one with its exponentially weighted history (`alpha`): `√((scale² + ewScale²)/2)`; a shift shared by the
  * whole group does not change the scale and does not fire. Non-finite peers are ignored; with fewer than
  * `minPeers` finite peers the assessment is not ready. A whole group can also be scored at once with
  * {@link outliers}.
+ *
+ * Adaptation: a peer group keeps no baseline of the series itself, so a change the peers share (a provider-wide
+ * slowdown) is the new normal at once; a lasting offset of one series from its peers keeps firing, which is what
+ * the detector is for. An anomalous point is not learned into the scale history (`anomalies: "clip"` clips only
+ * number input; `"learn"` learns it). Scores above 50 are squashed logarithmically, not capped.
  *
  * @since 0.1.0
  */

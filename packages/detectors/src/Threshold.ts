@@ -7,6 +7,10 @@
  * The default margin is half the bound's magnitude (1 for a bound of 0): a latency SLO of 500 ms is a warning
  * from 500 ms and critical from 750 ms. Without any bound the detector never fires.
  *
+ * Adaptation: none, on purpose. The bounds are the user's (an SLO), so a lasting breach is still a breach and keeps
+ * firing (the alert policy groups it into one alert); it is the one shipped detector that does not claim the
+ * adaptation law.
+ *
  * @since 0.1.0
  */
 import { Detector, type Verdict } from "@llm-sentinel/core"
