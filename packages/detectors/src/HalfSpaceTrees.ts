@@ -21,11 +21,11 @@
  * Warm-up: `window` points for the ranges, `window` more for the first reference mass, then 20 for the
  * calibration.
  *
- * @since 0.1.0
- *
  * Adaptation (`anomalies: "learn"`, the default): anomalous points are counted into the latest mass window too,
  * so after a lasting change the next reference windows describe the new regime and it is quiet again within
  * about two windows.
+ *
+ * @since 0.1.0
  */
 import { Detector, type Verdict } from "@llm-sentinel/core"
 import { Schema } from "effect"
