@@ -37,7 +37,49 @@ export interface SourceBatch {
   readonly rejected?: ReadonlyArray<Rejected>
   /** Where the batch's `raw` records came from (e.g. a journal file and byte offset), for their dead letters. */
   readonly origin?: string
+  /**
+   * Where each of `raw`'s records came from, index by index (e.g. `kafka events/3 offset 1207`), when a source
+   * knows it per record: a record's dead letter names it instead of `origin`.
+   */
+  readonly origins?: ReadonlyArray<string>
 }
+
+/**
+ * One partition of a partitioned source (a Kafka topic partition): the unit of state ownership. Its events are
+ * processed by a pipeline of its own whose checkpoints live under `partition/<id>/` in the `StateStore`, so an
+ * instance that is given the partition restores exactly the state of the series it holds.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Partition {
+  /** A stable name, e.g. `events/3` (topic and partition). */
+  readonly id: string
+  /** The partition's batches, from where its last checkpoint must replay; ends when the partition is revoked. */
+  readonly batches: Stream.Stream<SourceBatch, SinkError>
+  /**
+   * Called after each checkpoint of the partition was written (so after every sink accepted what came before
+   * it): the source commits `replayFrom` as the partition's position (e.g. the consumer group's offset), so the
+   * next owner resumes there.
+   */
+  readonly commit: (position: { readonly processed: number; readonly replayFrom: number }) => Effect.Effect<void>
+  /** Called once the partition's pipeline drained and checkpointed after `batches` ended: it may be let go. */
+  readonly released: Effect.Effect<void>
+}
+
+/**
+ * A source whose events come in partitions that may be assigned to this instance and revoked from it while it
+ * runs (a consumer group). `partitions` emits each partition when it is assigned.
+ *
+ * @category services
+ * @since 0.1.0
+ */
+export class PartitionedSource extends Context.Service<
+  PartitionedSource,
+  {
+    readonly partitions: Stream.Stream<Partition, SinkError>
+  }
+>()("@llm-sentinel/core/PartitionedSource") {}
 
 /**
  * @category services

@@ -26,12 +26,12 @@ import { AnomalySink } from "./AnomalySink.ts"
 import { DeadLetterSink } from "./DeadLetterSink.ts"
 import * as Detector from "./Detector.ts"
 import * as Event from "./Event.ts"
-import { EventSource } from "./EventSource.ts"
+import { EventSource, type Partition, PartitionedSource } from "./EventSource.ts"
 import * as Extract from "./Extract.ts"
 import * as Series from "./Series.ts"
 import type { SinkError } from "./SinkError.ts"
-import { StateStore } from "./StateStore.ts"
-import type * as Verdict from "./Verdict.ts"
+import { StateStore, prefixed as StateStore_prefixed } from "./StateStore.ts"
+import * as Verdict from "./Verdict.ts"
 import * as Watermark from "./Watermark.ts"
 import * as Window from "./Window.ts"
 
@@ -181,6 +181,8 @@ export interface Stats {
   /** Detector states restored from the StateStore, and checkpoints that no longer decoded. */
   readonly restored: number
   readonly restoreFailed: number
+  /** Alert events not emitted because they had been emitted before (batches replayed after a restart). */
+  readonly alertsSkipped: number
 }
 
 /**
@@ -214,6 +216,24 @@ export const positionKey = "source/position"
  * @since 0.1.0
  */
 export const alertsKey = "alerts/state"
+
+/**
+ * Where the last alert transition emitted per series lives in the `StateStore`: `alerts/emitted/<series id>`
+ * (`storm` for storm events). Written as soon as the alert sink accepted the events, so batches replayed after
+ * a restart (from a checkpoint older than the crash) do not emit an `opened`, `escalated` or `resolved` again.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const alertsEmittedPrefix = "alerts/emitted/"
+
+/**
+ * Where the checkpoints of one partition of a `PartitionedSource` live: `partition/<id>/` before the usual keys.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const partitionPrefix = (id: string): string => `partition/${id}/`
 
 /**
  * The source position of a checkpoint: the last batch processed, and where a replay must start so that every
@@ -304,6 +324,8 @@ interface Analyzed {
   readonly acks: ReadonlyArray<Effect.Effect<void>>
   /** State to checkpoint once this element's outputs are accepted: consistent with them by construction. */
   readonly checkpoint: ReadonlyArray<readonly [string, string]>
+  /** The source position that `checkpoint` records, if any. */
+  readonly position: Position | undefined
 }
 
 type Input =
@@ -315,6 +337,7 @@ type Input =
       readonly position: number | undefined
       readonly rejected: ReadonlyArray<Event.Rejected> | undefined
       readonly origin: string | undefined
+      readonly origins: ReadonlyArray<string> | undefined
     }
   | { readonly _tag: "tick" }
   | { readonly _tag: "end" }
@@ -336,6 +359,20 @@ export interface Pipeline {
 }
 
 /**
+ * Options of {@link make}.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface MakeOptions {
+  /**
+   * Runs after each checkpoint that records a source position was written to the `StateStore`, i.e. after every
+   * sink accepted what came before it (a partitioned source commits its offset here).
+   */
+  readonly onCheckpoint?: (position: Position) => Effect.Effect<void, SinkError>
+}
+
+/**
  * Makes a pipeline from a configuration.
  *
  * @example
@@ -351,7 +388,7 @@ export interface Pipeline {
  * @category constructors
  * @since 0.1.0
  */
-export const make = (config: Config): Pipeline => {
+export const make = (config: Config, options: MakeOptions = {}): Pipeline => {
   const registry = Series.makeRegistry({
     maxSeries: config.maxSeries,
     ...(config.dimension ? { dimension: config.dimension } : {})
@@ -406,7 +443,8 @@ export const make = (config: Config): Pipeline => {
     anomalies: 0,
     alertEvents: 0,
     batchesAcknowledged: 0,
-    checkpoints: 0
+    checkpoints: 0,
+    alertsSkipped: 0
   }
   const stats = (): Stats => ({
     ...s,
@@ -456,7 +494,10 @@ export const make = (config: Config): Pipeline => {
         if (input.raw.length > 0) {
           const d = Event.decodeBatch(input.raw, decodeOptions)
           for (const e of d.events) events.push(e)
-          for (const r of d.rejected) rejected.push(input.origin === undefined ? r : { ...r, source: input.origin })
+          for (const r of d.rejected) {
+            const source = input.origins?.[r.index] ?? input.origin
+            rejected.push(source === undefined ? r : { ...r, source })
+          }
           decoded += d.events.length
         }
         decoded += input.events.length
@@ -526,7 +567,7 @@ export const make = (config: Config): Pipeline => {
         ],
         { discard: true }
       ),
-      { anomalies, alerts, acks: input.acks, checkpoint: checkpointDue(now, input.end) }
+      { anomalies, alerts, acks: input.acks, ...checkpointDue(now, input.end) }
     )
   }
 
@@ -537,32 +578,82 @@ export const make = (config: Config): Pipeline => {
   let lastPosition: number | undefined
   // Runs in the analyze stage, right after a batch: detector states, window clocks and the source position
   // all describe the same instant. The sink stage writes them only after this batch's outputs were accepted.
-  const checkpointDue = (now: number, force: boolean): ReadonlyArray<readonly [string, string]> => {
-    if (store === undefined || (!force && now - lastCheckpoint < config.checkpointEveryMs)) return []
+  const checkpointDue = (
+    now: number,
+    force: boolean
+  ): { readonly checkpoint: ReadonlyArray<readonly [string, string]>; readonly position: Position | undefined } => {
+    if (store === undefined || (!force && now - lastCheckpoint < config.checkpointEveryMs)) {
+      return { checkpoint: [], position: undefined }
+    }
     lastCheckpoint = now
     const entries: Array<readonly [string, string]> = []
     for (const c of detectFn.checkpoint()) entries.push([checkpointKey(c.detector, c.seriesId), c.state])
     for (const [seriesId, clock] of windower.clocks()) entries.push([windowKey(seriesId), JSON.stringify(clock)])
     entries.push([alertsKey, alertFn.snapshot()])
+    let position: Position | undefined
     if (lastPosition !== undefined) {
-      const position: Position = {
+      position = {
         processed: lastPosition,
         replayFrom: Math.min(windower.oldestOpenPosition() ?? lastPosition + 1, lastPosition + 1)
       }
       entries.push([positionKey, JSON.stringify(position)])
     }
-    return entries
+    return { checkpoint: entries, position }
+  }
+
+  // The last alert transition emitted per series (and `storm`), as [event time, rank]: a transition at or
+  // before it was emitted already, by this instance or by one that ran the same batches before a restart.
+  const emitted = new Map<string, readonly [number, number]>()
+  const markOf = (e: Alert.AlertEvent): readonly [string, readonly [number, number]] =>
+    e.kind === "storm"
+      ? ["storm", [e.time, 0]]
+      : e.kind === "opened"
+        ? [e.alert.series.id, [e.alert.openedAt, 0]]
+        : e.kind === "escalated"
+          ? [e.alert.series.id, [e.alert.lastAnomalyAt, 1 + Verdict.rank(e.alert.severity)]]
+          : [e.alert.series.id, [e.alert.resolvedAt ?? e.alert.lastAnomalyAt, 100]]
+  const MarkJson = Schema.fromJsonString(Schema.Tuple([Schema.Finite, Schema.Finite]))
+  const decodeMark = Schema.decodeUnknownOption(MarkJson)
+  /** The events not emitted yet, and the marks to record once the sink accepted them. */
+  const unemitted = (
+    events: ReadonlyArray<Alert.AlertEvent>
+  ): { readonly fresh: ReadonlyArray<Alert.AlertEvent>; readonly marks: Map<string, readonly [number, number]> } => {
+    const fresh: Array<Alert.AlertEvent> = []
+    const marks = new Map<string, readonly [number, number]>()
+    for (const e of events) {
+      const [id, mark] = markOf(e)
+      const last = marks.get(id) ?? emitted.get(id)
+      if (last !== undefined && (mark[0] < last[0] || (mark[0] === last[0] && mark[1] <= last[1]))) {
+        s.alertsSkipped++
+        continue
+      }
+      fresh.push(e)
+      marks.set(id, mark)
+    }
+    return { fresh, marks }
   }
 
   const sinkStage = (input: Analyzed): Effect.Effect<void, SinkError, AnomalySink | Alert.AlertSink> =>
     Effect.gen(function* () {
       if (input.anomalies.length > 0) yield* AnomalySink.use((sink) => sink.write(input.anomalies))
-      if (input.alerts.length > 0) yield* Alert.AlertSink.use((sink) => sink.write(input.alerts))
+      if (input.alerts.length > 0) {
+        const { fresh, marks } = unemitted(input.alerts)
+        if (fresh.length > 0) yield* Alert.AlertSink.use((sink) => sink.write(fresh))
+        for (const [id, mark] of marks) emitted.set(id, mark)
+        if (store !== undefined && marks.size > 0) {
+          yield* store.setMany(
+            [...marks].map(([id, mark]) => [alertsEmittedPrefix + id, JSON.stringify(mark)] as const)
+          )
+        }
+      }
       for (const ack of input.acks) yield* ack
       s.batchesAcknowledged += input.acks.length
       if (input.checkpoint.length > 0 && store !== undefined) {
         yield* store.setMany(input.checkpoint)
         s.checkpoints += input.checkpoint.length
+        if (input.position !== undefined && options.onCheckpoint !== undefined) {
+          yield* options.onCheckpoint(input.position)
+        }
       }
     })
 
@@ -570,11 +661,13 @@ export const make = (config: Config): Pipeline => {
     const source = yield* EventSource
     store = Option.getOrUndefined(yield* Effect.serviceOption(StateStore))
     if (store !== undefined) {
+      // one bulk read per prefix: a restart with 10k series costs a few queries, not 20k round trips
       for (const prefix of [checkpointPrefix, windowPrefix]) {
-        for (const k of yield* store.keys(prefix)) {
-          const json = yield* store.get(k)
-          if (Option.isSome(json)) checkpoints.set(k, json.value)
-        }
+        for (const [k, v] of yield* store.entries(prefix)) checkpoints.set(k, v)
+      }
+      for (const [k, v] of yield* store.entries(alertsEmittedPrefix)) {
+        const mark = decodeMark(v)
+        if (Option.isSome(mark)) emitted.set(k.slice(alertsEmittedPrefix.length), mark.value)
       }
       const alerts = yield* store.get(alertsKey)
       if (Option.isSome(alerts) && !alertFn.restore(alerts.value)) {
@@ -593,7 +686,8 @@ export const make = (config: Config): Pipeline => {
           ack: b.ack,
           position: b.position,
           rejected: b.rejected,
-          origin: b.origin
+          origin: b.origin,
+          origins: b.origins
         })
       ),
       Stream.interruptWhen(Deferred.await(halt))
@@ -638,3 +732,134 @@ export const make = (config: Config): Pipeline => {
 export const run = (
   config: Config
 ): Effect.Effect<void, SinkError, EventSource | AnomalySink | DeadLetterSink | Alert.AlertSink> => make(config).run
+
+/**
+ * A pipeline over a {@link PartitionedSource}: one pipeline per assigned partition (the unit of state
+ * ownership, as a task is in Kafka Streams), with live statistics summed over them.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Partitioned {
+  /**
+   * Runs until the source ends or until interrupted. Each assigned partition gets its own pipeline, whose
+   * detector states, window clocks, alert state and position are checkpointed under `partition/<id>/` in the
+   * `StateStore` and restored from there when the partition is assigned; each checkpoint is then committed to
+   * the source (`Partition.commit`). When a partition's batches end (revocation), its pipeline drains,
+   * checkpoints and commits before `Partition.released` lets it go.
+   */
+  readonly run: Effect.Effect<
+    void,
+    SinkError,
+    PartitionedSource | StateStore | AnomalySink | DeadLetterSink | Alert.AlertSink
+  >
+  readonly stats: () => Stats
+  /** The partitions this instance runs right now. */
+  readonly partitions: () => ReadonlyArray<string>
+  /** Alerts open right now, over every partition. */
+  readonly openAlerts: () => ReadonlyArray<Alert.Alert>
+  /** Per partition: how many times it was assigned here, and its statistics of the current assignment. */
+  readonly byPartition: () => ReadonlyMap<string, { readonly assigned: number; readonly stats: Stats }>
+}
+
+const zeroStats: Stats = {
+  received: 0,
+  decoded: 0,
+  deadLettered: 0,
+  points: 0,
+  late: 0,
+  windows: 0,
+  windowsSkipped: 0,
+  invalidTime: 0,
+  verdicts: 0,
+  anomalies: 0,
+  alertEvents: 0,
+  seriesOverflow: 0,
+  batchesAcknowledged: 0,
+  checkpoints: 0,
+  restored: 0,
+  restoreFailed: 0,
+  alertsSkipped: 0
+}
+
+const addStats = (a: Stats, b: Stats): Stats => {
+  const out: Record<string, number> = {}
+  for (const k of Object.keys(zeroStats) as Array<keyof Stats>) out[k] = a[k] + b[k]
+  return out as unknown as Stats
+}
+
+/**
+ * Makes a partitioned pipeline: the same configuration, one pipeline per partition of a `PartitionedSource`.
+ * A `StateStore` is required: it is where partitions hand their state over between instances.
+ *
+ * @example
+ * ```ts
+ * import { Pipeline } from "@llm-sentinel/core"
+ * import { ZScore } from "@llm-sentinel/detectors"
+ * import { Result } from "effect"
+ * const config = Result.getOrThrow(Pipeline.makeConfig({ detectors: [ZScore.make()], flushOnEnd: false }))
+ * const partitioned = Pipeline.makePartitioned(config)
+ * // partitioned.run needs PartitionedSource, StateStore and the sinks (e.g. Kafka.layerSource + Postgres.layer)
+ * ```
+ * @category constructors
+ * @since 0.1.0
+ */
+export const makePartitioned = (config: Config): Partitioned => {
+  const running = new Map<string, Pipeline>()
+  const finished = new Map<string, Stats>()
+  const assigned = new Map<string, number>()
+  let done: Stats = zeroStats
+  const run = Effect.gen(function* () {
+    const source = yield* PartitionedSource
+    const store = yield* StateStore
+    const runOne = (p: Partition) =>
+      Effect.gen(function* () {
+        const pipeline = make(config, { onCheckpoint: (position) => p.commit(position) })
+        running.set(p.id, pipeline)
+        assigned.set(p.id, (assigned.get(p.id) ?? 0) + 1)
+        yield* Effect.logInfo(`partition ${p.id} assigned: restoring its state and replaying from its checkpoint`)
+        yield* pipeline.run.pipe(
+          Effect.provideService(EventSource, { batches: p.batches }),
+          Effect.provideService(StateStore, StateStore_prefixed(store, partitionPrefix(p.id)))
+        )
+        const st = pipeline.stats()
+        yield* Effect.logInfo(
+          `partition ${p.id} released after ${st.received} records, ${st.anomalies} anomalies (checkpointed and committed)`
+        )
+      }).pipe(
+        Effect.ensuring(
+          Effect.suspend(() => {
+            const pipeline = running.get(p.id)
+            if (pipeline !== undefined) {
+              done = addStats(done, pipeline.stats())
+              finished.set(p.id, pipeline.stats())
+              running.delete(p.id)
+            }
+            return p.released
+          })
+        )
+      )
+    yield* source.partitions.pipe(
+      Stream.mapEffect(runOne, { concurrency: "unbounded", unordered: true }),
+      Stream.runDrain
+    )
+  })
+  return {
+    run,
+    stats: () => {
+      let total = done
+      for (const p of running.values()) total = addStats(total, p.stats())
+      return total
+    },
+    partitions: () => [...running.keys()].sort(),
+    openAlerts: () => [...running.values()].flatMap((p) => p.openAlerts()),
+    byPartition: () => {
+      const out = new Map<string, { assigned: number; stats: Stats }>()
+      for (const [id, n] of assigned) {
+        const stats = running.get(id)?.stats() ?? finished.get(id) ?? zeroStats
+        out.set(id, { assigned: n, stats })
+      }
+      return out
+    }
+  }
+}

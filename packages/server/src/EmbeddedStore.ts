@@ -331,6 +331,7 @@ const makeStateStore = (db: DatabaseSync, isOpen: () => boolean): StateStore.Sta
   const del = db.prepare("DELETE FROM checkpoints WHERE key = ?")
   // Keys with a common prefix are contiguous in byte order, so scan from the prefix and stop at the first miss.
   const from = db.prepare("SELECT key FROM checkpoints WHERE key >= ? ORDER BY key")
+  const entriesFrom = db.prepare("SELECT key, value FROM checkpoints WHERE key >= ? ORDER BY key")
   const guarded = <A>(what: string, f: () => A): Effect.Effect<A, SinkError> =>
     Effect.suspend(() =>
       isOpen()
@@ -363,6 +364,17 @@ const makeStateStore = (db: DatabaseSync, isOpen: () => boolean): StateStore.Sta
           out.push(key)
         }
         return out.sort()
+      }),
+    entries: (prefix) =>
+      guarded(`cannot read checkpoints under ${prefix}`, () => {
+        // one statement for the whole prefix (SQLite's BINARY collation is byte order, as the scan needs)
+        const out: Array<readonly [string, string]> = []
+        for (const row of entriesFrom.iterate(prefix)) {
+          const key = row.key as string
+          if (!key.startsWith(prefix)) break
+          out.push([key, row.value as string])
+        }
+        return out
       })
   }
 }
