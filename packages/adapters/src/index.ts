@@ -50,6 +50,13 @@ export * as Influx from "./Influx.ts"
 export * as Nats from "./Nats.ts"
 
 /**
+ * OTLP trace export requests (OpenTelemetry's `ExportTraceServiceRequest`, protobuf or JSON) read as telemetry events:
+ *
+ * @since 0.1.0
+ */
+export * as Otlp from "./Otlp.ts"
+
+/**
  * The Slack alert sink:
  *
  * @since 0.1.0

@@ -21,6 +21,7 @@ import { PrometheusMetrics } from "effect/observability"
 import * as Admission from "./Admission.ts"
 import * as Api from "./Api.ts"
 import * as Ingest from "./Ingest.ts"
+import * as OtlpIngest from "./OtlpIngest.ts"
 
 /**
  * Options of the HTTP server.
@@ -163,6 +164,7 @@ export const routes = (options: Ingest.Options & GuardOptions = {}) =>
   Layer.mergeAll(
     Api.layer,
     Ingest.layer(options),
+    OtlpIngest.layer(options),
     PrometheusMetrics.layerHttp({ path: "/metrics" }),
     layerErrors,
     layerGuard(options),

@@ -28,7 +28,7 @@
  *
  * @since 0.1.0
  */
-import { Event, EventSource } from "@llm-sentinel/core"
+import { Event, EventSource, type SinkError } from "@llm-sentinel/core"
 import { Clock, Effect, type Layer, Schema, Stream } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as Admission from "./Admission.ts"
@@ -390,6 +390,102 @@ export const reported = (
   return out
 }
 
+/**
+ * What {@link accept} did: queued the valid events (and reports the rest), or refused everything because the
+ * pipeline is behind.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Accepted =
+  | { readonly _tag: "Accepted"; readonly events: number; readonly rejected: Array<Rejection> }
+  | { readonly _tag: "Behind"; readonly message: string }
+
+/**
+ * Decodes parsed records and queues the valid events, within the admission limits: every record counts as an
+ * event in flight until decoding says how many are events, and the events stay counted until the pipeline has
+ * processed them (their batch's `ack`). Fails with the queue's `SinkError` when the batch cannot be kept (a
+ * journal out of disk budget): nothing was queued.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const accept = (
+  queue: EventSource.EventQueue["Service"],
+  admission: Admission.Admission["Service"],
+  parsed: ParsedBody,
+  options: Event.DecodeOptions
+): Effect.Effect<Accepted, SinkError.SinkError> =>
+  Effect.gen(function* () {
+    const records = parsed.records.length
+    if (!admission.tryAcquire(records, 0)) {
+      return { _tag: "Behind", message: "the pipeline is behind (too many events in flight)" } as const
+    }
+    const { events, rejected, encoded } = yield* decode(parsed, options)
+    admission.release(records - events.length, 0)
+    if (events.length > 0) {
+      const release = Effect.sync(() => admission.release(events.length, 0))
+      const queued = yield* queue
+        .tryOffer({ raw: [], events, ack: release, ...(encoded === undefined ? {} : { encoded }) })
+        .pipe(Effect.tapError(() => release))
+      if (!queued) {
+        admission.release(events.length, 0)
+        return { _tag: "Behind", message: "the pipeline is behind (its queue is full)" } as const
+      }
+    }
+    return { _tag: "Accepted", events: events.length, rejected } as const
+  })
+
+/**
+ * Reads a request body chunk by chunk within the body limit and the admission's bytes in flight, handing each
+ * chunk to `onChunk` (which returns `false` to stop: too many records) and yielding between chunks, so many
+ * uploads at once share the event loop. `run` gets the outcome; the bytes stay counted until it is done.
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const withBody = <A, E, R>(
+  request: HttpServerRequest.HttpServerRequest,
+  admission: Admission.Admission["Service"],
+  limit: number,
+  onChunk: (chunk: Uint8Array) => boolean,
+  run: (read: "ok" | "tooLarge" | "tooMany" | "busy" | { readonly unreadable: string }) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> => {
+  const declared = Number(request.headers["content-length"])
+  const known = request.headers["content-length"] !== undefined && Number.isFinite(declared)
+  if (known && declared > limit) return run("tooLarge")
+  let held = 0
+  if (known && declared > 0) {
+    if (!admission.tryAcquire(0, declared)) return run("busy")
+    held = declared
+  }
+  let bytes = 0
+  return request.stream.pipe(
+    Stream.runForEachArray((chunks): Effect.Effect<void, TooLarge | Busy> => {
+      for (const chunk of chunks) {
+        bytes += chunk.length
+        if (bytes > limit) return Effect.fail(new TooLarge({ message: "" }))
+        if (bytes > held) {
+          if (!admission.tryAcquire(0, bytes - held)) return Effect.fail(new Busy())
+          held = bytes
+        }
+        if (!onChunk(chunk)) return Effect.fail(new TooLarge({ message: "records" }))
+      }
+      // let the other requests (and /healthz) have a turn between chunks: under load many uploads are
+      // readable at once, and parsing all of them in one turn of the event loop would hold it for long
+      return Effect.yieldNow
+    }),
+    Effect.map(() => "ok" as const),
+    Effect.catchTags({
+      TooLarge: (e) => Effect.succeed(e.message === "records" ? ("tooMany" as const) : ("tooLarge" as const)),
+      Busy: () => Effect.succeed("busy" as const),
+      HttpServerError: (e) => Effect.succeed({ unreadable: e.message })
+    }),
+    Effect.flatMap(run),
+    Effect.ensuring(Effect.sync(() => admission.release(0, held)))
+  )
+}
+
 class TooLarge extends Schema.TaggedError<TooLarge>()("TooLarge", { message: Schema.String }) {}
 class Busy extends Schema.TaggedError<Busy>()("Busy", {}) {}
 
@@ -440,88 +536,39 @@ export const layer = (
         const contentType = request.headers["content-type"]
         const format = formatOf(contentType)
         if (format === undefined) return unsupported(contentType)
-        const declared = Number(request.headers["content-length"])
-        const known = request.headers["content-length"] !== undefined && Number.isFinite(declared)
-        if (known && declared > limit) return tooLarge(bodyTooLarge)
         // full already: answer before reading (parsing bodies that would be refused is what overload costs most)
         if (admission.inFlight().events >= admission.limits.maxEvents) {
           return busy("the pipeline is behind (too many events in flight)")
         }
-        // bytes in flight: the declared length up front, or each chunk as it arrives
-        let held = 0
-        if (known && declared > 0) {
-          if (!admission.tryAcquire(0, declared)) return busy("too many request bytes are being read")
-          held = declared
-        }
-        return yield* Effect.gen(function* () {
-          const parser = format === "ndjson" ? ndjsonParser(maxRecords) : jsonParser(maxRecords)
-          let bytes = 0
-          const read = yield* request.stream.pipe(
-            Stream.runForEachArray((chunks): Effect.Effect<void, TooLarge | Busy> => {
-              for (const chunk of chunks) {
-                bytes += chunk.length
-                if (bytes > limit) return Effect.fail(new TooLarge({ message: bodyTooLarge }))
-                if (bytes > held) {
-                  if (!admission.tryAcquire(0, bytes - held)) return Effect.fail(new Busy())
-                  held = bytes
-                }
-                if (!parser.push(chunk)) return Effect.fail(new TooLarge({ message: tooManyRecords }))
-              }
-              // let the other requests (and /healthz) have a turn between chunks: under load many uploads are
-              // readable at once, and parsing all of them in one turn of the event loop would hold it for long
-              return Effect.yieldNow
-            }),
-            Effect.map(() => undefined),
-            Effect.catchTags({
-              TooLarge: (e) => Effect.succeed(tooLarge(e.message)),
-              Busy: () =>
-                Effect.succeed(
-                  busy("too many request bytes are being read").pipe(
-                    HttpServerResponse.setHeader("connection", "close")
-                  )
-                ),
-              HttpServerError: (e) => Effect.succeed(error(400, "BadRequest", `cannot read the body: ${e.message}`))
-            })
-          )
-          if (read !== undefined) return read
-          const parsed = parser.end()
-          if (parser.overLimit()) return tooLarge(tooManyRecords)
-          if (typeof parsed === "string") {
-            return error(400, "BadRequest", parsed, { errors: [{ path: "", message: parsed }] })
-          }
-          // events in flight: every record until decoding says how many are events
-          const records = parsed.records.length
-          if (!admission.tryAcquire(records, 0)) return busy("the pipeline is behind (too many events in flight)")
-          const now = yield* Clock.currentTimeMillis
-          const { events, rejected, encoded } = yield* decode(parsed, {
-            time: { now, bounds },
-            maxErrorsPerRecord
-          })
-          admission.release(records - events.length, 0)
-          if (events.length > 0) {
-            const release = Effect.sync(() => admission.release(events.length, 0))
-            const queued = yield* queue
-              .tryOffer({
-                raw: [],
-                events,
-                ack: release,
-                ...(encoded === undefined ? {} : { encoded })
-              })
-              .pipe(Effect.tapError(() => release))
-            if (!queued) {
-              admission.release(events.length, 0)
-              return busy("the pipeline is behind (its queue is full)")
+        const parser = format === "ndjson" ? ndjsonParser(maxRecords) : jsonParser(maxRecords)
+        return yield* withBody(request, admission, limit, parser.push, (read) =>
+          Effect.gen(function* () {
+            if (read === "tooLarge") return tooLarge(bodyTooLarge)
+            if (read === "tooMany") return tooLarge(tooManyRecords)
+            if (read === "busy") {
+              return busy("too many request bytes are being read").pipe(
+                HttpServerResponse.setHeader("connection", "close")
+              )
             }
-          }
-          return HttpServerResponse.jsonUnsafe(
-            {
-              accepted: events.length,
-              rejected: reported(rejected, maxReported, maxErrors),
-              rejectedCount: rejected.length
-            },
-            { status: 202 }
-          )
-        }).pipe(
+            if (typeof read === "object") return error(400, "BadRequest", `cannot read the body: ${read.unreadable}`)
+            const parsed = parser.end()
+            if (parser.overLimit()) return tooLarge(tooManyRecords)
+            if (typeof parsed === "string") {
+              return error(400, "BadRequest", parsed, { errors: [{ path: "", message: parsed }] })
+            }
+            const now = yield* Clock.currentTimeMillis
+            const result = yield* accept(queue, admission, parsed, { time: { now, bounds }, maxErrorsPerRecord })
+            if (result._tag === "Behind") return busy(result.message)
+            return HttpServerResponse.jsonUnsafe(
+              {
+                accepted: result.events,
+                rejected: reported(result.rejected, maxReported, maxErrors),
+                rejectedCount: result.rejected.length
+              },
+              { status: 202 }
+            )
+          })
+        ).pipe(
           Effect.catchTag("SinkError", (e) =>
             Effect.succeed(
               error(507, "InsufficientStorage", `${e.message}; nothing was accepted, retry after ${retryAfter} s`).pipe(
@@ -529,7 +576,6 @@ export const layer = (
               )
             )
           ),
-          Effect.ensuring(Effect.sync(() => admission.release(0, held))),
           Effect.tap(() => Admission.report(admission))
         )
       })

@@ -57,6 +57,13 @@ export * as Ingest from "./Ingest.ts"
 export * as Journal from "./Journal.ts"
 
 /**
+ * OTLP/HTTP trace ingest:
+ *
+ * @since 0.1.0
+ */
+export * as OtlpIngest from "./OtlpIngest.ts"
+
+/**
  * Readiness:
  *
  * @since 0.1.0
