@@ -57,6 +57,13 @@ export * as Nats from "./Nats.ts"
 export * as Otlp from "./Otlp.ts"
 
 /**
+ * PostgreSQL as the production store (`@effect/sql-pg`):
+ *
+ * @since 0.1.0
+ */
+export * as Postgres from "./Postgres.ts"
+
+/**
  * The Slack alert sink:
  *
  * @since 0.1.0

@@ -1,0 +1,137 @@
+// The PostgreSQL store against the machine's PostgreSQL: the store compliance suite (the same one the embedded
+// store passes), migrations (versioned, idempotent, concurrent starts), alert events stored once, dead letters.
+import { assert, describe, it } from "@effect/vitest"
+import { Postgres } from "@llm-sentinel/adapters"
+import { Alert, DeadLetterSink } from "@llm-sentinel/core"
+import { Effect, Layer } from "effect"
+import { SqlClient } from "effect/sql"
+import { storeCompliance } from "../compliance/stores.ts"
+import { opened, resolved } from "./fixtures.ts"
+import { admin, dropSchema, freshStore, newSchema, pgBase } from "./postgres.ts"
+
+storeCompliance("postgres", () => freshStore("compliance"))
+
+describe("Postgres", () => {
+  it.effect("migrations are versioned and idempotent, also when two instances start at once", () =>
+    Effect.gen(function* () {
+      const schema = newSchema("migrate")
+      yield* Effect.addFinalizer(() => dropSchema(schema))
+      const [a, b] = yield* Effect.all(
+        [Postgres.migrateWith({ ...pgBase, schema }), Postgres.migrateWith({ ...pgBase, schema })],
+        {
+          concurrency: 2
+        }
+      )
+      const ids = Postgres.migrations.map((m) => m.id)
+      assert.deepStrictEqual(a, ids)
+      assert.deepStrictEqual(b, ids)
+      assert.deepStrictEqual(yield* Postgres.migrateWith({ ...pgBase, schema }), ids)
+      const sql = yield* SqlClient.SqlClient
+      const rows = yield* sql<{
+        id: number
+        n: number
+      }>`SELECT id, count(*)::int4 AS n FROM ${sql(schema)}.sentinel_migrations GROUP BY id ORDER BY id`
+      assert.deepStrictEqual(
+        rows.map((r) => [r.id, r.n]),
+        ids.map((id) => [id, 1])
+      )
+      const tables = yield* sql<{ table_name: string }>`SELECT table_name FROM information_schema.tables
+        WHERE table_schema = ${schema} ORDER BY table_name`
+      assert.deepStrictEqual(
+        tables.map((t) => t.table_name),
+        [
+          "alert_events",
+          "alerts",
+          "anomalies",
+          "checkpoints",
+          "dead_letters",
+          "sentinel_migrations",
+          "source_positions"
+        ]
+      )
+    }).pipe(Effect.provide(admin), Effect.scoped)
+  )
+
+  it.effect("a configuration with an unknown field or a bad schema name is refused before connecting", () =>
+    Effect.gen(function* () {
+      const e = yield* Effect.flip(Postgres.decodeConfig({ host: "127.0.0.1", databse: "x" }))
+      assert.include(e.message, "databse")
+      const bad = yield* Effect.flip(Postgres.migrateWith({ ...pgBase, schema: 'x"; DROP TABLE y; --' }))
+      assert.strictEqual(bad._tag, "PostgresError")
+      assert.isFalse(bad.isRetryable)
+    })
+  )
+
+  it.effect("a server that does not answer is a retryable PostgresError", () =>
+    Effect.gen(function* () {
+      const e = yield* Effect.flip(Postgres.migrateWith({ ...pgBase, port: 1, connectTimeout: "1 second" }))
+      assert.strictEqual(e._tag, "PostgresError")
+      assert.isTrue(e.isRetryable)
+    })
+  )
+
+  it.effect("alert events are stored once each; the alert row follows its transitions; only new events go on", () =>
+    Effect.gen(function* () {
+      const pg = yield* Postgres.Postgres
+      const first = yield* pg.recordAlertEvents([opened(1), opened(2)])
+      assert.strictEqual(first.length, 2)
+      // a replay of the same events (a restart) and the next transition of alert 1
+      const second = yield* pg.recordAlertEvents([opened(1), opened(2), resolved(1)])
+      assert.deepStrictEqual(
+        second.map((e) => e.kind),
+        ["resolved"]
+      )
+      assert.strictEqual((yield* pg.recordAlertEvents([resolved(1)])).length, 0)
+      const history = yield* pg.alertEvents(100)
+      assert.deepStrictEqual(
+        history.map((h) => h.kind),
+        ["opened", "opened", "resolved"]
+      )
+      const open = yield* pg.alerts("open", 10)
+      const done = yield* pg.alerts("resolved", 10)
+      assert.deepStrictEqual(
+        open.map((a) => a.id),
+        [opened(2).kind === "opened" ? (opened(2) as { alert: Alert.Alert }).alert.id : ""]
+      )
+      assert.strictEqual(done.length, 1)
+      assert.strictEqual(done[0]?.anomalies, 4)
+      // the sink passes on only what was new
+      const seen: Array<Alert.AlertEvent> = []
+      const downstream = Layer.succeed(Alert.AlertSink, {
+        write: (events) => Effect.sync(() => void seen.push(...events))
+      })
+      const sink = yield* Alert.AlertSink.pipe(Effect.provide(Postgres.layerAlertSink(downstream)))
+      yield* sink.write([opened(1), resolved(1), opened(3)])
+      assert.deepStrictEqual(
+        seen.map((e) => e.kind),
+        ["opened"]
+      )
+    }).pipe(Effect.provide(freshStore("alerts")))
+  )
+
+  it.effect("dead letters are stored once each with their source, and read newest first", () =>
+    Effect.gen(function* () {
+      const pg = yield* Postgres.Postgres
+      const sink = yield* DeadLetterSink.DeadLetterSink.pipe(Effect.provide(Postgres.layerDeadLetters))
+      const rejected = [
+        {
+          index: 0,
+          errors: [{ path: "latencyMs", message: "Expected a finite number" }],
+          payload: { latencyMs: "x" },
+          source: "kafka events/2 offset 17"
+        },
+        { index: 1, errors: [{ path: "", message: "not JSON" }], payload: "{nope", source: "kafka events/2 offset 18" }
+      ]
+      yield* sink.write(rejected)
+      yield* sink.write(rejected)
+      const stored = yield* pg.deadLetters(10)
+      assert.strictEqual(stored.length, 2)
+      assert.deepStrictEqual(stored.map((d) => d.source).sort(), [
+        "kafka events/2 offset 17",
+        "kafka events/2 offset 18"
+      ])
+      assert.deepStrictEqual(stored.find((d) => d.index === 0)?.errors, rejected[0]?.errors)
+      assert.isTrue(yield* pg.health)
+    }).pipe(Effect.provide(freshStore("deadletters")))
+  )
+})
