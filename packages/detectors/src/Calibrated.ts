@@ -15,7 +15,9 @@
  * quantum), the calibrated score is at most the inner one: however steady a series was, a change the inner
  * detector calls small never becomes an alarm. The map is monotone, so the inner detector's ranking (and its shift and scale invariance) is kept.
  *
- * Warm-up: ready once the inner detector is ready and `minHistory` of its raw scores were seen. Learning: every
+ * Warm-up: the history starts from a prior (`prior` points of Gaussian-noise scores, |Z|), so a new series is
+ * calibrated as if it were Gaussian and its own scores take over as they come; ready once the inner detector is
+ * ready and `minHistory` of its raw scores were seen. Learning: every
  * point the inner detector learns adds its raw score; a point judged anomalous goes to the inner detector's own
  * bounded learning (`learnAnomaly`) and its raw score is learned too, so a lasting change that keeps scoring high
  * also becomes less rare: that is this wrapper's share of adaptation, on top of the inner detector's.
@@ -27,6 +29,7 @@ import { Schema } from "effect"
 import { decodeParams, fmt, MIN_CHANGE_SCORE, PositiveInt, rejected, UnitInterval, zFromLogTail } from "./internal.ts"
 import * as RateOfChange from "./RateOfChange.ts"
 import type { LawClaims } from "./testing/Claims.ts"
+import * as ZScore from "./ZScore.ts"
 
 /**
  * @category models
@@ -45,8 +48,14 @@ export interface Params {
   readonly memory: number
   /** The top fraction of the score distribution where the exponential tail is fitted, in (0, 1]. Default 0.02. */
   readonly tail: number
-  /** Raw scores to see before the calibrated score may fire (count). Default 200. */
+  /** Raw scores to see before the calibrated score may fire (count). Default 30. */
   readonly minHistory: number
+  /**
+   * The weight of the prior, in points: the history starts as this many raw scores distributed as `|Z|` of a
+   * standard normal (what a σ-unit score of Gaussian noise would be), so a new series is calibrated as if it were
+   * Gaussian until its own scores outweigh the prior (and the prior is forgotten like any old score). Default 50.
+   */
+  readonly prior: number
 }
 
 /**
@@ -57,7 +66,8 @@ export const defaults: Params = {
   detector: RateOfChange.make({ alpha: 0.01 }),
   memory: 1000,
   tail: 0.02,
-  minHistory: 200
+  minHistory: 30,
+  prior: 50
 }
 
 const isDetector = (u: unknown): u is Detector.Any =>
@@ -77,7 +87,8 @@ export const ParamsSchema: Schema.Codec<Partial<Params>, unknown> = Schema.Struc
   detector: Schema.optionalKey(Schema.declare(isDetector, { expected: "a detector" })),
   memory: Schema.optionalKey(PositiveInt.check(Schema.isGreaterThanOrEqualTo(10))),
   tail: Schema.optionalKey(UnitInterval),
-  minHistory: Schema.optionalKey(PositiveInt)
+  minHistory: Schema.optionalKey(PositiveInt),
+  prior: Schema.optionalKey(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0)))
 })
 
 /** Bins per decade and the decades covered by the histogram of raw scores. */
@@ -110,6 +121,21 @@ const binOf = (r: number): number => {
   return b >= BINS ? BINS - 1 : b
 }
 const edgeOf = (b: number): number => 10 ** (LOW + b / PER_DECADE)
+
+/** P(|Z| ≤ x) for a standard normal Z (Abramowitz–Stegun 7.1.26 for erf, error < 1.5e-7). */
+const halfNormalCdf = (x: number): number => {
+  const t = x / Math.SQRT2
+  const k = 1 / (1 + 0.3275911 * t)
+  const poly = k * (0.254829592 + k * (-0.284496736 + k * (1.421413741 + k * (-1.453152027 + k * 1.061405429))))
+  return 1 - poly * Math.exp(-t * t)
+}
+
+/** The prior histogram: the mass of |Z| in each bin, for a weight of one point. */
+const priorBins: Float64Array = Float64Array.from({ length: BINS }, (_, b) => {
+  const lo = b === 0 ? 0 : edgeOf(b)
+  const hi = b === BINS - 1 ? Number.POSITIVE_INFINITY : edgeOf(b + 1)
+  return (hi === Number.POSITIVE_INFINITY ? 1 : halfNormalCdf(hi)) - halfNormalCdf(lo)
+})
 
 /**
  * The natural log of the tail probability `P(R ≥ r)` of a raw score under the histogram: the empirical tail up to
@@ -233,11 +259,24 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
   }) as unknown as Schema.Codec<State, unknown>
   return Detector.make<State>({
     name: `${name}(${inner.name})`,
-    params: { detector: inner.name, ...inner.params, memory: p.memory, tail: p.tail, minHistory: p.minHistory },
+    params: {
+      detector: inner.name,
+      ...inner.params,
+      memory: p.memory,
+      tail: p.tail,
+      minHistory: p.minHistory,
+      prior: p.prior
+    },
     minSamples: inner.minSamples + p.minHistory,
     adapt: learnAnomaly,
     state,
-    initial: () => ({ inner: inner.initial(), bins: new Float64Array(BINS), total: 0, weight: 1, seen: 0 }),
+    initial: () => ({
+      inner: inner.initial(),
+      bins: priorBins.map((m) => m * p.prior),
+      total: p.prior,
+      weight: 1,
+      seen: 0
+    }),
     score,
     learn,
     accepts: inner.accepts
@@ -251,12 +290,13 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
  * @since 0.2.0
  */
 export const laws: LawClaims<Params> = {
-  adapts: { size: 10, within: 20 },
+  adapts: { size: 10, within: 200 },
   shiftInvariant: true,
   scaleInvariant: true,
   monotonic: true,
   // calibrated on ~100 raw scores of the test's warm-up, whose top 10% carry the fitted tail
   sensitivity: { kind: "spike", size: 16 },
   maxStateBytes: 4096,
-  testParams: { detector: RateOfChange.make({ alpha: 0.05, minSamples: 20 }), minHistory: 100, tail: 0.1 }
+  // a monotone inner detector, so that the calibrated score's monotonicity is what is tested
+  testParams: { detector: ZScore.make({ window: 64, minSamples: 20 }), minHistory: 100, tail: 0.1 }
 }

@@ -8,7 +8,7 @@
  * default detectors are four views of a series, each {@link Calibrated} (its raw score turned into how rare that
  * score is for this series, in σ units), so that one threshold means the same for all of them: a rate of change
  * (sudden jumps), a robust MAD (far from the recent level), a seasonal baseline (off the usual for the hour of
- * the day and week) and a slow CUSUM (sustained drift). They decide at warning 3.8 / critical 5
+ * the day and week) and a slow CUSUM (sustained drift). They decide at warning 3.7 / critical 5
  * ({@link defaultThresholds}), chosen on both tables: the most F1 on the real series within the synthetic
  * false-alarm budget of one a day on noise.
  *
@@ -23,13 +23,13 @@ import * as RateOfChange from "./RateOfChange.ts"
 import * as Seasonal from "./Seasonal.ts"
 
 /**
- * The thresholds the default detectors were chosen with: warning at a calibrated score of 3.8 (a point rarer than
- * about 1 in 14,000 for its series), critical at 5.
+ * The thresholds the default detectors were chosen with: warning at a calibrated score of 3.7 (a point rarer than
+ * about 1 in 9,000 for its series), critical at 5.
  *
  * @category constructors
  * @since 0.2.0
  */
-export const defaultThresholds: Verdict.Thresholds = { warning: 3.8, critical: 5 }
+export const defaultThresholds: Verdict.Thresholds = { warning: 3.7, critical: 5 }
 
 /**
  * The minimum meaningful change of a metric (see `scaleFloor`: a smaller change scores under 3 in the inner

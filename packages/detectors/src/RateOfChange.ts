@@ -7,7 +7,9 @@
  * and ignores slow trends. For white noise the change has σ·√2, so a spike of `c`σ scores about `c/√2`.
  * Adaptation (`anomalies: "clip"`, the default): an anomalous point becomes the previous value (so a level shift
  * fires at its jump and is the new level from the next point on) while the change statistics learn its change
- * clipped to `mean_d ± 4σ_d`; `"skip"` measures the next change from the last normal point (a shift keeps firing),
+ * clipped to `mean_d ± 4σ_d`. For `returnWithin` points after an anomalous one a change is judged from the previous
+ * value or from the last value before the anomaly, whichever is more usual, so the return from a spike is not a
+ * second anomaly; `"skip"` measures the next change from the last normal point (a shift keeps firing),
  * `"learn"` learns the full change. σ_d never falls below one learned quantum of the values (or the metric's
  * minimum change, `scaleFloor` in `internal.ts`); scores above 50 are squashed logarithmically. `expected` is
  * the previous value plus the usual change.
@@ -51,6 +53,11 @@ export interface Params extends MinimumChange {
   readonly alpha: number
   /** Divide each change by the time elapsed since the previous point (series unit per time unit). Default false. */
   readonly perTime: boolean
+  /**
+   * For how many points after an anomalous one a change is also judged from the last value before it, so that the
+   * return from a spike (of up to this many points) is not a second anomaly (count). Default 10.
+   */
+  readonly returnWithin: number
   /** Points to learn before the detector may fire (count, at least 3). Default 30. */
   readonly minSamples: number
   /** How points judged anomalous are learned: `"learn"` in full, `"clip"` to the band, `"skip"`. Default `"clip"`. */
@@ -61,7 +68,14 @@ export interface Params extends MinimumChange {
  * @category models
  * @since 0.1.0
  */
-export const defaults: Params = { alpha: 0.05, perTime: false, minSamples: 30, anomalies: "clip", ...noMinimumChange }
+export const defaults: Params = {
+  alpha: 0.05,
+  perTime: false,
+  minSamples: 30,
+  anomalies: "clip",
+  returnWithin: 10,
+  ...noMinimumChange
+}
 
 /**
  * Validates a (partial) configuration.
@@ -73,6 +87,7 @@ export const ParamsSchema: Schema.Codec<Partial<Params>, unknown> = Schema.Struc
   alpha: Schema.optionalKey(UnitInterval),
   perTime: Schema.optionalKey(Schema.Boolean),
   minSamples: Schema.optionalKey(PositiveInt),
+  returnWithin: Schema.optionalKey(PositiveInt),
   anomalies: Schema.optionalKey(AnomaliesSchema),
   ...MinimumChangeFields
 })
@@ -96,12 +111,23 @@ export interface State {
   last: number
   /** The smallest non-zero step between consecutive values seen. */
   quantum: number
+  /**
+   * The last value before the latest anomalous run, and its time, kept for `returnWithin` points after the run
+   * (then equal to `prev` again): a return to it is not a change.
+   */
+  normal: number
+  normalTime: number
+  /** Points learned since the last anomalous one (`returnWithin` or more: none recently). */
+  since: number
 }
 
 const StateSchema = Schema.Struct({
   n: Schema.Number,
   prev: Detector.AnyNumberState,
   prevTime: Detector.AnyNumberState,
+  normal: Detector.AnyNumberState,
+  normalTime: Detector.AnyNumberState,
+  since: Schema.Number,
   mean: Detector.AnyNumberState,
   variance: Detector.AnyNumberState,
   ...ResolutionFields
@@ -123,22 +149,38 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
   const p = decodeParams(ParamsSchema, defaults, params)
   const { alpha, perTime } = p
   const minSamples = Math.max(3, p.minSamples)
-  // the elapsed time, or 1 when changes are per point or time did not advance
-  const elapsed = (s: State, time: number): number => {
+  // the elapsed time since `from`, or 1 when changes are per point or time did not advance
+  const elapsedSince = (from: number, time: number): number => {
     if (!perTime) return 1
-    const dt = time - s.prevTime
+    const dt = time - from
     return dt > 0 && Number.isFinite(dt) ? dt : 1
+  }
+  const elapsed = (s: State, time: number): number => elapsedSince(s.prevTime, time)
+  /**
+   * The change to judge: from the previous value, or, right after an anomalous point, from the last normal value
+   * when that change is the more usual one (the return from a spike is not a second anomaly).
+   */
+  const changeOf = (s: State, x: number, time: number) => {
+    const dt = elapsed(s, time)
+    const scale = Math.max(Math.sqrt(Math.max(s.variance, 0)), scaleFloor(s, s.prev, p) / dt)
+    const d = (x - s.prev) / dt
+    const z = (d - s.mean) / scale
+    if (s.since >= p.returnWithin || !Number.isFinite(s.normal)) return { from: s.prev, dt, d, z, scale }
+    const dtN = elapsedSince(s.normalTime, time)
+    const scaleN = Math.max(Math.sqrt(Math.max(s.variance, 0)), scaleFloor(s, s.normal, p) / dtN)
+    const dN = (x - s.normal) / dtN
+    const zN = (dN - s.mean) / scaleN
+    return Math.abs(zN) < Math.abs(z)
+      ? { from: s.normal, dt: dtN, d: dN, z: zN, scale: scaleN }
+      : { from: s.prev, dt, d, z, scale }
   }
   const score = (s: State, x: number, time: number): Verdict.Assessment => {
     if (!Number.isFinite(x)) return rejected
     if (s.n < 3)
       return { score: 0, expected: s.n > 0 ? s.prev : Number.NaN, lower: Number.NaN, upper: Number.NaN, ready: false }
-    const dt = elapsed(s, time)
-    const d = (x - s.prev) / dt
-    const scale = Math.max(Math.sqrt(Math.max(s.variance, 0)), scaleFloor(s, s.prev, p) / dt)
-    const z = (d - s.mean) / scale
+    const { from, dt, d, z, scale } = changeOf(s, x, time)
     const result = squash(Math.abs(z))
-    const expected = s.prev + s.mean * dt
+    const expected = from + s.mean * dt
     const lower = expected - WARNING * scale * dt
     const upper = expected + WARNING * scale * dt
     const ready = s.n >= minSamples
@@ -149,7 +191,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
       lower,
       upper,
       ready,
-      reason: `change ${fmt(d)}${perTime ? " per time unit" : ""} from ${fmt(s.prev)} is ${fmt(Math.abs(z))}σ off the usual ${fmt(s.mean)} (σ ${fmt(scale)})`
+      reason: `change ${fmt(d)}${perTime ? " per time unit" : ""} from ${fmt(from)} is ${fmt(Math.abs(z))}σ off the usual ${fmt(s.mean)} (σ ${fmt(scale)})`
     }
   }
   // `band`: the change is learned clipped to mean ± band·σ (bounded learning of an anomalous change)
@@ -157,16 +199,22 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     if (!Number.isFinite(x)) return s
     learnResolution(s, x)
     if (s.n > 0) {
-      const dt = elapsed(s, time)
-      let d = (x - s.prev) / dt
+      const change = changeOf(s, x, time)
+      let d = change.d
       if (band < Number.POSITIVE_INFINITY) {
-        const width = band * Math.max(Math.sqrt(Math.max(s.variance, 0)), scaleFloor(s, s.prev, p) / dt)
+        const width = band * change.scale
         d = Math.min(Math.max(d, s.mean - width), s.mean + width)
       }
       ewUpdate(s, Math.max(alpha, 1 / s.n), d)
     }
     s.prev = x
     s.prevTime = time
+    if (band < Number.POSITIVE_INFINITY) s.since = 0
+    else if (s.since < p.returnWithin) s.since++
+    if (s.since >= p.returnWithin) {
+      s.normal = x
+      s.normalTime = time
+    }
     s.n++
     return s
   }
@@ -180,7 +228,18 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     // statistics learn the change clipped to the band, so one jump neither inflates σ nor keeps firing
     adapt: p.anomalies === "clip" ? (s, x, time) => learnWith(s, x, time, WARNING) : "skip",
     state: StateSchema,
-    initial: () => ({ n: 0, prev: 0, prevTime: 0, mean: 0, variance: 0, last: Number.NaN, quantum: 0 }),
+    initial: () => ({
+      n: 0,
+      prev: 0,
+      prevTime: 0,
+      mean: 0,
+      variance: 0,
+      last: Number.NaN,
+      quantum: 0,
+      normal: Number.NaN,
+      normalTime: Number.NaN,
+      since: p.returnWithin
+    }),
     score,
     learn
   })
@@ -196,8 +255,9 @@ export const laws: LawClaims<Params> = {
   adapts: { size: 10, within: 10 },
   shiftInvariant: true,
   scaleInvariant: true,
-  // the score grows with the distance from `expected` = previous value + usual change
-  monotonic: true,
+  // not claimed: for `returnWithin` points after an anomaly a return to the level before it is usual too, so the
+  // score has two minima (the previous value and the pre-anomaly one), not one
+  monotonic: false,
   // a spike of c σ scores about c/√2 (the change has σ·√2) and σ_d is estimated: 12σ reaches 4 reliably
   sensitivity: { kind: "spike", size: 12 },
   maxStateBytes: 512,
