@@ -67,7 +67,7 @@ export interface Options {
   readonly allowedHosts: ReadonlyArray<string>
   /** How often detector states, window clocks and the journal position are checkpointed (default 30 s). */
   readonly checkpointEvery: Duration.Input
-  /** Detectors (default: `Defaults.detectors()`, seasonal + MAD). */
+  /** Detectors (default: `Defaults.config`'s, per metric with the metric's minimum meaningful change). */
   readonly detectors?: Detector.Selection
 }
 
@@ -109,12 +109,13 @@ export class ServeConfigError extends Schema.TaggedError<ServeConfigError>("@llm
 ) {}
 
 /**
- * The default detectors: a rolling z-score and an EWMA control chart on every watched signal.
+ * The default detectors of each watched signal: `Defaults.config`'s, with the signal's minimum meaningful change
+ * (a latency signal never fires on a change under 5% or 20 ms), decided by `Defaults.decide`.
  *
  * @category constructors
  * @since 0.1.0
  */
-export const defaultDetectors = (): ReadonlyArray<Detector.Any> => Defaults.detectors()
+export const defaultDetectors: Detector.Selection = (key) => Defaults.detectors(key.metric)
 
 /**
  * The running pipeline.
@@ -196,7 +197,7 @@ export const layer = (options: Options) =>
   Layer.unwrap(
     Effect.gen(function* () {
       const config = Pipeline.makeConfig({
-        detectors: options.detectors ?? defaultDetectors(),
+        detectors: options.detectors ?? defaultDetectors,
         decide: Defaults.decide,
         window: options.window,
         maxDelay: options.maxDelay,
