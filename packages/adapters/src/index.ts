@@ -43,6 +43,13 @@ export * as File from "./File.ts"
 export * as Influx from "./Influx.ts"
 
 /**
+ * Apache Kafka (`@platformatic/kafka`) as the event backbone:
+ *
+ * @since 0.1.0
+ */
+export * as Kafka from "./Kafka.ts"
+
+/**
  * NATS JetStream as a source of telemetry events and as a sink of anomalies and alert events.
  *
  * @since 0.1.0

@@ -24,6 +24,11 @@ export interface SourceBatch {
    */
   readonly position?: number
   /**
+   * The position just after the batch (e.g. its last offset + 1), when positions are not one per batch: a
+   * checkpoint with no window open replays from here. Without it, from `position + 1`.
+   */
+  readonly end?: number
+  /**
    * The batch's records as a JSON array text, when the edge already holds it (e.g. the NDJSON lines an HTTP
    * request carried): a source that persists batches (a journal) can write it as it is instead of serializing
    * `events` again. Decoding it must give the batch's events.

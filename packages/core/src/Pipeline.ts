@@ -313,6 +313,8 @@ interface Decoded {
   /** Source positions of the first and last batch in this element (positions only grow). */
   readonly firstPosition: number | undefined
   readonly lastPosition: number | undefined
+  /** Where a replay after the last batch here starts (`end` of the last batch, or its position + 1). */
+  readonly next: number | undefined
   readonly tick: boolean
   /** The end of the input: flush (if configured) and checkpoint whatever the interval. */
   readonly end: boolean
@@ -335,6 +337,7 @@ type Input =
       readonly events: ReadonlyArray<Event.TelemetryEvent>
       readonly ack: Effect.Effect<void>
       readonly position: number | undefined
+      readonly end: number | undefined
       readonly rejected: ReadonlyArray<Event.Rejected> | undefined
       readonly origin: string | undefined
       readonly origins: ReadonlyArray<string> | undefined
@@ -471,14 +474,16 @@ export const make = (config: Config, options: MakeOptions = {}): Pipeline => {
     let acks: Array<Effect.Effect<void>> = []
     let firstPosition: number | undefined
     let lastPosition: number | undefined
+    let next: number | undefined
     let received = 0
     let decoded = 0
     const cut = (tick: boolean, end: boolean) => {
-      out.push({ events, acks, firstPosition, lastPosition, tick, end })
+      out.push({ events, acks, firstPosition, lastPosition, next, tick, end })
       events = []
       acks = []
       firstPosition = undefined
       lastPosition = undefined
+      next = undefined
     }
     let tick = false
     let end = false
@@ -506,6 +511,7 @@ export const make = (config: Config, options: MakeOptions = {}): Pipeline => {
         if (input.position !== undefined) {
           firstPosition ??= input.position
           lastPosition = input.position
+          next = input.end ?? input.position + 1
         }
       }
     }
@@ -533,6 +539,7 @@ export const make = (config: Config, options: MakeOptions = {}): Pipeline => {
     // the first position is the conservative one for replays: every point here came from it or later
     const out = windower.points(points, now, input.firstPosition)
     if (input.lastPosition !== undefined) lastPosition = input.lastPosition
+    if (input.next !== undefined) nextPosition = input.next
     if (input.tick) out.windows.push(...windower.tick(now).windows)
     if (input.end && config.flushOnEnd) out.windows.push(...windower.flush().windows)
     const signals = signalFn(out.windows)
@@ -576,6 +583,7 @@ export const make = (config: Config, options: MakeOptions = {}): Pipeline => {
   let store: StateStore["Service"] | undefined
   let lastCheckpoint = Number.NEGATIVE_INFINITY
   let lastPosition: number | undefined
+  let nextPosition: number | undefined
   // Runs in the analyze stage, right after a batch: detector states, window clocks and the source position
   // all describe the same instant. The sink stage writes them only after this batch's outputs were accepted.
   const checkpointDue = (
@@ -592,10 +600,8 @@ export const make = (config: Config, options: MakeOptions = {}): Pipeline => {
     entries.push([alertsKey, alertFn.snapshot()])
     let position: Position | undefined
     if (lastPosition !== undefined) {
-      position = {
-        processed: lastPosition,
-        replayFrom: Math.min(windower.oldestOpenPosition() ?? lastPosition + 1, lastPosition + 1)
-      }
+      const after = nextPosition ?? lastPosition + 1
+      position = { processed: lastPosition, replayFrom: Math.min(windower.oldestOpenPosition() ?? after, after) }
       entries.push([positionKey, JSON.stringify(position)])
     }
     return { checkpoint: entries, position }
@@ -685,6 +691,7 @@ export const make = (config: Config, options: MakeOptions = {}): Pipeline => {
           events: b.events,
           ack: b.ack,
           position: b.position,
+          end: b.end,
           rejected: b.rejected,
           origin: b.origin,
           origins: b.origins
