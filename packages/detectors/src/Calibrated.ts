@@ -223,7 +223,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     // stays small however steady the series was: below 3 the calibrated score is at most the raw one
     const calibrated = Math.max(0, zFromLogTail(logp))
     const z = a.score < MIN_CHANGE_SCORE ? Math.min(calibrated, a.score) : calibrated
-    if (!ready || z < 4) return { score: z, expected: a.expected, lower: a.lower, upper: a.upper, ready }
+    if (!ready || z < MIN_CHANGE_SCORE) return { score: z, expected: a.expected, lower: a.lower, upper: a.upper, ready }
     return {
       score: z,
       expected: a.expected,
