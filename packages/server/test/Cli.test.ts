@@ -1,5 +1,6 @@
 import { spawnSync } from "node:child_process"
 import { mkdtempSync } from "node:fs"
+import { type AddressInfo, createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
@@ -12,7 +13,41 @@ const sentinel = (...args: ReadonlyArray<string>) =>
 describe("sentinel command line", () => {
   it("recognises loopback addresses", () => {
     for (const h of ["127.0.0.1", "127.1.2.3", "localhost", "::1", "[::1]"]) assert.isTrue(Serve.isLoopback(h), h)
-    for (const h of ["0.0.0.0", "10.0.0.1", "::", "example.com"]) assert.isFalse(Serve.isLoopback(h), h)
+    for (const h of ["0.0.0.0", "10.0.0.1", "::", "example.com", "127.0.0.1 ", " localhost", "127.0.0.256"]) {
+      assert.isFalse(Serve.isLoopback(h), JSON.stringify(h))
+    }
+  })
+
+  it("refuses a host with spaces instead of passing it as loopback", () => {
+    const run = sentinel(
+      "serve",
+      "--host",
+      "127.0.0.1 ",
+      "--port",
+      "0",
+      "--data-dir",
+      mkdtempSync(join(tmpdir(), "s-"))
+    )
+    assert.strictEqual(run.status, 1)
+    assert.match(run.stderr, /^sentinel: ServeConfigError: expected an address without spaces, got "127\.0\.0\.1 "/)
+  })
+
+  it("says which address is in use, in one line and exit 1", async () => {
+    const blocker = createServer()
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve))
+    const port = (blocker.address() as AddressInfo).port
+    try {
+      const run = spawnSync(
+        process.execPath,
+        [bin, "serve", "--port", String(port), "--data-dir", mkdtempSync(join(tmpdir(), "s-"))],
+        { encoding: "utf8", timeout: 30_000 }
+      )
+      assert.strictEqual(run.status, 1)
+      assert.include(run.stderr, `sentinel: cannot listen on 127.0.0.1:${port}: the address is already in use`)
+      assert.notMatch(run.stderr, /\n\s+at /)
+    } finally {
+      blocker.close()
+    }
   })
 
   it("refuses a non-loopback address without --allow-unauthenticated, in one line and exit 1", () => {
