@@ -106,6 +106,15 @@ const invalidRecord: fc.Arbitrary<string> = fc.oneof(
 
 const json = (r: ReadonlyArray<string>) => `[${r.join(",")}]`
 
+/** Valid events and poison records mixed, each marked with whether it is valid. */
+const mixed = fc.array(
+  fc.oneof(
+    validEvent.map((e) => ({ ok: true, text: JSON.stringify(e) })),
+    invalidRecord.map((text) => ({ ok: false, text }))
+  ),
+  { minLength: 1, maxLength: 20 }
+)
+
 const families: fc.Arbitrary<Request> = fc.oneof(
   // valid NDJSON, LF or CRLF, with blank lines
   fc
@@ -122,43 +131,21 @@ const families: fc.Arbitrary<Request> = fc.oneof(
       }
     }),
   // a JSON array mixing valid events and poison records: exactly the valid ones are accepted
-  fc
-    .array(
-      fc.oneof(
-        validEvent.map((e) => ({ ok: true, text: JSON.stringify(e) })),
-        invalidRecord.map((text) => ({ ok: false, text }))
-      ),
-      {
-        minLength: 1,
-        maxLength: 20
-      }
-    )
-    .map((records) => ({
-      family: "mixed batch",
-      body: json(records.map((r) => r.text)),
-      contentType: "application/json",
-      statuses: [202],
-      accepted: records.filter((r) => r.ok).length
-    })),
+  mixed.map((records) => ({
+    family: "mixed batch",
+    body: json(records.map((r) => r.text)),
+    contentType: "application/json",
+    statuses: [202],
+    accepted: records.filter((r) => r.ok).length
+  })),
   // the same as NDJSON (a line per record)
-  fc
-    .array(
-      fc.oneof(
-        validEvent.map((e) => ({ ok: true, text: JSON.stringify(e) })),
-        invalidRecord.map((text) => ({ ok: false, text }))
-      ),
-      {
-        minLength: 1,
-        maxLength: 20
-      }
-    )
-    .map((records) => ({
-      family: "mixed ndjson",
-      body: records.map((r) => r.text).join("\n"),
-      contentType: "application/x-ndjson",
-      statuses: [202],
-      accepted: records.filter((r) => r.ok).length
-    })),
+  mixed.map((records) => ({
+    family: "mixed ndjson",
+    body: records.map((r) => r.text).join("\n"),
+    contentType: "application/x-ndjson",
+    statuses: [202],
+    accepted: records.filter((r) => r.ok).length
+  })),
   // random bytes, as JSON or NDJSON
   fc.record({ bytes: fc.uint8Array({ maxLength: 4096 }), ndjson: fc.boolean() }).map(({ bytes, ndjson }) => ({
     family: "random bytes",

@@ -12,21 +12,13 @@ import { OTLPTraceExporter as JsonExporter } from "@opentelemetry/exporter-trace
 import { OTLPTraceExporter as ProtoExporter } from "@opentelemetry/exporter-trace-otlp-proto"
 import { resourceFromAttributes } from "@opentelemetry/resources"
 import { BatchSpanProcessor, type SpanExporter, TracerProvider } from "@opentelemetry/sdk-trace"
-import { eventually, killAll, metric, type Server, start, stop } from "./sentinel.ts"
+import { eventually, killAll, metric, mulberry32, type Server, start, stop } from "./sentinel.ts"
 
 afterAll(() => killAll())
 
 const MINUTES = 40
 const SPIKE_START = 30 * 60 // seconds into the run
 const SPIKE_SECONDS = 60
-
-const mulberry32 = (seed: number) => () => {
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = seed
-  t = Math.imul(t ^ (t >>> 15), t | 1)
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
 
 /** Spans of one service through one exporter: a GenAI chat span per second, plus spans to ignore and reject. */
 const exportSpans = async (

@@ -9,6 +9,15 @@ import { join } from "node:path"
 export const root = join(import.meta.dirname, "..", "..")
 const bin = join(root, "packages", "server", "src", "bin.ts")
 
+/** A small seeded PRNG (uniform in [0, 1)), so generated load is the same on every run. */
+export const mulberry32 = (seed: number) => () => {
+  seed = (seed + 0x6d2b79f5) | 0
+  let t = seed
+  t = Math.imul(t ^ (t >>> 15), t | 1)
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+}
+
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 export const freePort = () =>

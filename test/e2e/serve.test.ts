@@ -18,7 +18,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { killAll, type Server, sleep, start as startServer, stop } from "./sentinel.ts"
+import { killAll, mulberry32, type Server, sleep, start as startServer, stop } from "./sentinel.ts"
 
 const T0 = Date.UTC(2026, 10, 26, 12, 0, 0)
 const SECONDS = 40 * 60
@@ -27,14 +27,6 @@ const SPIKE_SECONDS = 20
 const WINDOW_MS = 10_000
 const series = ["chat", "search", "agent"] as const
 const spiked = "search"
-
-const mulberry32 = (seed: number) => () => {
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = seed
-  t = Math.imul(t ^ (t >>> 15), t | 1)
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
 
 const makeEvents = () => {
   const random = mulberry32(Number(process.env.SENTINEL_E2E_SEED ?? 20261126))
