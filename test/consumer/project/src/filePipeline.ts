@@ -1,0 +1,91 @@
+// A user's own program, as written outside the repository against the installed packages: the whole Pipeline
+// (acknowledgements, backpressure, alert policy) reading an NDJSON file, with a custom anomaly sink that appends
+// one JSON line per anomaly to a file. Usage: node dist/filePipeline.js <events.ndjson> <anomalies.ndjson>
+//
+// The adapters ship the file *reader* as a stream (`File.ndjson`), not as an `EventSource` layer, so the source
+// layer is written here by hand: provide `FileSystem` to the stream, map `FileError` to the `SinkError` the
+// `EventSource` service requires, and wrap each chunk as a batch.
+import { appendFile, writeFile } from "node:fs/promises"
+import * as NodeServices from "@effect/platform-node/NodeServices"
+import { File } from "@llm-sentinel/adapters"
+import { Alert, AnomalySink, DeadLetterSink, EventSource, Pipeline, SinkError } from "@llm-sentinel/core"
+import { ZScore } from "@llm-sentinel/detectors"
+import { Console, Effect, FileSystem, Layer, Stream } from "effect"
+
+/** An `EventSource` over an NDJSON file, one batch per chunk the reader yields. */
+export const layerFileSource = (path: string): Layer.Layer<EventSource.EventSource, never, FileSystem.FileSystem> =>
+  Layer.effect(
+    EventSource.EventSource,
+    Effect.gen(function* () {
+      const fs = yield* FileSystem.FileSystem
+      return EventSource.EventSource.of({
+        batches: File.ndjson(path).pipe(
+          Stream.provideService(FileSystem.FileSystem, fs),
+          Stream.mapError(
+            (e) => new SinkError.SinkError({ adapter: "file", reason: "Invalid", message: e.message, cause: e })
+          ),
+          Stream.mapArray((raw) => [EventSource.rawBatch(raw)] as const)
+        )
+      })
+    })
+  )
+
+/** A custom `AnomalySink`: appends each anomaly as one JSON line to `path` (truncated when the layer starts). */
+export const layerNdjsonSink = (path: string): Layer.Layer<AnomalySink.AnomalySink> =>
+  Layer.effect(
+    AnomalySink.AnomalySink,
+    Effect.gen(function* () {
+      const failed = (cause: unknown) =>
+        new SinkError.SinkError({ adapter: "ndjson-file", reason: "Unavailable", message: String(cause), cause })
+      yield* Effect.tryPromise({ try: () => writeFile(path, ""), catch: failed }).pipe(Effect.orDie)
+      return AnomalySink.AnomalySink.of({
+        write: (anomalies) =>
+          anomalies.length === 0
+            ? Effect.void
+            : Effect.tryPromise({
+                try: () => appendFile(path, anomalies.map((a) => `${JSON.stringify(a)}\n`).join("")),
+                catch: failed
+              })
+      })
+    })
+  )
+
+export const main = (input: string, output: string) =>
+  Effect.gen(function* () {
+    const config = yield* Effect.fromResult(
+      Pipeline.makeConfig({
+        detectors: [ZScore.make({ minSamples: 20 })],
+        window: "10 seconds",
+        signals: ["latency.p95"]
+      })
+    )
+    const pipeline = Pipeline.make(config)
+    yield* pipeline.run
+    const deadLetters = yield* DeadLetterSink.MemoryDeadLetters.use((m) => m.written)
+    const alerts = yield* Alert.MemoryAlerts.use((m) => m.written)
+    yield* Console.log(
+      JSON.stringify({
+        stats: pipeline.stats(),
+        deadLetters: deadLetters.map((d) => d.errors),
+        alerts: alerts.map((e) => e.kind)
+      })
+    )
+  }).pipe(
+    Effect.provide(
+      Layer.mergeAll(
+        layerFileSource(input).pipe(Layer.provide(NodeServices.layer)),
+        layerNdjsonSink(output),
+        DeadLetterSink.layerMemory,
+        Alert.layerMemory
+      )
+    )
+  )
+
+if (import.meta.main) {
+  const [input, output] = process.argv.slice(2)
+  if (input === undefined || output === undefined) throw new Error("usage: filePipeline <events.ndjson> <out.ndjson>")
+  Effect.runPromise(main(input, output)).catch((e: unknown) => {
+    console.error(e)
+    process.exitCode = 1
+  })
+}
