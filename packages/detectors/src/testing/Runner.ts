@@ -52,9 +52,9 @@ export const isDetectorModule = (u: unknown): u is DetectorModule<unknown, unkno
  * @example
  * ```ts
  * import { describe, it } from "vitest"
+ * import { ZScore } from "@llm-sentinel/detectors" // or your own detector module's `make` and `laws`
  * import { runLaws } from "@llm-sentinel/detectors/testing"
- * import { make, laws } from "./TokenBudget.ts"
- * describe("laws", () => runLaws(it, make, laws))
+ * describe("laws", () => runLaws(it, ZScore.make, ZScore.laws))
  * ```
  * @category testing
  * @since 0.1.0

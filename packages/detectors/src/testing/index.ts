@@ -9,10 +9,10 @@
  * @example
  * ```ts
  * import { describe, it } from "vitest"
+ * import { ZScore } from "@llm-sentinel/detectors" // in your project: your own detector's factory
  * import { type LawClaims, runLaws } from "@llm-sentinel/detectors/testing"
- * import { make } from "./MyDetector.ts"
- * const claims: LawClaims = { shiftInvariant: true, sensitivity: { kind: "spike", size: 6 } }
- * describe("MyDetector laws", () => runLaws(it, make, claims)) // ids: my-detector:determinism, …
+ * const claims: LawClaims<ZScore.Params> = { shiftInvariant: true, sensitivity: { kind: "spike", size: 6 } }
+ * describe("ZScore laws", () => runLaws(it, ZScore.make, claims)) // ids: zscore:determinism, …
  * ```
  *
  * @since 0.1.0
