@@ -1,8 +1,9 @@
-// Every `@example` in the packages' JSDoc type-checks (scripts/examples.ts), so the reference docs cannot rot.
+// Every `@example` in the packages' JSDoc and every ts block of the guides type-checks (scripts/examples.ts), so the
+// reference docs and the guides cannot rot.
 import { execFile } from "node:child_process"
 import { join, resolve } from "node:path"
 import { describe, expect, it } from "vitest"
-import { examples, extract } from "../../scripts/examples.ts"
+import { examples, extract, guides } from "../../scripts/examples.ts"
 
 const repo = resolve(import.meta.dirname, "..", "..")
 
@@ -39,6 +40,10 @@ describe("JSDoc examples", () => {
     const all = examples()
     expect(all.length).toBeGreaterThan(40)
     expect(new Set(all.map((e) => e.file.split("/")[1]))).toEqual(new Set(["core", "detectors", "adapters", "server"]))
+    const inGuides = new Set(guides().map((e) => e.file))
+    for (const guide of ["compose-a-pipeline", "swap-adapters", "write-a-detector", "backtest-with-replay"]) {
+      expect(inGuides).toContain(`docs/${guide}.md`)
+    }
   })
 
   it("type-check against the packages", async () => {
