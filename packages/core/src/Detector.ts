@@ -344,6 +344,8 @@ export interface DetectOptions {
    * or version changed) is ignored and the detector starts fresh.
    */
   readonly restore?: (seriesId: string, detector: string) => string | undefined
+  /** Called for each checkpoint from `restore` that does not decode, with why (so the caller can report it). */
+  readonly onRestoreFailure?: (seriesId: string, detector: string, error: DetectorStateError) => void
 }
 
 /**
@@ -399,6 +401,7 @@ export const makeDetectFn = (options: DetectOptions): DetectFn => {
       return back.success
     }
     restoredFailed++
+    options.onRestoreFailure?.(seriesId, d.name, back.failure)
     return d.initial()
   }
   const apply = (points: ReadonlyArray<MetricPoint>): Array<Scored> => {

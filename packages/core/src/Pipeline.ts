@@ -419,8 +419,6 @@ export const make = (config: Config, options: MakeOptions = {}): Pipeline => {
       return Option.getOrUndefined(clock)
     }
   })
-  const byName = new Map<string, Detector.Any>()
-  if (typeof config.detectors !== "function") for (const d of config.detectors) byName.set(d.name, d)
   const signalFn = Window.makeSignalFn({ registry, metrics: config.metrics, signals: config.signals })
   const detectFn = Detector.makeDetectFn({
     detectors: config.detectors,
@@ -428,12 +426,10 @@ export const make = (config: Config, options: MakeOptions = {}): Pipeline => {
     restore: (seriesId, detector) => {
       const k = checkpointKey(detector, seriesId)
       const json = checkpoints.get(k)
-      if (json === undefined) return undefined
-      checkpoints.delete(k)
-      const d = byName.get(detector)
-      if (d !== undefined && Result.isFailure(Detector.restore(d, json))) undecodable.push(k)
+      if (json !== undefined) checkpoints.delete(k)
       return json
-    }
+    },
+    onRestoreFailure: (seriesId, detector) => void undecodable.push(checkpointKey(detector, seriesId))
   })
   const alertFn = Alert.makeAlertFn(config.alert)
   const s = {
