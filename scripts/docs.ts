@@ -39,6 +39,9 @@ if (import.meta.main) {
   )
   const tools = join(repo, ".docs", "tools")
   mkdirSync(tools, { recursive: true })
+  // biome checks every file of the tree that its config does not exclude, gitignored or not: this keeps the
+  // generated pages and the plugin out of `npm run lint` (biome.json could say "!.docs" instead)
+  writeFileSync(join(repo, ".docs", "biome.json"), `${JSON.stringify({ root: false, files: { includes: ["!**"] } })}\n`)
   const installed = (name: string) => {
     const file = join(tools, "node_modules", name, "package.json")
     return existsSync(file) && (JSON.parse(readFileSync(file, "utf8")) as { version: string }).version
