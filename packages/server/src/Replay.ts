@@ -6,8 +6,8 @@
  * - **CSV** with a header row: one series, time from `--time-column` (epoch milliseconds or ISO 8601) and value
  *   from `--value-column`. A row whose time cannot be read is counted as rejected; a row whose value is empty or
  *   not a number is kept (the detectors ignore it without learning).
- * - **NDJSON** telemetry events: decoded with `Event.decodeBatch` (invalid events are counted and the first few
- *   reported), turned into per-call metric points with `Extract.makeExtractFn`, one series per
+ * - **NDJSON** telemetry events: decoded with `Event.decodeBatch`, with live ingest's plausible event times
+ *   (`Event.defaultTimeBounds`; invalid events are counted and the first few reported), turned into per-call metric points with `Extract.makeExtractFn`, one series per
  *   `service × model × metric`. By default every call is scored (`--metric` chooses the metrics). With
  *   `--window 1m` (or `30s`, `1h`, `5 minutes`) the points are aggregated per series into tumbling windows and turned into signals
  *   (`latency.p95`, `error.rate`, …) with `Window.makeWindower` and `Window.makeSignalFn`, as the live pipeline
@@ -953,6 +953,9 @@ export const replay = (
         )
       } else {
         const registry = Series.makeRegistry()
+        const decodeOptions: Event.DecodeOptions = {
+          time: { now: yield* Clock.currentTimeMillis, bounds: Event.defaultTimeBounds }
+        }
         const scoreLine = (points: ReadonlyArray<Series.MetricPoint>) =>
           scoresOut === undefined
             ? undefined
@@ -960,7 +963,8 @@ export const replay = (
                 `${points[p]!.time},${points[p]!.key.id},${num(points[p]!.value)},${num(s)},${anomalous}\n`
         const decode = (raws: ReadonlyArray<unknown>) => {
           const firstRow = counters.rows + 1
-          const decoded = Event.decodeBatch(raws)
+          // the same plausibility rules as live ingest: a recorded 1e22 or epoch-seconds timestamp is a rejected row
+          const decoded = Event.decodeBatch(raws, decodeOptions)
           counters.rows += raws.length
           counters.rejected += decoded.rejected.length
           for (const r of decoded.rejected) {

@@ -89,7 +89,8 @@ describe("Replay", () => {
     }).pipe(Effect.provide(NodeServices.layer))
   )
 
-  it.effect("NDJSON: events are decoded, extracted per series, scored; labels in NDJSON", () =>
+  // live clock: NDJSON events are checked against the plausible event times around now
+  it.live("NDJSON: events are decoded, extracted per series, scored; labels in NDJSON", () =>
     Effect.gen(function* () {
       const lat = series(200, [150])
       const lines: Array<string> = []
@@ -104,6 +105,10 @@ describe("Replay", () => {
           })
         )
         if (i === 3) lines.push(JSON.stringify({ timestamp: T0, service: "chat", model: "gpt-4o", latencyMs: -1 }))
+        // implausible times are rejected rows, as in live ingest: far future, epoch seconds
+        if (i === 5) lines.push(JSON.stringify({ timestamp: 1e15, service: "chat", model: "gpt-4o", latencyMs: 5 }))
+        if (i === 6)
+          lines.push(JSON.stringify({ timestamp: T0 / 1000, service: "chat", model: "gpt-4o", latencyMs: 5 }))
       }
       const file = write("events.ndjson", `${lines.join("\n")}\n`)
       const labels = write("labels.ndjson", `{"time":${T0 + 150 * MIN}}\n"${new Date(T0 + 30 * MIN).toISOString()}"\n`)
@@ -118,14 +123,14 @@ describe("Replay", () => {
         progress: false
       })
       assert.strictEqual(summary.format, "ndjson")
-      assert.strictEqual(summary.rows, 201)
-      assert.strictEqual(summary.rejected, 1)
+      assert.strictEqual(summary.rows, 203)
+      assert.strictEqual(summary.rejected, 3)
       assert.strictEqual(summary.series, 1)
       assert.strictEqual(summary.points, 200)
       const anomalies = readLines(path("ev-anomalies.ndjson")).map((l) => JSON.parse(l))
       assert.deepStrictEqual(
         anomalies.map((a) => [a.series, a.time, a.row]),
-        [["chat/gpt-4o/latency", T0 + 150 * MIN, 152]]
+        [["chat/gpt-4o/latency", T0 + 150 * MIN, 154]]
       )
       const scores = readLines(path("ev-scores.csv"))
       assert.strictEqual(scores[0], "time,series,value,score,anomalous")
@@ -150,7 +155,8 @@ describe("Replay", () => {
     }).pipe(Effect.provide(NodeServices.layer))
   )
 
-  it.effect("NDJSON with --window: windows per series become signals, as live, and are scored", () =>
+  // live clock: NDJSON events are checked against the plausible event times around now
+  it.live("NDJSON with --window: windows per series become signals, as live, and are scored", () =>
     Effect.gen(function* () {
       // 10 calls a minute for 3 hours; minute 150 is slow (p95 ×3)
       const lat = series(1800, [])
@@ -349,7 +355,8 @@ describe("Replay", () => {
     assert.strictEqual(ms("soon"), undefined)
   })
 
-  it.effect("--window 1m works on the command line; the delay is measured from the window's end", () =>
+  // live clock: NDJSON events are checked against the plausible event times around now
+  it.live("--window 1m works on the command line; the delay is measured from the window's end", () =>
     Effect.gen(function* () {
       // 10 calls a minute for 3 hours; minute 150 is slow (p95 ×3) and labelled from its first call
       const lat = series(1800, [])
