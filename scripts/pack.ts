@@ -182,6 +182,7 @@ if (import.meta.main) {
     })
     const readme = join(repo, "packages", pkg, "README.md")
     if (existsSync(readme)) cpSync(readme, join(stage, "README.md"))
+    cpSync(join(repo, "LICENSE"), join(stage, "LICENSE"))
     writeFileSync(
       join(stage, "tsconfig.json"),
       JSON.stringify(
