@@ -24,7 +24,7 @@ export const windowMs = 10_000
 export const scenarioEnd = (seconds = 40 * 60) => T0 + seconds * 1000
 
 /**
- * The pipeline: the default detectors (seasonal + MAD, calibrated) on the default signals over 10-second
+ * The pipeline: `sentinel serve`'s default detectors on the default signals over 10-second
  * tumbling windows. `flushOnEnd: false` where a source replays open windows (Kafka, a journal).
  */
 export const config = (
@@ -36,7 +36,8 @@ export const config = (
 ) =>
   Result.getOrThrow(
     Pipeline.makeConfig({
-      detectors: Defaults.detectors(),
+      // the server's default: each signal's detectors with that signal's minimum meaningful change
+      detectors: (key) => Defaults.detectors(key.metric),
       decide: Defaults.decide,
       window: "10 seconds",
       maxDelay: "5 seconds",

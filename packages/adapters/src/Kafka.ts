@@ -13,7 +13,9 @@
  *   after a crash, starts exactly where the checkpoint needs replaying from (at least once; the sinks are
  *   idempotent, so storage holds everything once).
  * - **Rebalances**: when a partition is revoked, its batches end: its pipeline drains, checkpoints and commits,
- *   then lets it go. A partition assigned again while its last pipeline is still draining waits for it.
+ *   then lets it go. A partition assigned again while its last pipeline is still draining waits for it. A
+ *   partition that stays here through a rebalance is fetched again from its commit; the records its pipeline
+ *   already has are skipped.
  * - **Backpressure**: fetched messages wait in per-partition queues; past `maxBuffered` records the consumer
  *   stops fetching (the stream is paused) until the pipeline has taken half of them.
  *
@@ -262,6 +264,8 @@ interface PartitionState {
   readonly released: Deferred.Deferred<void>
   leaderEpoch: number
   ended: boolean
+  /** The offset after the last message passed on: a rebalance that keeps the partition here refetches from the commit. */
+  next: bigint
 }
 
 const decoder = new TextDecoder()
@@ -404,7 +408,7 @@ export const layerSource = (
         const released = Deferred.makeUnsafe<void>()
         const previous = lastRelease.get(partition)
         lastRelease.set(partition, released)
-        const st: PartitionState = { partition, queue, released, leaderEpoch: -1, ended: false }
+        const st: PartitionState = { partition, queue, released, leaderEpoch: -1, ended: false, next: -1n }
         states.set(partition, st)
         const batches: Stream.Stream<SourceBatch> = Stream.fromQueue(queue).pipe(
           Stream.mapArray((msgs) => {
@@ -442,6 +446,10 @@ export const layerSource = (
         if (assigned !== undefined && !assigned.has(m.partition)) return
         let st = states.get(m.partition)
         if (st === undefined) st = open(m.partition)
+        // after a rebalance that left the partition here, the consumer fetches again from the committed offset
+        // (replayFrom): what this partition's pipeline already has is not passed on twice
+        if (m.offset < st.next) return
+        st.next = m.offset + 1n
         st.leaderEpoch = m.leaderEpoch
         Queue.offerUnsafe(st.queue, m)
         buffered++
@@ -458,6 +466,11 @@ export const layerSource = (
         for (const a of payload.assignments ?? [])
           if (a.topic === config.topic) for (const p of a.partitions) mine.add(p)
         assigned = mine
+        Effect.runFork(
+          Effect.logInfo(
+            `kafka ${config.topic} group ${config.groupId}: assigned partitions [${[...mine].sort((x, y) => x - y).join(",")}]`
+          )
+        )
         for (const st of [...states.values()]) if (!mine.has(st.partition)) endPartition(st)
       })
 

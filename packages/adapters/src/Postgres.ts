@@ -36,7 +36,7 @@ import * as Http from "./internal/http.ts"
  * @since 0.1.0
  */
 export const Config = Schema.Struct({
-  /** A `postgres://` URL; when given, it wins over the fields below. */
+  /** A `postgres://` URL; when given, host, port, database and username come from it. */
   url: Schema.optionalKey(Schema.RedactedFromValue(Schema.String)),
   /** Default `127.0.0.1`. */
   host: Schema.optionalKey(Schema.String.check(Schema.isNonEmpty())),
@@ -263,11 +263,14 @@ export const migrate = (schema = "public"): Effect.Effect<ReadonlyArray<number>,
  * @since 0.1.0
  */
 export const clientConfig = (config: Config): PgClient.PgPoolConfig => ({
-  ...(config.url === undefined ? {} : { url: config.url }),
-  host: config.host ?? "127.0.0.1",
-  port: config.port ?? 5432,
-  database: config.database ?? "postgres",
-  username: config.username ?? "postgres",
+  ...(config.url === undefined
+    ? {
+        host: config.host ?? "127.0.0.1",
+        port: config.port ?? 5432,
+        database: config.database ?? "postgres",
+        username: config.username ?? "postgres"
+      }
+    : { url: config.url }),
   ...(config.password === undefined ? {} : { password: config.password }),
   maxConnections: config.maxConnections ?? 4,
   connectTimeout: Http.millis(config.connectTimeout ?? "5 seconds"),

@@ -1,5 +1,6 @@
 /**
- * The `sentinel` command line: `sentinel serve` (the server) and `sentinel replay` (backtests on a file), with
+ * The `sentinel` command line: `sentinel serve` (the server), `sentinel migrate` (PostgreSQL migrations) and `sentinel replay`
+ * (backtests on a file), with
  * `--help` on every command.
  *
  * @since 0.1.0
@@ -16,7 +17,7 @@ import * as Serve from "./Serve.ts"
  */
 export const command = Command.make("sentinel").pipe(
   Command.withDescription("LLM-Sentinel: streaming anomaly detection on LLM telemetry"),
-  Command.withSubcommands([Serve.command, Replay.command])
+  Command.withSubcommands([Serve.command, Serve.migrateCommand, Replay.command])
 )
 
 /**

@@ -19,9 +19,10 @@
  */
 
 import { join } from "node:path"
+import { AdapterError, Kafka, Postgres } from "@llm-sentinel/adapters"
 import { Alert, type DeadLetterSink, type Detector, Event, EventSource, Pipeline } from "@llm-sentinel/core"
 import { Defaults } from "@llm-sentinel/detectors"
-import { ByteSize, Context, Duration, Effect, Fiber, Layer, Option, Result, Schema } from "effect"
+import { ByteSize, Console, Context, Duration, Effect, Fiber, Layer, Option, Redacted, Result, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import { HttpServer } from "effect/http"
 import type * as Admission from "./Admission.ts"
@@ -69,6 +70,31 @@ export interface Options {
   readonly checkpointEvery: Duration.Input
   /** Detectors (default: `Defaults.config`'s, per metric with the metric's minimum meaningful change). */
   readonly detectors?: Detector.Selection
+  /**
+   * PostgreSQL instead of the embedded store: anomalies, alerts, dead letters and checkpoints go there
+   * (migrated on start). Required with `kafka`.
+   */
+  readonly postgres?: Postgres.Config
+  /**
+   * Kafka instead of the journal: HTTP ingest produces to `topic` (acknowledged by the broker before the 202),
+   * and the pipeline consumes it in the consumer group `groupId`, one pipeline per assigned partition, so
+   * several instances share the work.
+   */
+  readonly kafka?: KafkaOptions
+}
+
+/**
+ * Where `serve` finds Kafka (see {@link Options}).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface KafkaOptions {
+  readonly brokers: ReadonlyArray<string>
+  readonly topic: string
+  readonly groupId: string
+  /** When set, the topic is created with this many partitions if missing. */
+  readonly partitions?: number
 }
 
 /**
@@ -187,6 +213,27 @@ export const layerPipeline = (
     })
   )
 
+const pipelineConfig = (options: Options) =>
+  Effect.gen(function* () {
+    const config = Pipeline.makeConfig({
+      detectors: options.detectors ?? defaultDetectors,
+      decide: Defaults.decide,
+      window: options.window,
+      maxDelay: options.maxDelay,
+      idleTimeout: options.idleTimeout,
+      checkpointEvery: options.checkpointEvery,
+      // the journal replays open windows after a restart: closing them early at shutdown would cut them short
+      flushOnEnd: false,
+      // journaled records are decoded again on replay: the same plausibility rules as live ingest
+      timeBounds: options.timeBounds,
+      maxEmptyWindows: options.maxEmptyWindows
+    })
+    if (Result.isFailure(config)) {
+      return yield* new ServeConfigError({ parameter: config.failure.parameter, message: config.failure.message })
+    }
+    return config.success
+  })
+
 /**
  * The whole server as one layer.
  *
@@ -196,22 +243,7 @@ export const layerPipeline = (
 export const layer = (options: Options) =>
   Layer.unwrap(
     Effect.gen(function* () {
-      const config = Pipeline.makeConfig({
-        detectors: options.detectors ?? defaultDetectors,
-        decide: Defaults.decide,
-        window: options.window,
-        maxDelay: options.maxDelay,
-        idleTimeout: options.idleTimeout,
-        checkpointEvery: options.checkpointEvery,
-        // the journal replays open windows after a restart: closing them early at shutdown would cut them short
-        flushOnEnd: false,
-        // journaled records are decoded again on replay: the same plausibility rules as live ingest
-        timeBounds: options.timeBounds,
-        maxEmptyWindows: options.maxEmptyWindows
-      })
-      if (Result.isFailure(config)) {
-        return yield* new ServeConfigError({ parameter: config.failure.parameter, message: config.failure.message })
-      }
+      const config = yield* pipelineConfig(options)
       const store = EmbeddedStore.layer({ path: EmbeddedStore.fileIn(options.dataDir) })
       const deadLetters = DeadLetters.layer.pipe(Layer.provideMerge(store))
       const journal = Journal.layer({
@@ -239,7 +271,7 @@ export const layer = (options: Options) =>
         )
       )
       const sinks = Layer.mergeAll(StoreSink.layer, DeadLetters.layerSink, Alert.layerLog)
-      const pipeline = layerPipeline(config.success).pipe(Layer.provide(sinks))
+      const pipeline = layerPipeline(config).pipe(Layer.provide(sinks))
       const http = Http.layer({
         host: options.host,
         port: options.port,
@@ -252,6 +284,140 @@ export const layer = (options: Options) =>
         allowedHosts: options.allowedHosts
       })
       return http.pipe(Layer.provideMerge(Layer.merge(pipeline, checks)), Layer.provideMerge(base))
+    })
+  )
+
+/**
+ * The running partitioned pipeline of the Kafka mode.
+ *
+ * @category services
+ * @since 0.1.0
+ */
+export class RunningPartitioned extends Context.Service<
+  RunningPartitioned,
+  {
+    readonly pipeline: Pipeline.Partitioned
+    readonly fiber: Fiber.Fiber<void, unknown>
+  }
+>()("@llm-sentinel/server/RunningPartitioned") {}
+
+const toSinkError = (e: Postgres.PostgresError) => AdapterError.toSinkError("postgres", e.reason, e)
+
+/** The server's dead-letter store over PostgreSQL (what `GET /v1/dead-letters` reads). */
+const postgresDeadLetters: Layer.Layer<DeadLetters.DeadLetterStore, never, Postgres.Postgres> = Layer.effect(
+  DeadLetters.DeadLetterStore,
+  Effect.map(Postgres.Postgres, (pg) => ({
+    write: (rejected) => Effect.mapError(pg.writeDeadLetters(rejected), toSinkError),
+    latest: (limit) => Effect.mapError(pg.deadLetters(limit), toSinkError)
+  }))
+)
+
+/**
+ * Forks the partitioned pipeline (one pipeline per Kafka partition assigned to this instance) for the lifetime
+ * of the layer. Releasing the layer interrupts it: every partition drains, checkpoints and commits before the
+ * consumer leaves the group.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerPartitioned = (config: Pipeline.Config) =>
+  Layer.effect(
+    RunningPartitioned,
+    Effect.gen(function* () {
+      const readiness = yield* Readiness.Readiness
+      const kafka = yield* Kafka.KafkaSource
+      const partitioned = Pipeline.makePartitioned(config)
+      let running = true
+      const fiber = yield* partitioned.run.pipe(
+        Effect.tapCause((cause) => Effect.logError("the pipeline stopped with an error", cause)),
+        Effect.ensuring(Effect.sync(() => void (running = false))),
+        Effect.forkScoped
+      )
+      yield* readiness.register(
+        "pipeline",
+        Effect.sync(() => running)
+      )
+      yield* readiness.register("kafka", kafka.health)
+      yield* Effect.addFinalizer(() =>
+        Effect.gen(function* () {
+          yield* Effect.logInfo(`draining partitions ${partitioned.partitions().join(", ")}`)
+          yield* Fiber.interrupt(fiber).pipe(Effect.timeoutOption(Duration.millis(config.drainTimeoutMs + 1000)))
+          const s = partitioned.stats()
+          yield* Effect.logInfo(
+            `partitions drained: ${s.received} events received, ${s.windows} windows, ${s.anomalies} anomalies, ${s.restored} states restored`
+          )
+        })
+      )
+      return { pipeline: partitioned, fiber }
+    })
+  )
+
+/**
+ * The server on PostgreSQL: the store is PostgreSQL (migrated on start) and, with `kafka`, the source is the
+ * consumer group and HTTP ingest produces to the events topic; without it the journal stays the source.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerBackbone = (options: Options, pg: Postgres.Config) =>
+  Layer.unwrap(
+    Effect.gen(function* () {
+      const config = yield* pipelineConfig(options)
+      const store = Postgres.layer(pg)
+      const deadLetters = postgresDeadLetters.pipe(Layer.provideMerge(store))
+      const checks = Readiness.check(
+        "store",
+        Effect.flatMap(Postgres.Postgres, (p) => p.health)
+      )
+      const sinks = Layer.mergeAll(StoreSink.layer, DeadLetters.layerSink, Postgres.layerAlertSink(Alert.layerLog))
+      const http = Http.layer({
+        host: options.host,
+        port: options.port,
+        maxBodyBytes: options.maxBodyBytes,
+        maxRecordsPerRequest: options.maxRecordsPerRequest,
+        timeBounds: options.timeBounds,
+        admission: options.admission,
+        loopback: isLoopback(options.host),
+        corsOrigins: options.corsOrigins,
+        allowedHosts: options.allowedHosts
+      })
+      const k = options.kafka
+      if (k === undefined) {
+        let replayed = false
+        const journal = Journal.layer({
+          dir: join(options.dataDir, "journal"),
+          maxBytes: options.journalMaxBytes,
+          maxSegmentBytes: options.journalSegmentBytes
+        })
+        const source = Journal.layerSource({
+          capacity: options.queueCapacity,
+          onReplayed: Effect.sync(() => {
+            replayed = true
+          })
+        }).pipe(Layer.provide(journal), Layer.provide(store))
+        const base = Layer.mergeAll(source, Readiness.layer).pipe(Layer.provideMerge(deadLetters))
+        const replay = Readiness.check(
+          "replay",
+          Effect.sync(() => replayed)
+        )
+        const pipeline = layerPipeline(config).pipe(Layer.provide(sinks))
+        return http.pipe(
+          Layer.provideMerge(Layer.mergeAll(pipeline, checks, replay)),
+          Layer.provideMerge(base)
+        ) as Layer.Layer<HttpServer.HttpServer, unknown>
+      }
+      const connection = {
+        brokers: k.brokers,
+        ...(k.partitions === undefined ? {} : { createPartitions: k.partitions })
+      }
+      const source = Kafka.layerSource({ ...connection, topic: k.topic, groupId: k.groupId })
+      const queue = Kafka.layerEventQueue({ ...connection, topic: k.topic })
+      const base = Layer.mergeAll(queue, Readiness.layer).pipe(Layer.provideMerge(deadLetters))
+      const pipeline = layerPartitioned(config).pipe(Layer.provide(Layer.merge(sinks, source)))
+      return http.pipe(Layer.provideMerge(Layer.merge(pipeline, checks)), Layer.provideMerge(base)) as Layer.Layer<
+        HttpServer.HttpServer,
+        unknown
+      >
     })
   )
 
@@ -311,6 +477,32 @@ const byteSize = (parameter: string, input: string): Effect.Effect<number, Serve
  * @since 0.1.0
  */
 export const run = (options: Options) =>
+  options.postgres !== undefined || options.kafka !== undefined ? runBackbone(options) : runEmbedded(options)
+
+const runBackbone = (options: Options) =>
+  Effect.gen(function* () {
+    if (options.postgres === undefined) {
+      return yield* new ServeConfigError({
+        parameter: "kafka-brokers",
+        message: "Kafka needs --postgres: the instances of a consumer group hand partitions' state over through it"
+      })
+    }
+    const pg = options.postgres
+    return yield* Effect.gen(function* () {
+      const server = yield* HttpServer.HttpServer
+      const single = yield* Effect.serviceOption(RunningPipeline)
+      const partitioned = yield* Effect.serviceOption(RunningPartitioned)
+      yield* Effect.logInfo(
+        `sentinel listening on ${HttpServer.formatAddress(server.address)} (store postgres ${pg.host ?? "127.0.0.1"}/${pg.database ?? "postgres"} schema ${pg.schema ?? "public"}, ${
+          options.kafka === undefined ? "journal source" : `kafka ${options.kafka.topic} group ${options.kafka.groupId}`
+        }, window ${Duration.format(Duration.fromInputUnsafe(options.window))})`
+      )
+      if (Option.isSome(partitioned)) yield* Fiber.join(partitioned.value.fiber)
+      else if (Option.isSome(single)) yield* Fiber.join(single.value.fiber)
+    }).pipe(Effect.provide(layerBackbone(options, pg)))
+  })
+
+const runEmbedded = (options: Options) =>
   Effect.gen(function* () {
     const { fiber } = yield* RunningPipeline
     const store = yield* EmbeddedStore.EmbeddedStore
@@ -322,6 +514,19 @@ export const run = (options: Options) =>
     )
     yield* Fiber.join(fiber)
   }).pipe(Effect.provide(layer(options)))
+
+const backboneFlags = {
+  postgres: Flag.String("postgres").pipe(
+    Flag.withDescription(
+      "A postgres:// URL: store anomalies, alerts, dead letters and checkpoints in PostgreSQL instead of the embedded store (migrated on start); also SENTINEL_POSTGRES_URL"
+    ),
+    Flag.withDefault(process.env.SENTINEL_POSTGRES_URL ?? "")
+  ),
+  postgresSchema: Flag.String("postgres-schema").pipe(
+    Flag.withDescription('The schema of Sentinel\'s tables (default "public"; created if missing)'),
+    Flag.withDefault("")
+  )
+}
 
 /**
  * The `serve` subcommand.
@@ -440,6 +645,27 @@ export const command = Command.make(
         'How often detector states and the journal position are saved (default "30 seconds"); a restart replays the journal from the last save'
       ),
       Flag.withDefault(String(defaults.checkpointEvery))
+    ),
+    ...backboneFlags,
+    kafkaBrokers: Flag.String("kafka-brokers").pipe(
+      Flag.withDescription(
+        "Comma-separated Kafka brokers (host:port): ingest produces to --kafka-topic and the pipeline consumes it in --kafka-group (needs --postgres)"
+      ),
+      Flag.withDefault("")
+    ),
+    kafkaTopic: Flag.String("kafka-topic").pipe(
+      Flag.withDescription('The events topic (default "llm-events")'),
+      Flag.withDefault("llm-events")
+    ),
+    kafkaGroup: Flag.String("kafka-group").pipe(
+      Flag.withDescription('The consumer group the instances share (default "sentinel")'),
+      Flag.withDefault("sentinel")
+    ),
+    kafkaPartitions: Flag.Int("kafka-partitions").pipe(
+      Flag.withDescription(
+        "Create the events topic with this many partitions if it is missing (default: do not create)"
+      ),
+      Flag.withDefault(0)
     )
   },
   Effect.fn(function* (flags) {
@@ -498,7 +724,65 @@ export const command = Command.make(
       maxEmptyWindows: flags.maxEmptyWindows,
       corsOrigins: list(flags.corsOrigin),
       allowedHosts: list(flags.allowedHost),
-      checkpointEvery: yield* duration("checkpoint-every", flags.checkpointEvery)
+      checkpointEvery: yield* duration("checkpoint-every", flags.checkpointEvery),
+      ...(flags.postgres === "" ? {} : { postgres: postgresConfig(flags.postgres, flags.postgresSchema) }),
+      ...(flags.kafkaBrokers === ""
+        ? {}
+        : {
+            kafka: {
+              brokers: list(flags.kafkaBrokers),
+              topic: flags.kafkaTopic,
+              groupId: flags.kafkaGroup,
+              ...(flags.kafkaPartitions > 0 ? { partitions: flags.kafkaPartitions } : {})
+            }
+          })
     })
   })
-).pipe(Command.withDescription("Run the server: HTTP ingest and query API, pipeline, embedded store"))
+).pipe(
+  Command.withDescription(
+    "Run the server: HTTP ingest and query API, pipeline, embedded store (or PostgreSQL, and Kafka as the backbone)"
+  )
+)
+
+/**
+ * The PostgreSQL configuration of a `postgres://` URL and a schema.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const postgresConfig = (url: string, schema: string): Postgres.Config => ({
+  url: Redacted.make(url),
+  ...(schema === "" ? {} : { schema })
+})
+
+/**
+ * The `migrate` subcommand: applies the PostgreSQL migrations not applied yet and says which are applied.
+ *
+ * @example
+ * ```sh
+ * sentinel migrate --postgres postgres://sentinel@db/sentinel --postgres-schema sentinel
+ * ```
+ * @category constructors
+ * @since 0.1.0
+ */
+export const migrateCommand = Command.make(
+  "migrate",
+  backboneFlags,
+  Effect.fn(function* (flags) {
+    if (flags.postgres === "") {
+      return yield* new ServeConfigError({
+        parameter: "postgres",
+        message: "expected --postgres postgres://user@host:port/database (or SENTINEL_POSTGRES_URL)"
+      })
+    }
+    const config = postgresConfig(flags.postgres, flags.postgresSchema)
+    const applied = yield* Postgres.migrateWith(config)
+    const latest = Postgres.migrations.map((m) => m.id)
+    yield* Console.log(
+      `sentinel migrate: schema ${config.schema ?? "public"} at migration ${applied[applied.length - 1] ?? 0} (${applied.length} of ${latest.length} applied: ${Postgres.migrations
+        .filter((m) => applied.includes(m.id))
+        .map((m) => `${m.id}_${m.name}`)
+        .join(", ")})`
+    )
+  })
+).pipe(Command.withDescription("Apply the PostgreSQL migrations (also run by serve --postgres on start)"))
