@@ -493,7 +493,7 @@ const runBackbone = (options: Options) =>
       const single = yield* Effect.serviceOption(RunningPipeline)
       const partitioned = yield* Effect.serviceOption(RunningPartitioned)
       yield* Effect.logInfo(
-        `sentinel listening on ${HttpServer.formatAddress(server.address)} (store postgres ${pg.host ?? "127.0.0.1"}/${pg.database ?? "postgres"} schema ${pg.schema ?? "public"}, ${
+        `sentinel listening on ${HttpServer.formatAddress(server.address)} (store postgres ${pg.url === undefined ? `${pg.host ?? "127.0.0.1"}/${pg.database ?? "postgres"}` : "(url)"} schema ${pg.schema ?? "public"}, ${
           options.kafka === undefined ? "journal source" : `kafka ${options.kafka.topic} group ${options.kafka.groupId}`
         }, window ${Duration.format(Duration.fromInputUnsafe(options.window))})`
       )
