@@ -260,9 +260,9 @@ describe("Nats sink", () => {
             return yield* Nats.NatsSink.use((s) => s.counters.values)
           }).pipe(Effect.provide(layers))
           // the stream also holds the published anomalies, which the filtered consumer skips past
-        const final = yield* t.consumer("pipeline")
-        assert.deepStrictEqual([final.pending, final.ackPending], [0, 0])
-        assert.isAtLeast(final.delivered, 900)
+          const final = yield* t.consumer("pipeline")
+          assert.deepStrictEqual([final.pending, final.ackPending], [0, 0])
+          assert.isAtLeast(final.delivered, 900)
           const stats = pipeline.stats()
           assert.strictEqual(stats.received, 900)
           assert.strictEqual(stats.decoded, 900)
