@@ -7,7 +7,7 @@
  */
 import { Context, Effect, Layer, Schema } from "effect"
 import { Anomaly } from "./Anomaly.ts"
-import type { SinkError } from "./SinkError.ts"
+import { SinkError } from "./SinkError.ts"
 
 /**
  * Filters of a query. `since`/`until` bound the event time (epoch ms, `until` exclusive); results are ordered
@@ -104,7 +104,8 @@ export const matches = (q: Query, a: Anomaly): boolean =>
 export const order = (a: Anomaly, b: Anomaly): number => b.time - a.time || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
 
 /**
- * An in-memory store.
+ * An in-memory store. An invalid `cursor` fails with a `SinkError` whose reason is `Invalid` (not retryable), as
+ * every store does.
  *
  * @category layers
  * @since 0.1.0
@@ -123,8 +124,13 @@ export const layerMemory: Layer.Layer<AnomalyStore> = Layer.sync(AnomalyStore, (
         return added
       }),
     query: (q) =>
-      Effect.sync(() => {
+      Effect.suspend(() => {
         const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor)
+        if (q.cursor !== undefined && after === undefined) {
+          return Effect.fail(
+            new SinkError({ adapter: "memory", reason: "Invalid", message: `invalid cursor ${q.cursor}` })
+          )
+        }
         const all = [...byId.values()].filter((a) => matches(q, a)).sort(order)
         const start =
           after === undefined
@@ -133,7 +139,7 @@ export const layerMemory: Layer.Layer<AnomalyStore> = Layer.sync(AnomalyStore, (
         const items = start < 0 ? [] : all.slice(start, start + q.limit)
         const last = items[items.length - 1]
         const more = start >= 0 && start + q.limit < all.length
-        return { items, next: more && last !== undefined ? encodeCursor(last) : null }
+        return Effect.succeed({ items, next: more && last !== undefined ? encodeCursor(last) : null })
       })
   }
 })
