@@ -64,6 +64,13 @@ export * as Journal from "./Journal.ts"
 export * as OtlpIngest from "./OtlpIngest.ts"
 
 /**
+ * RFC 9457 problem documents:
+ *
+ * @since 0.1.0
+ */
+export * as Problem from "./Problem.ts"
+
+/**
  * Readiness:
  *
  * @since 0.1.0
