@@ -3,70 +3,138 @@
  * `/openapi.json`): anomaly queries, health, readiness and the event JSON Schema. Ingest (`POST /v1/events`) is a
  * plain route in `Ingest.ts`, because it reads the body chunk by chunk.
  *
- * Every error body is JSON with a `_tag` and a `message`; request validation errors (400) also carry `errors`, a
- * list of `{ path, message }` where `path` names the offending parameter or field.
+ * Every error body is an RFC 9457 problem document (`Problem.ts`, `application/problem+json`); request validation
+ * errors (400) also carry `errors`, a list of `{ path, message }` where `path` names the offending parameter or
+ * field.
  *
  * @since 0.1.0
  */
 import { AnomalyStore, Event } from "@llm-sentinel/core"
 import { Effect, Layer, Schema, SchemaIssue } from "effect"
-import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, OpenApi } from "effect/http-api"
+import {
+  HttpApi,
+  HttpApiBuilder,
+  HttpApiEndpoint,
+  HttpApiGroup,
+  HttpApiMiddleware,
+  HttpApiSchema,
+  OpenApi
+} from "effect/http-api"
 import { DeadLetterStore } from "./DeadLetters.ts"
+import * as Problem from "./Problem.ts"
 import { Readiness } from "./Readiness.ts"
 
 /**
- * One problem with one part of a request.
+ * One problem with one part of a request (see `Problem.FieldError`).
  *
  * @category models
  * @since 0.1.0
  */
-export const FieldError = Schema.Struct({
-  /** Which parameter or field, e.g. `limit`, `since`, or `latencyMs` inside an event. */
-  path: Schema.String,
-  message: Schema.String
-})
+export const FieldError = Problem.FieldError
 
 /**
  * @category models
  * @since 0.1.0
  */
-export type FieldError = typeof FieldError.Type
+export type FieldError = Problem.FieldError
+
+const problemSchema = <const C extends Problem.Code, F extends Schema.Struct.Fields>(code: C, fields: F) =>
+  Schema.Struct({
+    type: Schema.Literal(`${Problem.typeBase}${code}` as `https://llm-sentinel.dev/problems/${C}`),
+    title: Schema.String,
+    status: Schema.Literal(Problem.codes[code].status as (typeof Problem.codes)[C]["status"]),
+    code: Schema.Literal(code),
+    detail: Schema.String,
+    ...fields
+  })
+    .annotate({
+      identifier: `Problem-${code}`,
+      description: `RFC 9457 problem document (${Problem.codes[code].title})`
+    })
+    .pipe(HttpApiSchema.status(Problem.codes[code].status), HttpApiSchema.asJson({ contentType: Problem.contentType }))
 
 /**
- * The request is invalid: every problem, each naming its parameter.
+ * The request is invalid (400): every problem, each naming its parameter.
  *
  * @category errors
  * @since 0.1.0
  */
-export class BadRequest extends Schema.TaggedError<BadRequest>()(
-  "BadRequest",
-  { message: Schema.String, errors: Schema.Array(FieldError) },
-  { httpApiStatus: 400 }
-) {}
+export const BadRequest = problemSchema("validation", { errors: Schema.Array(FieldError) })
 
 /**
- * The store cannot answer right now.
+ * @category errors
+ * @since 0.1.0
+ */
+export type BadRequest = typeof BadRequest.Type
+
+/**
+ * The resource does not exist (404).
  *
  * @category errors
  * @since 0.1.0
  */
-export class Unavailable extends Schema.TaggedError<Unavailable>()(
-  "Unavailable",
-  { message: Schema.String },
-  { httpApiStatus: 503 }
-) {}
+export const NotFound = problemSchema("not-found", {})
 
 /**
- * Some readiness check failed.
+ * @category errors
+ * @since 0.1.0
+ */
+export type NotFound = typeof NotFound.Type
+
+/**
+ * The store cannot answer right now (503).
  *
  * @category errors
  * @since 0.1.0
  */
-export class NotReady extends Schema.TaggedError<NotReady>()(
-  "NotReady",
-  { message: Schema.String, checks: Schema.Record(Schema.String, Schema.Boolean) },
-  { httpApiStatus: 503 }
-) {}
+export const Unavailable = problemSchema("unavailable", {})
+
+/**
+ * @category errors
+ * @since 0.1.0
+ */
+export type Unavailable = typeof Unavailable.Type
+
+/**
+ * Some readiness check failed (503), with every check.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export const NotReady = problemSchema("not-ready", { checks: Schema.Record(Schema.String, Schema.Boolean) })
+
+/**
+ * @category errors
+ * @since 0.1.0
+ */
+export type NotReady = typeof NotReady.Type
+
+/**
+ * A {@link BadRequest} problem.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const badRequest = (detail: string, errors: ReadonlyArray<FieldError>): BadRequest =>
+  Problem.validation(detail, errors) as BadRequest
+
+/**
+ * An {@link Unavailable} problem.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const unavailable = (detail: string): Unavailable =>
+  Problem.make({ status: 503, code: "unavailable", detail }) as Unavailable
+
+/**
+ * A {@link NotFound} problem.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const notFound = (detail: string): NotFound =>
+  Problem.make({ status: 404, code: "not-found", detail }) as NotFound
 
 const filter = (description: string) => Schema.optionalKey(Schema.String.annotate({ description }))
 
@@ -235,10 +303,10 @@ export const layerValidation: Layer.Layer<Validation> = HttpApiMiddleware.layerS
         }))
       : []
     return Effect.fail(
-      new BadRequest({
-        message: `invalid request ${error.kind.toLowerCase()}`,
-        errors: issues.length > 0 ? issues : [{ path: "", message: String(error.cause) }]
-      })
+      badRequest(
+        `invalid request ${error.kind.toLowerCase()}`,
+        issues.length > 0 ? issues : [{ path: "", message: String(error.cause) }]
+      )
     )
   }
 )
@@ -337,15 +405,15 @@ export const layerAnomalies = HttpApiBuilder.group(
         const names = search < 0 ? [] : new URLSearchParams(request.url.slice(search + 1)).keys()
         const parsed = parseQuery(query, names)
         if (parsed._tag === "Invalid") {
-          return yield* new BadRequest({ message: "invalid query parameters", errors: parsed.errors })
+          return yield* Effect.fail(badRequest("invalid query parameters", parsed.errors))
         }
         return yield* store
           .query(parsed.query)
           .pipe(
             Effect.mapError((e): BadRequest | Unavailable =>
               e.reason === "Invalid"
-                ? new BadRequest({ message: e.message, errors: [{ path: "cursor", message: e.message }] })
-                : new Unavailable({ message: e.message })
+                ? badRequest(e.message, [{ path: "cursor", message: e.message }])
+                : unavailable(e.message)
             )
           )
       })
@@ -370,12 +438,13 @@ export const layerDeadLetters = HttpApiBuilder.group(
         const raw = query.limit ?? "100"
         const limit = /^\d+$/.test(raw) ? Number(raw) : Number.NaN
         if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
-          return yield* new BadRequest({
-            message: "invalid query parameters",
-            errors: [{ path: "limit", message: `expected an integer from 1 to 1000, got ${JSON.stringify(raw)}` }]
-          })
+          return yield* Effect.fail(
+            badRequest("invalid query parameters", [
+              { path: "limit", message: `expected an integer from 1 to 1000, got ${JSON.stringify(raw)}` }
+            ])
+          )
         }
-        const items = yield* store.latest(limit).pipe(Effect.mapError((e) => new Unavailable({ message: e.message })))
+        const items = yield* store.latest(limit).pipe(Effect.mapError((e) => unavailable(e.message)))
         return { items }
       })
     )
@@ -401,15 +470,17 @@ export const layerSystem = HttpApiBuilder.group(
           r.ready
             ? Effect.succeed({ status: "ready" as const, checks: r.checks })
             : Effect.fail(
-                new NotReady({
-                  message: `not ready: ${
+                Problem.make({
+                  status: 503,
+                  code: "not-ready",
+                  detail: `not ready: ${
                     Object.entries(r.checks)
                       .filter(([, ok]) => !ok)
                       .map(([name]) => name)
                       .join(", ") || "no checks"
                   }`,
-                  checks: r.checks
-                })
+                  extensions: { checks: r.checks }
+                }) as NotReady
               )
         )
       )

@@ -1,7 +1,8 @@
 /**
  * The HTTP server of `sentinel serve`: the API (`Api.ts`), ingest (`Ingest.ts`), Prometheus metrics at
- * `GET /metrics` (the pipeline's `sentinel_*_total` counters), JSON errors for everything else
- * (unknown routes are a JSON 404, unexpected failures a JSON 500, never an empty body), on `node:http`.
+ * `GET /metrics` (the pipeline's `sentinel_*_total` counters), and RFC 9457 problem documents for every error
+ * (`Problem.ts`: an unknown route is a 404, a known path with another method a 405 with `Allow`, unexpected
+ * failures a 500, never an empty body), on `node:http`.
  *
  * Browser safety ({@link layerGuard}): a request that carries an `Origin` other than the server's own is refused
  * (403) unless the origin is configured (`corsOrigins`, then answered with CORS headers), so a web page a
@@ -16,12 +17,14 @@
 import { createServer } from "node:http"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Cause, Effect, Layer } from "effect"
-import { HttpRouter, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { HttpRouter, HttpServerError, HttpServerRequest } from "effect/http"
+import { HttpApi } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
 import * as Admission from "./Admission.ts"
 import * as Api from "./Api.ts"
 import * as Ingest from "./Ingest.ts"
 import * as OtlpIngest from "./OtlpIngest.ts"
+import * as Problem from "./Problem.ts"
 
 /**
  * Options of the HTTP server.
@@ -77,7 +80,7 @@ export const isAllowedHost = (host: string, options: GuardOptions): boolean => {
   return loopbackName(name) || (options.allowedHosts ?? []).some((h) => h.toLowerCase() === name)
 }
 
-const forbidden = (message: string) => HttpServerResponse.jsonUnsafe({ _tag: "Forbidden", message }, { status: 403 })
+const forbidden = (message: string) => Problem.forbidden(message)
 
 /**
  * Refuses cross-origin requests from origins not configured, and (on loopback) `Host` headers that do not name
@@ -116,12 +119,58 @@ export const layerGuard = (options: GuardOptions): Layer.Layer<never, never, Htt
   )
 }
 
-const notFound = Effect.map(HttpServerRequest.HttpServerRequest, (request) =>
-  HttpServerResponse.jsonUnsafe(
-    { _tag: "NotFound", message: `no route for ${request.method} ${request.url.split("?")[0]}` },
-    { status: 404 }
+const notFound = Effect.map(HttpServerRequest.HttpServerRequest, (request) => {
+  const path = request.url.split("?")[0] ?? ""
+  const allowed = methodsOf(path)
+  if (allowed.length > 0 && !allowed.includes(request.method)) {
+    return Problem.response(
+      Problem.make({
+        status: 405,
+        code: "method-not-allowed",
+        detail: `${request.method} is not allowed on ${path} (allowed: ${allowed.join(", ")})`,
+        instance: path
+      }),
+      { allow: allowed.join(", ") }
+    )
+  }
+  return Problem.response(
+    Problem.make({ status: 404, code: "not-found", detail: `no route for ${request.method} ${path}`, instance: path })
   )
-)
+})
+
+const plainRoutes: ReadonlyArray<readonly [string, RegExp]> = [
+  ["POST", /^\/v1\/events$/],
+  ["POST", /^\/v1\/traces$/],
+  ["GET", /^\/metrics$/],
+  ["GET", /^\/openapi\.json$/],
+  ["GET", /^\/docs$/]
+]
+
+let apiRoutes: ReadonlyArray<readonly [string, RegExp]> | undefined
+const routeTable = (): ReadonlyArray<readonly [string, RegExp]> => {
+  if (apiRoutes === undefined) {
+    const out: Array<readonly [string, RegExp]> = []
+    HttpApi.reflect(Api.Api, {
+      onGroup: () => {},
+      onEndpoint: ({ endpoint }) => {
+        const pattern = endpoint.path.replace(/[.]/g, "\\.").replace(/:[A-Za-z0-9_]+/g, "[^/]+")
+        out.push([endpoint.method, new RegExp(`^${pattern}$`)])
+      }
+    })
+    apiRoutes = [...out, ...plainRoutes]
+  }
+  return apiRoutes
+}
+
+/**
+ * The methods the server answers on a path (empty: no such path), for 405 answers with `Allow`.
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const methodsOf = (path: string): ReadonlyArray<string> => [
+  ...new Set(routeTable().flatMap(([method, re]) => (re.test(path) ? [method] : [])))
+]
 
 const isRouteNotFound = (e: unknown): boolean =>
   HttpServerError.isHttpServerError(e) && e.reason._tag === "RouteNotFound"
@@ -141,12 +190,7 @@ export const layerErrors: Layer.Layer<never, never, HttpRouter.HttpRouter> = Htt
       if (failure !== undefined && failure._tag === "Fail" && isRouteNotFound(failure.error)) return notFound
       return Effect.as(
         Effect.logError("request failed", cause),
-        HttpServerResponse.jsonUnsafe(
-          { _tag: "InternalServerError", message: "internal server error" },
-          {
-            status: 500
-          }
-        )
+        Problem.response(Problem.make({ status: 500, code: "internal", detail: "internal server error" }))
       )
     }),
   { global: true }

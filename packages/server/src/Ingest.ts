@@ -12,15 +12,17 @@
  *   response at most `maxReportedRejections` rejections and `maxReportedErrors` errors in all; `rejectedCount`
  *   is always the total. Event times outside the plausible bounds (`timeBounds`, by default 2000-01-01 to 5
  *   minutes ahead of the server clock) are rejections on `timestamp`.
- * - **400** `{ _tag: "BadRequest", message, errors }`: an empty body, a JSON body that does not parse, or JSON that
- *   is neither an object nor an array.
- * - **413** `{ _tag: "PayloadTooLarge", limit, … }` past the body limit (`maxBodyBytes`, default 10 MiB) or the
- *   record limit (`maxRecordsPerRequest`, default 10,000): nothing was accepted; the connection is closed.
- * - **415** `{ _tag: "UnsupportedMediaType", … }` for any other content type (a web page can send `text/plain` or
- *   a form without asking; it cannot send these types cross-origin without a CORS preflight).
- * - **429** `{ _tag: "TooManyRequests", … }` with `Retry-After` when the events or body bytes in flight (see
- *   `Admission`) or the pipeline's queue are at their limit: nothing of the request was accepted, send it again.
- * - **507** `{ _tag: "InsufficientStorage", … }` with `Retry-After` when the journal's disk budget is used up.
+ * Every failure is an RFC 9457 problem document (`Problem.ts`, `application/problem+json`) with `code`:
+ * - **400** `validation`, with `errors` (`[{ path, message }]`): an empty body, a JSON body that does not parse,
+ *   or JSON that is neither an object nor an array.
+ * - **413** `payload-too-large` past the body limit (`maxBodyBytes`, default 10 MiB) or the record limit
+ *   (`maxRecordsPerRequest`, default 10,000; `detail` names the limit): nothing was accepted; the connection is
+ *   closed.
+ * - **415** `unsupported-media-type` for any other content type (a web page can send `text/plain` or a form
+ *   without asking; it cannot send these types cross-origin without a CORS preflight).
+ * - **429** `too-many-requests` with `Retry-After` when the events or body bytes in flight (see `Admission`) or
+ *   the pipeline's queue are at their limit: nothing of the request was accepted, send it again.
+ * - **507** `insufficient-storage` with `Retry-After` when the journal's disk budget is used up.
  *
  * The body is read chunk by chunk: NDJSON lines and the elements of a JSON array are split and parsed as they
  * arrive (no copy of the whole body), so the record limit stops reading early. Records are decoded in slices,
@@ -33,6 +35,7 @@ import { Clock, Effect, type Layer, Schema, Stream } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as Admission from "./Admission.ts"
 import type { FieldError } from "./Api.ts"
+import * as Problem from "./Problem.ts"
 
 /**
  * Options of the ingest route.
@@ -489,8 +492,20 @@ export const withBody = <A, E, R>(
 class TooLarge extends Schema.TaggedError<TooLarge>()("TooLarge", { message: Schema.String }) {}
 class Busy extends Schema.TaggedError<Busy>()("Busy", {}) {}
 
-const error = (status: number, tag: string, message: string, extra: Record<string, unknown> = {}) =>
-  HttpServerResponse.jsonUnsafe({ _tag: tag, message, ...extra }, { status })
+const codeOf = {
+  BadRequest: "validation",
+  PayloadTooLarge: "payload-too-large",
+  UnsupportedMediaType: "unsupported-media-type",
+  TooManyRequests: "too-many-requests",
+  InsufficientStorage: "insufficient-storage"
+} as const satisfies Record<string, Problem.Code>
+
+const error = (
+  status: number,
+  tag: keyof typeof codeOf,
+  message: string,
+  extra: { readonly errors?: ReadonlyArray<FieldError> } = {}
+) => Problem.response(Problem.make({ status, code: codeOf[tag], detail: message, ...extra }))
 
 const tooLarge = (message: string) =>
   error(413, "PayloadTooLarge", message).pipe(HttpServerResponse.setHeader("connection", "close"))

@@ -183,8 +183,8 @@ describe("POST /v1/events", () => {
     ] as const) {
       const res = await app.fetch("/v1/events", post(body))
       assert.strictEqual(res.status, 400, body)
-      assert.strictEqual(res.body._tag, "BadRequest")
-      assert.match(res.body.message, pattern)
+      assert.strictEqual(res.body.code, "validation")
+      assert.match(res.body.detail, pattern)
       assert.isAbove(res.body.errors.length, 0)
     }
     const ndjson = await app.fetch("/v1/events", post("\n\n", "application/x-ndjson"))
@@ -198,7 +198,7 @@ describe("POST /v1/events", () => {
     const big = JSON.stringify(Array.from({ length: 40 }, (_, i) => ev(i)))
     const declared = await app.fetch("/v1/events", post(big))
     assert.strictEqual(declared.status, 413)
-    assert.strictEqual(declared.body._tag, "PayloadTooLarge")
+    assert.strictEqual(declared.body.code, "payload-too-large")
     const bytes = new TextEncoder().encode(big)
     const streamed = await app.fetch("/v1/events", {
       method: "POST",
@@ -225,7 +225,7 @@ describe("POST /v1/events", () => {
     const second = await app.fetch("/v1/events", post(JSON.stringify([ev(2), ev(3)])))
     assert.strictEqual(second.status, 429)
     assert.strictEqual(second.headers.get("retry-after"), "1")
-    assert.strictEqual(second.body._tag, "TooManyRequests")
+    assert.strictEqual(second.body.code, "too-many-requests")
     // a batch with only invalid records queues nothing, so it is not refused
     const invalid = await app.fetch("/v1/events", post(JSON.stringify([{ nope: 1 }])))
     assert.strictEqual(invalid.status, 202)
@@ -242,7 +242,7 @@ describe("POST /v1/events under poison input and overload", () => {
     for (const type of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""]) {
       const res = await app.fetch("/v1/events", post(JSON.stringify(ev(1)), type))
       assert.strictEqual(res.status, 415, type)
-      assert.strictEqual(res.body._tag, "UnsupportedMediaType")
+      assert.strictEqual(res.body.code, "unsupported-media-type")
     }
     const json = await app.fetch("/v1/events", post(JSON.stringify(ev(1)), "application/json; charset=utf-8"))
     assert.strictEqual(json.status, 202)
@@ -254,7 +254,7 @@ describe("POST /v1/events under poison input and overload", () => {
     const app = await makeApp({ maxRecordsPerRequest: 10 })
     const array = await app.fetch("/v1/events", post(JSON.stringify(Array.from({ length: 11 }, () => ({})))))
     assert.strictEqual(array.status, 413)
-    assert.match(array.body.message, /more than 10 records \(the record limit, --max-records\)/)
+    assert.match(array.body.detail, /more than 10 records \(the record limit, --max-records\)/)
     const lines = Array.from({ length: 11 }, (_, i) => JSON.stringify(ev(i))).join("\n")
     const ndjson = await app.fetch("/v1/events", post(lines, "application/x-ndjson"))
     assert.strictEqual(ndjson.status, 413)
@@ -324,7 +324,7 @@ describe("POST /v1/events under poison input and overload", () => {
     const second = await app.fetch("/v1/events", post(JSON.stringify([ev(5), ev(6)])))
     assert.strictEqual(second.status, 429)
     assert.strictEqual(second.headers.get("retry-after"), "1")
-    assert.match(second.body.message, /too many events in flight/)
+    assert.match(second.body.detail, /too many events in flight/)
     const batch = await Effect.runPromise(Stream.runHead(app.source.batches))
     if (batch._tag === "Some") await Effect.runPromise(batch.value.ack)
     const third = await app.fetch("/v1/events", post(JSON.stringify([ev(5), ev(6)])))
@@ -362,7 +362,7 @@ describe("POST /v1/events under poison input and overload", () => {
     const app = await makeApp({ guard: { loopback: true, allowedHosts: ["sentinel.internal"] } })
     const rebound = await app.fetch("/v1/anomalies", { headers: { host: "sentinel.test" } })
     assert.strictEqual(rebound.status, 403)
-    assert.match(rebound.body.message, /DNS-rebinding/)
+    assert.match(rebound.body.detail, /DNS-rebinding/)
     await app.close()
     for (const host of ["127.0.0.1:7300", "localhost", "[::1]:7300", "sentinel.internal:80"]) {
       assert.isTrue(Http.isAllowedHost(host, { loopback: true, allowedHosts: ["sentinel.internal"] }), host)
@@ -458,7 +458,11 @@ describe("GET /v1/anomalies", () => {
     const app = await makeApp()
     const res = await app.fetch("/v1/anomalies?limit=0&since=yesterday&until=12abc&cursor=zzz&colour=red")
     assert.strictEqual(res.status, 400)
-    assert.strictEqual(res.body._tag, "BadRequest")
+    assert.strictEqual(res.headers.get("content-type"), "application/problem+json")
+    assert.strictEqual(res.body.type, "https://llm-sentinel.dev/problems/validation")
+    assert.strictEqual(res.body.status, 400)
+    assert.strictEqual(res.body.title, "Invalid request")
+    assert.strictEqual(res.body.code, "validation")
     assert.deepStrictEqual(res.body.errors.map((e: { path: string }) => e.path).sort(), [
       "colour",
       "cursor",
@@ -493,7 +497,7 @@ describe("health, readiness, schema, errors", () => {
     const notYet = await app.fetch("/readyz")
     assert.strictEqual(notYet.status, 503)
     assert.deepStrictEqual(notYet.body.checks, { store: true, pipeline: false })
-    assert.match(notYet.body.message, /pipeline/)
+    assert.match(notYet.body.detail, /pipeline/)
     pipeline = true
     const ready = await app.fetch("/readyz")
     assert.strictEqual(ready.status, 200)
@@ -522,16 +526,24 @@ describe("health, readiness, schema, errors", () => {
     await app.close()
   })
 
-  it("answers unknown routes and methods with a JSON 404", async () => {
+  it("answers unknown routes with a 404 and known paths with another method with a 405 naming Allow, as problem documents", async () => {
     const app = await makeApp()
-    for (const [path, method] of [
-      ["/nope", "GET"],
-      ["/v1/events", "GET"],
-      ["/v1/anomalies", "DELETE"]
+    for (const [path, method, status, allow] of [
+      ["/nope", "GET", 404, null],
+      ["/v1/events", "GET", 405, "POST"],
+      ["/v1/anomalies", "DELETE", 405, "GET"]
     ] as const) {
       const res = await app.fetch(path, { method })
-      assert.strictEqual(res.status, 404, `${method} ${path}`)
-      assert.strictEqual(res.body._tag, "NotFound")
+      assert.strictEqual(res.status, status, `${method} ${path}`)
+      assert.strictEqual(res.headers.get("content-type"), "application/problem+json")
+      assert.strictEqual(res.headers.get("allow"), allow)
+      assert.strictEqual(res.body.status, status)
+      assert.strictEqual(
+        res.body.type,
+        `https://llm-sentinel.dev/problems/${status === 404 ? "not-found" : "method-not-allowed"}`
+      )
+      assert.isString(res.body.title)
+      assert.include(res.body.detail, path)
     }
     await app.close()
   })
