@@ -11,7 +11,7 @@
 //   node bench/src/kafka.ts --seconds 3600 --rounds 1
 import { randomBytes } from "node:crypto"
 import { Kafka, Postgres } from "@llm-sentinel/adapters"
-import { Alert, AnomalySink, AnomalyStore, type DeadLetterSink, Pipeline, StateStore } from "@llm-sentinel/core"
+import { AlertSink, AnomalySink, AnomalyStore, type DeadLetterSink, Pipeline, StateStore } from "@llm-sentinel/core"
 import { EmbeddedStore } from "@llm-sentinel/server"
 import { Consumer, ProduceAcks, Producer, stringSerializers } from "@platformatic/kafka"
 import { Context, Effect, Exit, Fiber, Layer, Logger, Redacted, Scope } from "effect"
@@ -68,7 +68,7 @@ const bare = async (topic: string, n: number) => {
   return ms
 }
 
-const noAlerts = Layer.succeed(Alert.AlertSink, { write: () => Effect.void })
+const noAlerts = Layer.succeed(AlertSink.AlertSink, { write: () => Effect.void })
 const quietDeadLetters: Layer.Layer<DeadLetterSink.DeadLetterSink, never, Postgres.Postgres> = Postgres.layerDeadLetters
 const storeSink = Layer.effect(
   AnomalySink.AnomalySink,

@@ -17,7 +17,7 @@ import { createHmac, randomBytes } from "node:crypto"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { Influx, Nats, Slack, Webhook } from "@llm-sentinel/adapters"
-import { Alert, Anomaly, AnomalySink, DeadLetterSink, EventSource, Series } from "@llm-sentinel/core"
+import { type Alert, AlertSink, Anomaly, AnomalySink, DeadLetterSink, EventSource, Series } from "@llm-sentinel/core"
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
 import { Effect, Layer, Logger, Redacted, Stream } from "effect"
@@ -102,7 +102,7 @@ const benchWebhook = async () => {
   const sinkS = await time(() =>
     Effect.runPromise(
       quiet(
-        Alert.AlertSink.use((s) => s.write(alerts)).pipe(
+        AlertSink.AlertSink.use((s) => s.write(alerts)).pipe(
           Effect.provide(
             Webhook.layer({ url: hook, secret: Redacted.make(secret), ...unlimited }).pipe(
               Layer.provide(DeadLetterSink.layerLog)
@@ -132,7 +132,7 @@ const benchSlack = async () => {
   const sinkS = await time(() =>
     Effect.runPromise(
       quiet(
-        Alert.AlertSink.use((s) => s.write(alerts)).pipe(
+        AlertSink.AlertSink.use((s) => s.write(alerts)).pipe(
           Effect.provide(
             Slack.layer({
               url: Redacted.make(hook),

@@ -7,7 +7,7 @@
 
 import { parseArgs } from "node:util"
 import { DDSketch } from "@datadog/sketches-js"
-import { Alert, AnomalySink, DeadLetterSink, EventSource, Pipeline } from "@llm-sentinel/core"
+import { AlertSink, AnomalySink, DeadLetterSink, EventSource, Pipeline } from "@llm-sentinel/core"
 import { ZScore } from "@llm-sentinel/detectors"
 import { Effect, Layer, Result } from "effect"
 
@@ -58,7 +58,7 @@ const config = Result.getOrThrow(
 const sinks = Layer.mergeAll(
   AnomalySink.layerNull,
   Layer.succeed(DeadLetterSink.DeadLetterSink, { write: () => Effect.void }),
-  Layer.succeed(Alert.AlertSink, { write: () => Effect.void })
+  Layer.succeed(AlertSink.AlertSink, { write: () => Effect.void })
 )
 const sentinel = async (): Promise<number> => {
   const pipeline = Pipeline.make(config)

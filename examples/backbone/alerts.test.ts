@@ -3,14 +3,14 @@
 // emits none of them again, and misses none. Without the record of emitted transitions the replay repeats them.
 import { assert, describe, it } from "@effect/vitest"
 import { AlertJson } from "@llm-sentinel/adapters"
-import { Alert, AnomalySink, DeadLetterSink, EventSource, Pipeline, StateStore } from "@llm-sentinel/core"
+import { AlertSink, AnomalySink, DeadLetterSink, EventSource, Pipeline, StateStore } from "@llm-sentinel/core"
 import { Context, Effect, Layer } from "effect"
 import { config, scenario, T0 } from "./pipeline.ts"
 
 const runOn = (events: ReadonlyArray<unknown>, store: StateStore.StateStore["Service"], flushOnEnd: boolean) =>
   Effect.gen(function* () {
     yield* Pipeline.make(config({ flushOnEnd })).run
-    return (yield* Alert.MemoryAlerts.use((s) => s.written)).map(AlertJson.deliveryId)
+    return (yield* AlertSink.Memory.use((s) => s.written)).map(AlertJson.deliveryId)
   }).pipe(
     Effect.provideService(StateStore.StateStore, store),
     Effect.provide(
@@ -18,7 +18,7 @@ const runOn = (events: ReadonlyArray<unknown>, store: StateStore.StateStore["Ser
         EventSource.layerFromIterable(events, { batchSize: 1000 }),
         AnomalySink.layerMemory,
         DeadLetterSink.layerMemory,
-        Alert.layerMemory
+        AlertSink.layerMemory
       )
     )
   )

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { File, Postgres } from "@llm-sentinel/adapters"
-import { Alert, AnomalySink, AnomalyStore, EventSource, Pipeline, SinkError } from "@llm-sentinel/core"
+import { AlertSink, AnomalySink, AnomalyStore, EventSource, Pipeline, SinkError } from "@llm-sentinel/core"
 import { Effect, Layer, Redacted, Stream } from "effect"
 import { config, report, scenario } from "./pipeline.ts"
 
@@ -43,7 +43,7 @@ export const program = (path: string, pg: Postgres.Config) =>
         fileSource(path),
         storeSink,
         Postgres.layerDeadLetters,
-        Postgres.layerAlertSink(Alert.layerLog)
+        Postgres.layerAlertSink(AlertSink.layerLog)
       ).pipe(Layer.provideMerge(Postgres.layer(pg)))
     )
   )

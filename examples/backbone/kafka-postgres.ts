@@ -3,7 +3,7 @@
 // partition committed its end offset (all windows closed and checkpointed), then stops.
 //   node examples/backbone/kafka-postgres.ts [topic] [postgres://user@host:port/db] [schema]
 import { Kafka, Postgres } from "@llm-sentinel/adapters"
-import { Alert, AnomalySink, AnomalyStore, Pipeline } from "@llm-sentinel/core"
+import { AlertSink, AnomalySink, AnomalyStore, Pipeline } from "@llm-sentinel/core"
 import { Effect, Fiber, Layer } from "effect"
 import { config, report } from "./pipeline.ts"
 
@@ -46,7 +46,7 @@ export const program = (options: {
     return { anomalies: stored.items, stats: pipeline.stats() }
   }).pipe(
     Effect.provide(
-      Layer.mergeAll(storeSink, Postgres.layerDeadLetters, Postgres.layerAlertSink(Alert.layerLog)).pipe(
+      Layer.mergeAll(storeSink, Postgres.layerDeadLetters, Postgres.layerAlertSink(AlertSink.layerLog)).pipe(
         Layer.provideMerge(
           Kafka.layerSource({ brokers: options.brokers, topic: options.topic, groupId: options.groupId })
         ),

@@ -1,13 +1,13 @@
 // The backbone pipeline in memory: the scenario from an array, anomalies and alerts kept in memory. Prints the
 // anomalies found; exits 1 if an incident was missed.
-import { Alert, AnomalySink, DeadLetterSink, EventSource, Pipeline } from "@llm-sentinel/core"
+import { AlertSink, AnomalySink, DeadLetterSink, EventSource, Pipeline } from "@llm-sentinel/core"
 import { Effect, Layer } from "effect"
 import { config, missed, report, scenario } from "./pipeline.ts"
 
 export const program = Effect.gen(function* () {
   const pipeline = Pipeline.make(config())
   yield* pipeline.run
-  const anomalies = yield* AnomalySink.MemoryAnomalySink.use((s) => s.written)
+  const anomalies = yield* AnomalySink.Memory.use((s) => s.written)
   return { anomalies, stats: pipeline.stats() }
 }).pipe(
   Effect.provide(
@@ -15,7 +15,7 @@ export const program = Effect.gen(function* () {
       EventSource.layerFromIterable(scenario(), { batchSize: 1000 }),
       AnomalySink.layerMemory,
       DeadLetterSink.layerMemory,
-      Alert.layerMemory
+      AlertSink.layerMemory
     )
   )
 )

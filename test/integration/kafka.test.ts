@@ -5,7 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Kafka, Postgres } from "@llm-sentinel/adapters"
 import {
-  Alert,
+  AlertSink,
   type Anomaly,
   AnomalySink,
   AnomalyStore,
@@ -21,14 +21,14 @@ import { freshStore } from "./postgres.ts"
 const memoryAnomalies = (events: ReadonlyArray<unknown>) =>
   Effect.gen(function* () {
     yield* Pipeline.make(config()).run
-    return yield* AnomalySink.MemoryAnomalySink.use((s) => s.written)
+    return yield* AnomalySink.Memory.use((s) => s.written)
   }).pipe(
     Effect.provide(
       Layer.mergeAll(
         EventSource.layerFromIterable(events, { batchSize: 1000 }),
         AnomalySink.layerMemory,
         DeadLetterSink.layerMemory,
-        Alert.layerMemory
+        AlertSink.layerMemory
       )
     )
   )
@@ -93,7 +93,7 @@ describe("Kafka → pipeline → PostgreSQL", () => {
             Layer.mergeAll(
               StoreSinkLayer,
               Postgres.layerDeadLetters,
-              Postgres.layerAlertSink(Layer.succeed(Alert.AlertSink, { write: () => Effect.void }))
+              Postgres.layerAlertSink(Layer.succeed(AlertSink.AlertSink, { write: () => Effect.void }))
             ).pipe(Layer.provideMerge(Kafka.layerSource({ brokers, topic, groupId, batchSize: 500 })))
           ),
           Effect.forkChild

@@ -2,7 +2,7 @@
 // own per test (unique names, deleted afterwards).
 import { assert, describe, it } from "@effect/vitest"
 import { Nats } from "@llm-sentinel/adapters"
-import { Alert, DeadLetterSink, EventSource, Pipeline, Verdict } from "@llm-sentinel/core"
+import { type Alert, AlertSink, DeadLetterSink, EventSource, Pipeline, Verdict } from "@llm-sentinel/core"
 import type { SourceBatch } from "@llm-sentinel/core/EventSource"
 import * as ZScore from "@llm-sentinel/detectors/ZScore"
 import { jetstream } from "@nats-io/jetstream"
@@ -175,7 +175,7 @@ describe("Nats sink", () => {
           assert.isTrue(yield* sink.health)
           for (let round = 0; round < 2; round++) {
             yield* sink.publishAnomalies(anomalies)
-            yield* Alert.AlertSink.use((s) => s.write(alerts))
+            yield* AlertSink.AlertSink.use((s) => s.write(alerts))
           }
           return yield* sink.counters.values
         }).pipe(

@@ -2,7 +2,7 @@
 // store passes), migrations (versioned, idempotent, concurrent starts), alert events stored once, dead letters.
 import { assert, describe, it } from "@effect/vitest"
 import { Postgres } from "@llm-sentinel/adapters"
-import { Alert, DeadLetterSink } from "@llm-sentinel/core"
+import { type Alert, AlertSink, DeadLetterSink } from "@llm-sentinel/core"
 import { Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
 import { storeCompliance } from "../compliance/stores.ts"
@@ -97,10 +97,10 @@ describe("Postgres", () => {
       assert.strictEqual(done[0]?.anomalies, 4)
       // the sink passes on only what was new
       const seen: Array<Alert.AlertEvent> = []
-      const downstream = Layer.succeed(Alert.AlertSink, {
+      const downstream = Layer.succeed(AlertSink.AlertSink, {
         write: (events) => Effect.sync(() => void seen.push(...events))
       })
-      const sink = yield* Alert.AlertSink.pipe(Effect.provide(Postgres.layerAlertSink(downstream)))
+      const sink = yield* AlertSink.AlertSink.pipe(Effect.provide(Postgres.layerAlertSink(downstream)))
       yield* sink.write([opened(1), resolved(1), opened(3)])
       assert.deepStrictEqual(
         seen.map((e) => e.kind),

@@ -7,7 +7,7 @@
 //   the stopped one starts again and partitions move back to it.
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { AlertJson } from "@llm-sentinel/adapters"
-import { Alert, type Anomaly, AnomalySink, DeadLetterSink, EventSource, Pipeline } from "@llm-sentinel/core"
+import { AlertSink, type Anomaly, AnomalySink, DeadLetterSink, EventSource, Pipeline } from "@llm-sentinel/core"
 import { Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
 import { config, missed, scenario, scenarioEnd, T0 } from "../../examples/backbone/pipeline.ts"
@@ -24,8 +24,8 @@ const memoryRun = (events: ReadonlyArray<unknown>) =>
   Effect.runPromise(
     Effect.gen(function* () {
       yield* Pipeline.make(config()).run
-      const anomalies = yield* AnomalySink.MemoryAnomalySink.use((s) => s.written)
-      const alerts = yield* Alert.MemoryAlerts.use((s) => s.written)
+      const anomalies = yield* AnomalySink.Memory.use((s) => s.written)
+      const alerts = yield* AlertSink.Memory.use((s) => s.written)
       return { anomalies, alerts }
     }).pipe(
       Effect.provide(
@@ -33,7 +33,7 @@ const memoryRun = (events: ReadonlyArray<unknown>) =>
           EventSource.layerFromIterable(events, { batchSize: 1000 }),
           AnomalySink.layerMemory,
           DeadLetterSink.layerMemory,
-          Alert.layerMemory
+          AlertSink.layerMemory
         )
       )
     )

@@ -2,7 +2,7 @@
 // "resolved" posts, observed vs expected from the anomalies, and Slack's 429 + Retry-After.
 import { assert, describe, it } from "@effect/vitest"
 import { Slack } from "@llm-sentinel/adapters"
-import { Alert, AnomalySink, DeadLetterSink } from "@llm-sentinel/core"
+import { AlertSink, AnomalySink, DeadLetterSink } from "@llm-sentinel/core"
 import { Effect, Layer, Redacted } from "effect"
 import { anomaly, key, opened, resolved } from "./fixtures.ts"
 import { receiver } from "./receiver.ts"
@@ -30,8 +30,10 @@ describe("Slack", () => {
       const a = { ...anomaly(0), series: key }
       const stored = yield* Effect.gen(function* () {
         yield* AnomalySink.AnomalySink.use((s) => s.write([a]))
-        yield* Alert.AlertSink.use((s) => s.write([opened(1), resolved(1), { kind: "storm", time: 0, suppressed: 7 }]))
-        return yield* AnomalySink.MemoryAnomalySink.use((m) => m.written)
+        yield* AlertSink.AlertSink.use((s) =>
+          s.write([opened(1), resolved(1), { kind: "storm", time: 0, suppressed: 7 }])
+        )
+        return yield* AnomalySink.Memory.use((m) => m.written)
       }).pipe(Effect.provide(sinks))
       assert.strictEqual(stored.length, 1, "the wrapped anomaly sink still receives the anomalies")
       assert.strictEqual(rx.received.length, 3)
@@ -64,12 +66,12 @@ describe("Slack", () => {
         Layer.provideMerge(DeadLetterSink.layerMemory)
       )
       const [c, dl] = yield* Effect.gen(function* () {
-        yield* Alert.AlertSink.use((s) => s.write([opened(2)]))
+        yield* AlertSink.AlertSink.use((s) => s.write([opened(2)]))
         rx.script([{ status: 404, body: "no_service" }])
-        yield* Alert.AlertSink.use((s) => s.write([opened(3)]))
+        yield* AlertSink.AlertSink.use((s) => s.write([opened(3)]))
         return yield* Effect.all([
           Slack.Slack.use((s) => s.counters.values),
-          DeadLetterSink.MemoryDeadLetters.use((m) => m.written)
+          DeadLetterSink.Memory.use((m) => m.written)
         ])
       }).pipe(Effect.provide(layer))
       const at = rx.received.map((r) => r.at)

@@ -2,7 +2,7 @@
 // fails on purpose (5xx, 429 with Retry-After, a request it never answers).
 import { assert, describe, it } from "@effect/vitest"
 import { Webhook } from "@llm-sentinel/adapters"
-import { Alert, DeadLetterSink } from "@llm-sentinel/core"
+import { type Alert, AlertSink, DeadLetterSink } from "@llm-sentinel/core"
 import { Effect, Layer, Redacted, Schema } from "effect"
 import { opened, resolved } from "./fixtures.ts"
 import { closedPort, receiver } from "./receiver.ts"
@@ -11,11 +11,11 @@ const secret = "whsec-test-0123456789"
 
 const run = <A, E>(
   config: Webhook.Config,
-  use: Effect.Effect<A, E, Webhook.Webhook | Alert.AlertSink | DeadLetterSink.MemoryDeadLetters>
+  use: Effect.Effect<A, E, Webhook.Webhook | AlertSink.AlertSink | DeadLetterSink.Memory>
 ) => use.pipe(Effect.provide(Webhook.layer(config).pipe(Layer.provideMerge(DeadLetterSink.layerMemory))))
 
-const write = (events: ReadonlyArray<Alert.AlertEvent>) => Alert.AlertSink.use((s) => s.write(events))
-const deadLetters = DeadLetterSink.MemoryDeadLetters.use((m) => m.written)
+const write = (events: ReadonlyArray<Alert.AlertEvent>) => AlertSink.AlertSink.use((s) => s.write(events))
+const deadLetters = DeadLetterSink.Memory.use((m) => m.written)
 const counters = Webhook.Webhook.use((w) => w.counters.values)
 
 describe("Webhook", () => {

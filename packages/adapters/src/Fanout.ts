@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Alert, AnomalySink } from "@llm-sentinel/core"
+import { AlertSink, AnomalySink } from "@llm-sentinel/core"
 import { Context, Effect, Layer } from "effect"
 
 /**
@@ -26,12 +26,12 @@ import { Context, Effect, Layer } from "effect"
  * @since 0.1.0
  */
 export const layerAlerts = <E, R>(
-  ...layers: ReadonlyArray<Layer.Layer<Alert.AlertSink, E, R>>
-): Layer.Layer<Alert.AlertSink, E, R> =>
+  ...layers: ReadonlyArray<Layer.Layer<AlertSink.AlertSink, E, R>>
+): Layer.Layer<AlertSink.AlertSink, E, R> =>
   Layer.effect(
-    Alert.AlertSink,
+    AlertSink.AlertSink,
     Effect.gen(function* () {
-      const sinks = yield* Effect.forEach(layers, (l) => Effect.map(Layer.build(l), Context.get(Alert.AlertSink)))
+      const sinks = yield* Effect.forEach(layers, (l) => Effect.map(Layer.build(l), Context.get(AlertSink.AlertSink)))
       return {
         write: (events) => Effect.forEach(sinks, (s) => s.write(events), { discard: true, concurrency: "unbounded" })
       }

@@ -30,7 +30,7 @@
  * @since 0.1.0
  */
 
-import { type Alert, Alert as Alerts, type Anomaly, AnomalySink, type Event, EventSource } from "@llm-sentinel/core"
+import { type Alert, AlertSink, type Anomaly, AnomalySink, type Event, EventSource } from "@llm-sentinel/core"
 import type { Partition, SourceBatch } from "@llm-sentinel/core/EventSource"
 import {
   Admin,
@@ -585,7 +585,7 @@ const producerHealth = (p: Producer<string, string, string, string>, topic: stri
  */
 export const layerSink = (
   config: SinkConfig = {}
-): Layer.Layer<AnomalySink.AnomalySink | Alert.AlertSink | KafkaSink, KafkaError> =>
+): Layer.Layer<AnomalySink.AnomalySink | AlertSink.AlertSink | KafkaSink, KafkaError> =>
   Layer.effectContext(
     Effect.gen(function* () {
       yield* Http.validate(SinkConfig, config).pipe(
@@ -643,7 +643,7 @@ export const layerSink = (
       return Context.make(AnomalySink.AnomalySink, {
         write: (xs) => Effect.mapError(publishAnomalies(xs), toSink)
       }).pipe(
-        Context.add(Alerts.AlertSink, { write: (xs) => Effect.mapError(publishAlerts(xs), toSink) }),
+        Context.add(AlertSink.AlertSink, { write: (xs) => Effect.mapError(publishAlerts(xs), toSink) }),
         Context.add(KafkaSink, {
           publishAnomalies,
           publishAlerts,

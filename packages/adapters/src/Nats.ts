@@ -22,7 +22,7 @@
  * @since 0.1.0
  */
 
-import { Alert, type Anomaly, AnomalySink, EventSource } from "@llm-sentinel/core"
+import { type Alert, AlertSink, type Anomaly, AnomalySink, EventSource } from "@llm-sentinel/core"
 import type { SourceBatch } from "@llm-sentinel/core/EventSource"
 import {
   AckPolicy,
@@ -378,7 +378,7 @@ const token = (s: string): string => s.replace(/[\s.*>]/g, "_")
  */
 export const layerSink = (
   config: SinkConfig = {}
-): Layer.Layer<AnomalySink.AnomalySink | Alert.AlertSink | NatsSink, NatsError> =>
+): Layer.Layer<AnomalySink.AnomalySink | AlertSink.AlertSink | NatsSink, NatsError> =>
   Layer.effectContext(
     Effect.gen(function* () {
       const anomalySubject = config.anomalySubject ?? "sentinel.anomalies"
@@ -443,7 +443,7 @@ export const layerSink = (
       return Context.make(AnomalySink.AnomalySink, {
         write: (xs) => Effect.mapError(publishAnomalies(xs), toSink)
       }).pipe(
-        Context.add(Alert.AlertSink, { write: (xs) => Effect.mapError(publishAlerts(xs), toSink) }),
+        Context.add(AlertSink.AlertSink, { write: (xs) => Effect.mapError(publishAlerts(xs), toSink) }),
         Context.add(NatsSink, {
           publishAnomalies,
           publishAlerts,

@@ -21,7 +21,15 @@
  */
 import { createHash } from "node:crypto"
 import { PgClient } from "@effect/sql-pg"
-import { Alert, type Anomaly, AnomalyStore, DeadLetterSink, type Event, StateStore } from "@llm-sentinel/core"
+import {
+  type Alert,
+  AlertSink,
+  type Anomaly,
+  AnomalyStore,
+  DeadLetterSink,
+  type Event,
+  StateStore
+} from "@llm-sentinel/core"
 import { Array as Arr, Clock, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import * as AdapterError from "./AdapterError.ts"
@@ -767,13 +775,13 @@ export const layer = (
  * @since 0.1.0
  */
 export const layerAlertSink = (
-  downstream: Layer.Layer<Alert.AlertSink> = Alert.layerLog
-): Layer.Layer<Alert.AlertSink, never, Postgres> =>
+  downstream: Layer.Layer<AlertSink.AlertSink> = AlertSink.layerLog
+): Layer.Layer<AlertSink.AlertSink, never, Postgres> =>
   Layer.effect(
-    Alert.AlertSink,
+    AlertSink.AlertSink,
     Effect.gen(function* () {
       const pg = yield* Postgres
-      const next = yield* Alert.AlertSink.pipe(Effect.provide(downstream))
+      const next = yield* AlertSink.AlertSink.pipe(Effect.provide(downstream))
       return {
         write: (events) =>
           pg.recordAlertEvents(events).pipe(

@@ -12,7 +12,7 @@
  *
  * @since 0.1.0
  */
-import { Alert, type Anomaly, AnomalySink } from "@llm-sentinel/core"
+import { type Alert, AlertSink, type Anomaly, AnomalySink } from "@llm-sentinel/core"
 import { DeadLetterSink } from "@llm-sentinel/core/DeadLetterSink"
 import { Context, Effect, Layer, Schema } from "effect"
 import * as AlertJson from "./AlertJson.ts"
@@ -201,7 +201,7 @@ export class Slack extends Context.Service<
  * @category layers
  * @since 0.1.0
  */
-export const layer = (config: Config): Layer.Layer<Slack | Alert.AlertSink, WebhookError, DeadLetterSink> =>
+export const layer = (config: Config): Layer.Layer<Slack | AlertSink.AlertSink, WebhookError, DeadLetterSink> =>
   Layer.effectContext(
     Effect.gen(function* () {
       yield* Http.validate(Config, config).pipe(
@@ -228,7 +228,7 @@ export const layer = (config: Config): Layer.Layer<Slack | Alert.AlertSink, Webh
           })
         )
       const sink = Delivery.alertSink(d, o, text, AlertJson.deliveryId, deadLetters)
-      return Context.make(Alert.AlertSink, sink).pipe(
+      return Context.make(AlertSink.AlertSink, sink).pipe(
         Context.add(Slack, {
           send: (event) => {
             const id = AlertJson.deliveryId(event)

@@ -40,7 +40,7 @@
  * @since 0.1.0
  */
 import { timingSafeEqual } from "node:crypto"
-import { Alert } from "@llm-sentinel/core"
+import { type Alert, AlertSink } from "@llm-sentinel/core"
 import { DeadLetterSink } from "@llm-sentinel/core/DeadLetterSink"
 import { Context, type Duration, Effect, Layer, Redacted, Schema } from "effect"
 import * as AdapterError from "./AdapterError.ts"
@@ -164,7 +164,7 @@ export class Webhook extends Context.Service<
  * @category layers
  * @since 0.1.0
  */
-export const layer = (config: Config): Layer.Layer<Webhook | Alert.AlertSink, WebhookError, DeadLetterSink> =>
+export const layer = (config: Config): Layer.Layer<Webhook | AlertSink.AlertSink, WebhookError, DeadLetterSink> =>
   Layer.effectContext(
     Effect.gen(function* () {
       yield* Http.validate(Config, config).pipe(
@@ -174,7 +174,7 @@ export const layer = (config: Config): Layer.Layer<Webhook | Alert.AlertSink, We
       const o = Delivery.fromConfig(config, "webhook", { rate: 10, burst: 10 })
       const d = Delivery.make(o)
       const sink = Delivery.alertSink(d, o, body, AlertJson.deliveryId, deadLetters)
-      return Context.make(Alert.AlertSink, sink).pipe(
+      return Context.make(AlertSink.AlertSink, sink).pipe(
         Context.add(Webhook, {
           send: (event) => {
             const id = AlertJson.deliveryId(event)

@@ -1,18 +1,18 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Fanout } from "@llm-sentinel/adapters"
-import { Alert, AnomalySink } from "@llm-sentinel/core"
+import { type Alert, AlertSink, AnomalySink } from "@llm-sentinel/core"
 import { SinkError } from "@llm-sentinel/core/SinkError"
 import { Effect, Layer } from "effect"
 
 const event: Alert.AlertEvent = { kind: "storm", time: 0, suppressed: 3 }
 const recording = (log: Array<string>, name: string) =>
-  Layer.succeed(Alert.AlertSink, { write: (xs) => Effect.sync(() => log.push(`${name}:${xs.length}`)) })
+  Layer.succeed(AlertSink.AlertSink, { write: (xs) => Effect.sync(() => log.push(`${name}:${xs.length}`)) })
 
 describe("Fanout", () => {
   it.effect("writes every alert batch to every sink", () =>
     Effect.gen(function* () {
       const log: Array<string> = []
-      yield* Alert.AlertSink.use((s) => s.write([event, event])).pipe(
+      yield* AlertSink.AlertSink.use((s) => s.write([event, event])).pipe(
         Effect.provide(Fanout.layerAlerts(recording(log, "a"), recording(log, "b")))
       )
       assert.deepStrictEqual(log.sort(), ["a:2", "b:2"])

@@ -12,11 +12,10 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer, Option, Ref, Schema } from "effect"
+import { Option, Schema } from "effect"
 import { makeId } from "./Anomaly.ts"
 import type * as Detector from "./Detector.ts"
 import { type SeriesKey, SeriesKeySchema } from "./Series.ts"
-import type { SinkError } from "./SinkError.ts"
 import * as Verdict from "./Verdict.ts"
 import * as Watermark from "./Watermark.ts"
 
@@ -301,63 +300,3 @@ export const makeAlertFn = (
   }
   return { apply, counters: () => ({ ...c }), open, snapshot, restore }
 }
-
-/**
- * Where alert events go (the log, the dashboard, a webhook, a pager).
- *
- * @category services
- * @since 0.1.0
- */
-export class AlertSink extends Context.Service<
-  AlertSink,
-  {
-    readonly write: (events: ReadonlyArray<AlertEvent>) => Effect.Effect<void, SinkError>
-  }
->()("@llm-sentinel/core/AlertSink") {}
-
-/**
- * Logs alert events: opened and escalated at warning level, resolved at info.
- *
- * @category layers
- * @since 0.1.0
- */
-export const layerLog: Layer.Layer<AlertSink> = Layer.succeed(AlertSink, {
-  write: (events) =>
-    Effect.forEach(
-      events,
-      (e) => {
-        if (e.kind === "storm") return Effect.logWarning(`alert storm: ${e.suppressed} alerts suppressed`)
-        const a = e.alert
-        const text = `alert ${e.kind}: ${a.series.id} ${a.severity} (${a.detectors.join(", ")}): ${a.reason}`
-        const annotated = (eff: Effect.Effect<void>) =>
-          eff.pipe(Effect.annotateLogs({ alertId: a.id, openedAt: new Date(a.openedAt).toISOString() }))
-        return annotated(e.kind === "resolved" ? Effect.logInfo(text) : Effect.logWarning(text))
-      },
-      { discard: true }
-    )
-})
-
-/**
- * Keeps alert events in memory, readable through {@link MemoryAlerts}.
- *
- * @category services
- * @since 0.1.0
- */
-export class MemoryAlerts extends Context.Service<
-  MemoryAlerts,
-  {
-    readonly written: Effect.Effect<ReadonlyArray<AlertEvent>>
-  }
->()("@llm-sentinel/core/MemoryAlerts") {}
-
-/**
- * @category layers
- * @since 0.1.0
- */
-export const layerMemory: Layer.Layer<AlertSink | MemoryAlerts> = Layer.effectContext(
-  Effect.map(Ref.make<ReadonlyArray<AlertEvent>>([]), (ref) =>
-    Context.make(AlertSink, { write: (xs) => Ref.update(ref, (all) => [...all, ...xs]) }).pipe(
-      Context.add(MemoryAlerts, { written: Ref.get(ref) })
-    )
-  )
-)

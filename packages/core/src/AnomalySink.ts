@@ -3,6 +3,9 @@
  * the pipeline produced and must accept it (or fail) before the source's position is committed, so delivery is
  * at least once; anomalies carry deterministic ids so idempotent sinks store each one once.
  *
+ * Every sink module has the same layers: `layerLog`, `layerNull`, and `layerMemory` with its {@link Memory}
+ * reader.
+ *
  * @since 0.1.0
  */
 import { Context, Effect, Layer, Ref } from "effect"
@@ -29,26 +32,28 @@ export class AnomalySink extends Context.Service<
 export const layerNull: Layer.Layer<AnomalySink> = Layer.succeed(AnomalySink, { write: () => Effect.void })
 
 /**
- * An in-memory sink that keeps every anomaly written, and a way to read them (tests, examples).
+ * The reader of {@link layerMemory}: every anomaly written so far, in order.
+ *
+ * @category services
+ * @since 0.1.0
+ */
+export class Memory extends Context.Service<
+  Memory,
+  {
+    readonly written: Effect.Effect<ReadonlyArray<Anomaly>>
+  }
+>()("@llm-sentinel/core/AnomalySink/Memory") {}
+
+/**
+ * An in-memory sink that keeps every anomaly written, readable through {@link Memory} (tests, examples).
  *
  * @category layers
  * @since 0.1.0
  */
-export class MemoryAnomalySink extends Context.Service<
-  MemoryAnomalySink,
-  {
-    readonly written: Effect.Effect<ReadonlyArray<Anomaly>>
-  }
->()("@llm-sentinel/core/MemoryAnomalySink") {}
-
-/**
- * @category layers
- * @since 0.1.0
- */
-export const layerMemory: Layer.Layer<AnomalySink | MemoryAnomalySink> = Layer.effectContext(
+export const layerMemory: Layer.Layer<AnomalySink | Memory> = Layer.effectContext(
   Effect.map(Ref.make<ReadonlyArray<Anomaly>>([]), (ref) =>
     Context.make(AnomalySink, { write: (xs) => Ref.update(ref, (all) => [...all, ...xs]) }).pipe(
-      Context.add(MemoryAnomalySink, { written: Ref.get(ref) })
+      Context.add(Memory, { written: Ref.get(ref) })
     )
   )
 )

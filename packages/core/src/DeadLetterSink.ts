@@ -2,6 +2,9 @@
  * Where invalid input goes: every record that failed to decode, with its formatted errors and its original
  * payload, so nothing accepted by a source disappears silently.
  *
+ * Every sink module has the same layers: `layerLog`, `layerNull`, and `layerMemory` with its {@link Memory}
+ * reader.
+ *
  * @since 0.1.0
  */
 import { Context, Effect, Layer, Ref } from "effect"
@@ -49,26 +52,36 @@ export const layerLog: Layer.Layer<DeadLetterSink> = Layer.succeed(DeadLetterSin
 })
 
 /**
- * Keeps the dead letters in memory (tests, examples), readable through {@link MemoryDeadLetters}.
+ * A sink that drops every dead letter (benchmarks over input known to be valid).
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerNull: Layer.Layer<DeadLetterSink> = Layer.succeed(DeadLetterSink, { write: () => Effect.void })
+
+/**
+ * The reader of {@link layerMemory}: every dead letter written so far, in order.
  *
  * @category services
  * @since 0.1.0
  */
-export class MemoryDeadLetters extends Context.Service<
-  MemoryDeadLetters,
+export class Memory extends Context.Service<
+  Memory,
   {
     readonly written: Effect.Effect<ReadonlyArray<Rejected>>
   }
->()("@llm-sentinel/core/MemoryDeadLetters") {}
+>()("@llm-sentinel/core/DeadLetterSink/Memory") {}
 
 /**
+ * Keeps the dead letters in memory (tests, examples), readable through {@link Memory}.
+ *
  * @category layers
  * @since 0.1.0
  */
-export const layerMemory: Layer.Layer<DeadLetterSink | MemoryDeadLetters> = Layer.effectContext(
+export const layerMemory: Layer.Layer<DeadLetterSink | Memory> = Layer.effectContext(
   Effect.map(Ref.make<ReadonlyArray<Rejected>>([]), (ref) =>
     Context.make(DeadLetterSink, { write: (xs) => Ref.update(ref, (all) => [...all, ...xs]) }).pipe(
-      Context.add(MemoryDeadLetters, { written: Ref.get(ref) })
+      Context.add(Memory, { written: Ref.get(ref) })
     )
   )
 )

@@ -21,6 +21,7 @@
  */
 import { Clock, Deferred, Duration, Effect, Fiber, Metric, Option, Result, Schema, Stream } from "effect"
 import * as Alert from "./Alert.ts"
+import { AlertSink } from "./AlertSink.ts"
 import * as Anomaly from "./Anomaly.ts"
 import { AnomalySink } from "./AnomalySink.ts"
 import { DeadLetterSink } from "./DeadLetterSink.ts"
@@ -353,7 +354,7 @@ type Input =
  */
 export interface Pipeline {
   /** Runs until the source ends (then drains) or until interrupted (then drains, bounded by `drainTimeout`). */
-  readonly run: Effect.Effect<void, SinkError, EventSource | AnomalySink | DeadLetterSink | Alert.AlertSink>
+  readonly run: Effect.Effect<void, SinkError, EventSource | AnomalySink | DeadLetterSink | AlertSink>
   readonly stats: () => Stats
   /** Alerts open right now. */
   readonly openAlerts: () => ReadonlyArray<Alert.Alert>
@@ -380,12 +381,12 @@ export interface MakeOptions {
  *
  * @example
  * ```ts
- * import { AnomalySink, Alert, DeadLetterSink, EventSource, Pipeline } from "@llm-sentinel/core"
+ * import { AlertSink, AnomalySink, DeadLetterSink, EventSource, Pipeline } from "@llm-sentinel/core"
  * import { ZScore } from "@llm-sentinel/detectors"
  * import { Effect, Layer, Result } from "effect"
  * const config = Result.getOrThrow(Pipeline.makeConfig({ detectors: [ZScore.make()] }))
  * const program = Pipeline.make(config).run.pipe(
- *   Effect.provide(Layer.mergeAll(EventSource.layerFromIterable([]), AnomalySink.layerLog, DeadLetterSink.layerLog, Alert.layerLog))
+ *   Effect.provide(Layer.mergeAll(EventSource.layerFromIterable([]), AnomalySink.layerLog, DeadLetterSink.layerLog, AlertSink.layerLog))
  * )
  * ```
  * @category constructors
@@ -635,12 +636,12 @@ export const make = (config: Config, options: MakeOptions = {}): Pipeline => {
     return { fresh, marks }
   }
 
-  const sinkStage = (input: Analyzed): Effect.Effect<void, SinkError, AnomalySink | Alert.AlertSink> =>
+  const sinkStage = (input: Analyzed): Effect.Effect<void, SinkError, AnomalySink | AlertSink> =>
     Effect.gen(function* () {
       if (input.anomalies.length > 0) yield* AnomalySink.use((sink) => sink.write(input.anomalies))
       if (input.alerts.length > 0) {
         const { fresh, marks } = unemitted(input.alerts)
-        if (fresh.length > 0) yield* Alert.AlertSink.use((sink) => sink.write(fresh))
+        if (fresh.length > 0) yield* AlertSink.use((sink) => sink.write(fresh))
         for (const [id, mark] of marks) emitted.set(id, mark)
         if (store !== undefined && marks.size > 0) {
           yield* store.setMany(
@@ -734,7 +735,7 @@ export const make = (config: Config, options: MakeOptions = {}): Pipeline => {
  */
 export const run = (
   config: Config
-): Effect.Effect<void, SinkError, EventSource | AnomalySink | DeadLetterSink | Alert.AlertSink> => make(config).run
+): Effect.Effect<void, SinkError, EventSource | AnomalySink | DeadLetterSink | AlertSink> => make(config).run
 
 /**
  * A pipeline over a {@link PartitionedSource}: one pipeline per assigned partition (the unit of state
@@ -754,7 +755,7 @@ export interface Partitioned {
   readonly run: Effect.Effect<
     void,
     SinkError,
-    PartitionedSource | StateStore | AnomalySink | DeadLetterSink | Alert.AlertSink
+    PartitionedSource | StateStore | AnomalySink | DeadLetterSink | AlertSink
   >
   readonly stats: () => Stats
   /** The partitions this instance runs right now. */

@@ -15,6 +15,13 @@ export * as Aggregate from "./Aggregate.ts"
 export * as Alert from "./Alert.ts"
 
 /**
+ * Where alert events go:
+ *
+ * @since 0.1.0
+ */
+export * as AlertSink from "./AlertSink.ts"
+
+/**
  * An anomaly:
  *
  * @since 0.1.0

@@ -1,7 +1,16 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Fiber, Layer, Logger, Option, Result, Stream } from "effect"
 import { TestClock } from "effect/testing"
-import { Alert, AnomalySink, DeadLetterSink, Event, EventSource, Pipeline, StateStore, Verdict } from "../src/index.ts"
+import {
+  AlertSink,
+  AnomalySink,
+  DeadLetterSink,
+  Event,
+  EventSource,
+  Pipeline,
+  StateStore,
+  Verdict
+} from "../src/index.ts"
 import { events, T0, welford } from "./fixtures.ts"
 
 // p95 of 10 samples is right-skewed: the cumulative reference detector needs a higher threshold than 4 on it
@@ -17,7 +26,7 @@ const config = (overrides: Partial<Parameters<typeof Pipeline.makeConfig>[0]> = 
     })
   )
 
-const sinks = Layer.mergeAll(AnomalySink.layerMemory, DeadLetterSink.layerMemory, Alert.layerMemory)
+const sinks = Layer.mergeAll(AnomalySink.layerMemory, DeadLetterSink.layerMemory, AlertSink.layerMemory)
 
 describe("Pipeline", () => {
   it.effect("finds the latency spike of one series and nothing on the steady part", () =>
@@ -29,14 +38,14 @@ describe("Pipeline", () => {
       })
       const pipeline = Pipeline.make(config())
       yield* pipeline.run.pipe(Effect.provide(EventSource.layerFromIterable(input, { batchSize: 500 })))
-      const anomalies = yield* AnomalySink.MemoryAnomalySink.use((s) => s.written)
+      const anomalies = yield* AnomalySink.Memory.use((s) => s.written)
       assert.isAbove(anomalies.length, 0)
       for (const a of anomalies) {
         assert.strictEqual(a.series.service, "search")
         assert.strictEqual(a.time, T0 + 600_000)
         assert.match(a.series.metric, /^latency\./)
       }
-      const alerts = yield* Alert.MemoryAlerts.use((s) => s.written)
+      const alerts = yield* AlertSink.Memory.use((s) => s.written)
       // one alert per watched signal of the series (p50 and p95), each resolved once latency is back
       assert.deepStrictEqual(alerts.map((e) => e.kind).sort(), ["opened", "opened", "resolved", "resolved"])
       const stats = pipeline.stats()
@@ -53,7 +62,7 @@ describe("Pipeline", () => {
       const input = [...events({ seconds: 3, services: ["chat"] }), { service: "chat" }, 42]
       const pipeline = Pipeline.make(config())
       yield* pipeline.run.pipe(Effect.provide(EventSource.layerFromIterable(input)))
-      const dead = yield* DeadLetterSink.MemoryDeadLetters.use((s) => s.written)
+      const dead = yield* DeadLetterSink.Memory.use((s) => s.written)
       assert.deepStrictEqual(
         dead.map((d) => d.payload),
         [{ service: "chat" }, 42]
@@ -87,7 +96,7 @@ describe("Pipeline", () => {
       const queue = yield* Layer.build(EventSource.layerQueue({ capacity: 8 }))
       const handle = Context.get(queue, EventSource.EventQueue)
       const fiber = yield* Pipeline.make(config()).run.pipe(
-        Effect.provide(Layer.mergeAll(slowSink, DeadLetterSink.layerLog, Alert.layerLog)),
+        Effect.provide(Layer.mergeAll(slowSink, DeadLetterSink.layerLog, AlertSink.layerLog)),
         Effect.provideContext(queue),
         Effect.forkChild
       )
@@ -149,7 +158,7 @@ describe("Pipeline", () => {
       )
       assert.strictEqual(second.stats().restored, 3) // latency.p95, latency.p50, error.rate × welford
       assert.strictEqual(second.stats().restoreFailed, 0)
-      const anomalies = yield* AnomalySink.MemoryAnomalySink.use((s) => s.written)
+      const anomalies = yield* AnomalySink.Memory.use((s) => s.written)
       assert.ok(anomalies.some((a) => a.time === T0 + 600_000 && a.series.metric === "latency.p95"))
       // and without the store, the same second half finds nothing (the detector is still warming up)
       const cold = Pipeline.make(config())
@@ -180,7 +189,7 @@ describe("Pipeline", () => {
           yield* (
             store === undefined ? pipeline.run : Effect.provideService(pipeline.run, StateStore.StateStore, store)
           ).pipe(Effect.provideContext(layers))
-          return yield* AnomalySink.MemoryAnomalySink.use((m) => m.written).pipe(Effect.provideContext(layers))
+          return yield* AnomalySink.Memory.use((m) => m.written).pipe(Effect.provideContext(layers))
         })
       const options = { flushOnEnd: false, checkpointEvery: "1 hour" as const }
       // one uninterrupted run
@@ -231,7 +240,7 @@ describe("Pipeline", () => {
       yield* pipeline.run.pipe(
         Effect.provide(Layer.succeed(EventSource.EventSource, { batches: Stream.make(batch, damaged) }))
       )
-      const dead = yield* DeadLetterSink.MemoryDeadLetters.use((d) => d.written)
+      const dead = yield* DeadLetterSink.Memory.use((d) => d.written)
       assert.deepStrictEqual(
         dead.map((d) => [d.index, d.errors[0]!.path, d.source]),
         [

@@ -20,7 +20,7 @@
 
 import { join } from "node:path"
 import { AdapterError, Kafka, Postgres } from "@llm-sentinel/adapters"
-import { Alert, type DeadLetterSink, type Detector, Event, EventSource, Pipeline } from "@llm-sentinel/core"
+import { AlertSink, type DeadLetterSink, type Detector, Event, EventSource, Pipeline } from "@llm-sentinel/core"
 import { Defaults } from "@llm-sentinel/detectors"
 import { ByteSize, Console, Context, Duration, Effect, Fiber, Layer, Option, Redacted, Result, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
@@ -174,7 +174,7 @@ export const layerPipeline = (
   | Readiness.Readiness
   | import("@llm-sentinel/core").AnomalySink.AnomalySink
   | DeadLetterSink.DeadLetterSink
-  | Alert.AlertSink
+  | AlertSink.AlertSink
 > =>
   Layer.effect(
     RunningPipeline,
@@ -270,7 +270,7 @@ export const layer = (options: Options) =>
           Effect.sync(() => replayed)
         )
       )
-      const sinks = Layer.mergeAll(StoreSink.layer, DeadLetters.layerSink, Alert.layerLog)
+      const sinks = Layer.mergeAll(StoreSink.layer, DeadLetters.layerSink, AlertSink.layerLog)
       const pipeline = layerPipeline(config).pipe(Layer.provide(sinks))
       const http = Http.layer({
         host: options.host,
@@ -369,7 +369,7 @@ export const layerBackbone = (options: Options, pg: Postgres.Config) =>
         "store",
         Effect.flatMap(Postgres.Postgres, (p) => p.health)
       )
-      const sinks = Layer.mergeAll(StoreSink.layer, DeadLetters.layerSink, Postgres.layerAlertSink(Alert.layerLog))
+      const sinks = Layer.mergeAll(StoreSink.layer, DeadLetters.layerSink, Postgres.layerAlertSink(AlertSink.layerLog))
       const http = Http.layer({
         host: options.host,
         port: options.port,

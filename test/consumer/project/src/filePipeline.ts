@@ -8,7 +8,7 @@
 import { appendFile, writeFile } from "node:fs/promises"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { File } from "@llm-sentinel/adapters"
-import { Alert, AnomalySink, DeadLetterSink, EventSource, Pipeline, SinkError } from "@llm-sentinel/core"
+import { AlertSink, AnomalySink, DeadLetterSink, EventSource, Pipeline, SinkError } from "@llm-sentinel/core"
 import { ZScore } from "@llm-sentinel/detectors"
 import { Console, Effect, FileSystem, Layer, Stream } from "effect"
 
@@ -61,8 +61,8 @@ export const main = (input: string, output: string) =>
     )
     const pipeline = Pipeline.make(config)
     yield* pipeline.run
-    const deadLetters = yield* DeadLetterSink.MemoryDeadLetters.use((m) => m.written)
-    const alerts = yield* Alert.MemoryAlerts.use((m) => m.written)
+    const deadLetters = yield* DeadLetterSink.Memory.use((m) => m.written)
+    const alerts = yield* AlertSink.Memory.use((m) => m.written)
     yield* Console.log(
       JSON.stringify({
         stats: pipeline.stats(),
@@ -76,7 +76,7 @@ export const main = (input: string, output: string) =>
         layerFileSource(input).pipe(Layer.provide(NodeServices.layer)),
         layerNdjsonSink(output),
         DeadLetterSink.layerMemory,
-        Alert.layerMemory
+        AlertSink.layerMemory
       )
     )
   )
