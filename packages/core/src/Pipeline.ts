@@ -374,6 +374,11 @@ export interface MakeOptions {
    * sink accepted what came before it (a partitioned source commits its offset here).
    */
   readonly onCheckpoint?: (position: Position) => Effect.Effect<void, SinkError>
+  /**
+   * Sees every scored point of the detect stage, synchronously, in the analyze stage (a server's live view of its
+   * series). Must be quick and must not throw.
+   */
+  readonly onScored?: (scored: ReadonlyArray<Detector.Scored>) => void
 }
 
 /**
@@ -541,6 +546,7 @@ export const make = (config: Config, options: MakeOptions = {}): Pipeline => {
     if (input.end && config.flushOnEnd) out.windows.push(...windower.flush().windows)
     const signals = signalFn(out.windows)
     const scored = detectFn.apply(signals)
+    if (options.onScored !== undefined && scored.length > 0) options.onScored(scored)
     const anomalies: Array<Anomaly.Anomaly> = []
     for (const sc of scored) if (sc.verdict.anomalous) anomalies.push(Anomaly.fromScored(sc, now))
     const alerts = alertFn.apply(scored)
@@ -808,7 +814,7 @@ const addStats = (a: Stats, b: Stats): Stats => {
  * @category constructors
  * @since 0.1.0
  */
-export const makePartitioned = (config: Config): Partitioned => {
+export const makePartitioned = (config: Config, options: Pick<MakeOptions, "onScored"> = {}): Partitioned => {
   const running = new Map<string, Pipeline>()
   const finished = new Map<string, Stats>()
   const assigned = new Map<string, number>()
@@ -818,7 +824,7 @@ export const makePartitioned = (config: Config): Partitioned => {
     const store = yield* StateStore
     const runOne = (p: Partition) =>
       Effect.gen(function* () {
-        const pipeline = make(config, { onCheckpoint: (position) => p.commit(position) })
+        const pipeline = make(config, { ...options, onCheckpoint: (position) => p.commit(position) })
         running.set(p.id, pipeline)
         assigned.set(p.id, (assigned.get(p.id) ?? 0) + 1)
         yield* Effect.logInfo(`partition ${p.id} assigned: restoring its state and replaying from its checkpoint`)

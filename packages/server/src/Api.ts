@@ -9,7 +9,8 @@
  *
  * @since 0.1.0
  */
-import { AnomalyStore, Event } from "@llm-sentinel/core"
+import { AnomalyStore, Event, Series, Verdict } from "@llm-sentinel/core"
+import { Catalog } from "@llm-sentinel/detectors"
 import { Effect, Layer, Schema, SchemaIssue } from "effect"
 import {
   HttpApi,
@@ -23,6 +24,7 @@ import {
 import { DeadLetterStore } from "./DeadLetters.ts"
 import * as Problem from "./Problem.ts"
 import { Readiness } from "./Readiness.ts"
+import * as SeriesRegistry from "./SeriesRegistry.ts"
 
 /**
  * One problem with one part of a request (see `Problem.FieldError`).
@@ -234,6 +236,148 @@ export class DeadLettersGroup extends HttpApiGroup.make("deadLetters").add(
   )
 ) {}
 
+const NumOrNull = Schema.NullOr(Schema.Finite)
+
+/**
+ * A detector's warm-up on one series.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const Progress = Schema.Struct({
+  name: Schema.String,
+  seen: Schema.Int,
+  minSamples: Schema.Int,
+  ready: Schema.Boolean,
+  progress: Schema.String.annotate({ description: "`MAD 12/30 windows` or `MAD ready`" })
+}).annotate({ identifier: "DetectorProgress" })
+
+/**
+ * One live series, as `GET /v1/series` lists it.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const SeriesSummary = Schema.Struct({
+  series: Series.SeriesKeySchema,
+  lastPoint: Schema.NullOr(Schema.Struct({ time: Schema.Finite, value: Schema.Finite })),
+  stats: Schema.Struct({ count: Schema.Int, mean: NumOrNull, min: NumOrNull, max: NumOrNull }),
+  detectors: Schema.Array(Progress),
+  warmingUp: Schema.Boolean,
+  anomalies: Schema.Int,
+  lastAnomalyAt: NumOrNull,
+  alert: Schema.NullOr(Schema.Struct({ id: Schema.String, severity: Verdict.Severity }))
+}).annotate({ identifier: "SeriesSummary" })
+
+/**
+ * One scored window aggregate of a series, for charts.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const SeriesPoint = Schema.Struct({
+  time: Schema.Finite,
+  value: Schema.Finite,
+  expected: NumOrNull,
+  lower: NumOrNull,
+  upper: NumOrNull,
+  anomalous: Schema.Boolean,
+  severity: Verdict.Severity,
+  detectors: Schema.Array(
+    Schema.Struct({
+      name: Schema.String,
+      score: Schema.Finite,
+      expected: NumOrNull,
+      lower: NumOrNull,
+      upper: NumOrNull,
+      anomalous: Schema.Boolean,
+      severity: Verdict.Severity,
+      ready: Schema.Boolean
+    })
+  )
+}).annotate({ identifier: "SeriesPoint" })
+
+/**
+ * The query string of `GET /v1/series`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const SeriesQuery = {
+  service: filter("Only series of this service"),
+  model: filter("Only series of this model"),
+  metric: filter("Only series of this signal"),
+  q: filter("Case-insensitive substring of the series id"),
+  state: filter("`warming`, `ready` or `alerting`"),
+  limit: filter("Page size, 1 to 1000 (default 100)"),
+  cursor: filter("The `next` value of the previous page")
+}
+
+/**
+ * Live-series endpoints.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export class SeriesGroup extends HttpApiGroup.make("series").add(
+  HttpApiEndpoint.get("list", "/v1/series", {
+    query: SeriesQuery,
+    success: Schema.Struct({
+      items: Schema.Array(SeriesSummary),
+      next: Schema.NullOr(Schema.String),
+      total: Schema.Int
+    }),
+    error: BadRequest
+  }).annotateMerge(
+    OpenApi.annotations({
+      summary: "Live series with their statistics, warm-up progress and last point, by id",
+      description:
+        "Series seen since the process started, ordered by id. `total` counts every series matching the filter; " +
+        "pass `next` back as `cursor` for the next page."
+    })
+  ),
+  HttpApiEndpoint.get("points", "/v1/series/:id/points", {
+    params: { id: Schema.String.annotate({ description: "The series id, URL-encoded" }) },
+    query: {
+      limit: filter("Points, 1 to the ring size (default: all kept)"),
+      since: filter("Event time lower bound (inclusive)")
+    },
+    success: Schema.Struct({ series: SeriesSummary, points: Schema.Array(SeriesPoint) }),
+    error: [BadRequest, NotFound]
+  }).annotateMerge(
+    OpenApi.annotations({
+      summary: "Recent window aggregates of one series with expected value, band and anomaly markers",
+      description: `Oldest first; the server keeps the last ${SeriesRegistry.defaultCapacity} points of each series in memory.`
+    })
+  )
+) {}
+
+/**
+ * One shipped detector.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const DetectorInfo = Schema.Struct({
+  name: Schema.String,
+  defaults: Schema.Record(Schema.String, Schema.Unknown),
+  parameters: Schema.NullOr(Schema.Record(Schema.String, Schema.Unknown))
+}).annotate({ identifier: "DetectorInfo" })
+
+/**
+ * Detector catalog endpoints.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export class DetectorsGroup extends HttpApiGroup.make("detectors").add(
+  HttpApiEndpoint.get("list", "/v1/detectors", {
+    success: Schema.Struct({ items: Schema.Array(DetectorInfo) })
+  }).annotateMerge(
+    OpenApi.annotations({ summary: "The shipped detectors: names, default parameters and the parameters' JSON Schema" })
+  )
+) {}
+
 /**
  * Health, readiness and schema endpoints.
  *
@@ -271,6 +415,8 @@ export class Validation extends HttpApiMiddleware.Service<Validation>()("@llm-se
 export class Api extends HttpApi.make("sentinel")
   .add(AnomaliesGroup)
   .add(DeadLettersGroup)
+  .add(SeriesGroup)
+  .add(DetectorsGroup)
   .add(SystemGroup)
   .middleware(Validation)
   .annotate(HttpApi.QueryParseOptions, { errors: "all" })
@@ -451,6 +597,136 @@ export const layerDeadLetters = HttpApiBuilder.group(
   })
 )
 
+const intParam = (
+  errors: Array<FieldError>,
+  name: string,
+  raw: string | undefined,
+  min: number,
+  max: number,
+  fallback: number
+): number => {
+  if (raw === undefined) return fallback
+  const n = /^\d+$/.test(raw) ? Number(raw) : Number.NaN
+  if (!Number.isInteger(n) || n < min || n > max) {
+    errors.push({ path: name, message: `expected an integer from ${min} to ${max}, got ${JSON.stringify(raw)}` })
+    return fallback
+  }
+  return n
+}
+
+const unknownParams = (request: { readonly url: string }, known: object): Array<FieldError> => {
+  const search = request.url.indexOf("?")
+  if (search < 0) return []
+  const out: Array<FieldError> = []
+  for (const name of new Set(new URLSearchParams(request.url.slice(search + 1)).keys())) {
+    if (!Object.hasOwn(known, name)) {
+      out.push({ path: name, message: `unknown parameter (known: ${Object.keys(known).join(", ")})` })
+    }
+  }
+  return out
+}
+
+/**
+ * Validates the query string of `GET /v1/series`; every problem names its parameter.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const parseSeriesQuery = (
+  q: {
+    readonly [K in keyof typeof SeriesQuery]?: string | undefined
+  }
+):
+  | { readonly _tag: "Ok"; readonly query: SeriesRegistry.ListQuery }
+  | { readonly _tag: "Invalid"; readonly errors: ReadonlyArray<FieldError> } => {
+  const errors: Array<FieldError> = []
+  const out: { -readonly [K in keyof SeriesRegistry.ListQuery]: SeriesRegistry.ListQuery[K] } = { limit: 100 }
+  for (const name of ["service", "model", "metric", "q", "cursor"] as const) {
+    const v = q[name]
+    if (v === undefined) continue
+    if (v.length === 0 || v.length > 1024) errors.push({ path: name, message: "expected 1 to 1024 characters" })
+    else out[name] = v
+  }
+  if (q.state !== undefined) {
+    if (q.state === "warming" || q.state === "ready" || q.state === "alerting") out.state = q.state
+    else errors.push({ path: "state", message: `expected warming, ready or alerting, got ${JSON.stringify(q.state)}` })
+  }
+  out.limit = intParam(errors, "limit", q.limit, 1, 1000, 100)
+  return errors.length > 0 ? { _tag: "Invalid", errors } : { _tag: "Ok", query: out }
+}
+
+/**
+ * The handlers of the live-series endpoints, over the {@link SeriesRegistry.SeriesRegistry} in context.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerSeries = HttpApiBuilder.group(
+  Api,
+  "series",
+  Effect.fn(function* (handlers) {
+    const registry = yield* SeriesRegistry.SeriesRegistry
+    return handlers
+      .handle(
+        "list",
+        Effect.fn(function* ({ query, request }) {
+          const parsed = parseSeriesQuery(query)
+          const errors = [...unknownParams(request, SeriesQuery), ...(parsed._tag === "Invalid" ? parsed.errors : [])]
+          if (errors.length > 0 || parsed._tag === "Invalid") {
+            return yield* Effect.fail(badRequest("invalid query parameters", errors))
+          }
+          return registry.list(parsed.query)
+        })
+      )
+      .handle(
+        "points",
+        Effect.fn(function* ({ params, query, request }) {
+          const errors = unknownParams(request, { limit: 0, since: 0 })
+          const limit = intParam(errors, "limit", query.limit, 1, registry.capacity, registry.capacity)
+          let since: number | undefined
+          if (query.since !== undefined) {
+            since = parseTime(query.since)
+            if (since === undefined) {
+              errors.push({
+                path: "since",
+                message: `expected an ISO 8601 date-time with a time zone or epoch milliseconds, got ${JSON.stringify(query.since)}`
+              })
+            }
+          }
+          if (errors.length > 0) return yield* Effect.fail(badRequest("invalid query parameters", errors))
+          const found = registry.points(params.id, since === undefined ? { limit } : { limit, since })
+          if (found === undefined) {
+            return yield* Effect.fail(notFound(`no live series ${JSON.stringify(params.id.slice(0, 200))}`))
+          }
+          return found
+        })
+      )
+  })
+)
+
+/**
+ * The handler of `GET /v1/detectors`, from the detectors' catalog.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerDetectors = HttpApiBuilder.group(Api, "detectors", (handlers) => {
+  const items = Catalog.modules().map((m) => {
+    let parameters: Record<string, unknown> | null = null
+    if (m.ParamsSchema !== undefined) {
+      const doc = Schema.toJsonSchemaDocument(m.ParamsSchema)
+      parameters = {
+        ...(doc.schema as Record<string, unknown>),
+        ...(doc.definitions ? { $defs: doc.definitions } : {})
+      }
+    }
+    // as JSON: a default may be a detector (an ensemble's members), shown by its name and parameters
+    const defaults = JSON.parse(JSON.stringify(m.defaults ?? {})) as Record<string, unknown>
+    return { name: m.name, defaults, parameters }
+  })
+  return Effect.succeed(handlers.handle("list", () => Effect.succeed({ items })))
+})
+
 /**
  * The handlers of the system endpoints, over the {@link Readiness} checks in context.
  *
@@ -495,5 +771,9 @@ export const layerSystem = HttpApiBuilder.group(
  * @since 0.1.0
  */
 export const layer = HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(
-  Layer.provide(Layer.mergeAll(layerAnomalies, layerDeadLetters, layerSystem).pipe(Layer.provideMerge(layerValidation)))
+  Layer.provide(
+    Layer.mergeAll(layerAnomalies, layerDeadLetters, layerSeries, layerDetectors, layerSystem).pipe(
+      Layer.provideMerge(layerValidation)
+    )
+  )
 )

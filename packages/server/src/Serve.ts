@@ -32,6 +32,7 @@ import * as Http from "./Http.ts"
 import * as Ingest from "./Ingest.ts"
 import * as Journal from "./Journal.ts"
 import * as Readiness from "./Readiness.ts"
+import * as SeriesRegistry from "./SeriesRegistry.ts"
 import * as StoreSink from "./StoreSink.ts"
 
 /**
@@ -181,7 +182,8 @@ export const layerPipeline = (
     Effect.gen(function* () {
       const queue = yield* EventSource.EventQueue
       const readiness = yield* Readiness.Readiness
-      const pipeline = Pipeline.make(config)
+      const registry = yield* Effect.serviceOption(SeriesRegistry.SeriesRegistry)
+      const pipeline = Pipeline.make(config, Option.isSome(registry) ? { onScored: registry.value.observe } : {})
       let running = true
       const fiber = yield* pipeline.run.pipe(
         Effect.tapCause((cause) => Effect.logError("the pipeline stopped with an error", cause)),
@@ -259,7 +261,9 @@ export const layer = (options: Options) =>
           replayed = true
         })
       }).pipe(Layer.provide(journal), Layer.provide(store))
-      const base = Layer.mergeAll(source, Readiness.layer).pipe(Layer.provideMerge(deadLetters))
+      const base = Layer.mergeAll(source, Readiness.layer, SeriesRegistry.layer({ detectors: config.detectors })).pipe(
+        Layer.provideMerge(deadLetters)
+      )
       const checks = Layer.mergeAll(
         Readiness.check(
           "store",
@@ -270,7 +274,11 @@ export const layer = (options: Options) =>
           Effect.sync(() => replayed)
         )
       )
-      const sinks = Layer.mergeAll(StoreSink.layer, DeadLetters.layerSink, AlertSink.layerLog)
+      const sinks = Layer.mergeAll(
+        StoreSink.layer,
+        DeadLetters.layerSink,
+        SeriesRegistry.layerAlertSink(AlertSink.layerLog)
+      )
       const pipeline = layerPipeline(config).pipe(Layer.provide(sinks))
       const http = Http.layer({
         host: options.host,
@@ -326,7 +334,11 @@ export const layerPartitioned = (config: Pipeline.Config) =>
     Effect.gen(function* () {
       const readiness = yield* Readiness.Readiness
       const kafka = yield* Kafka.KafkaSource
-      const partitioned = Pipeline.makePartitioned(config)
+      const registry = yield* Effect.serviceOption(SeriesRegistry.SeriesRegistry)
+      const partitioned = Pipeline.makePartitioned(
+        config,
+        Option.isSome(registry) ? { onScored: registry.value.observe } : {}
+      )
       let running = true
       const fiber = yield* partitioned.run.pipe(
         Effect.tapCause((cause) => Effect.logError("the pipeline stopped with an error", cause)),
@@ -369,7 +381,12 @@ export const layerBackbone = (options: Options, pg: Postgres.Config) =>
         "store",
         Effect.flatMap(Postgres.Postgres, (p) => p.health)
       )
-      const sinks = Layer.mergeAll(StoreSink.layer, DeadLetters.layerSink, Postgres.layerAlertSink(AlertSink.layerLog))
+      const sinks = Layer.mergeAll(
+        StoreSink.layer,
+        DeadLetters.layerSink,
+        SeriesRegistry.layerAlertSink(Postgres.layerAlertSink(AlertSink.layerLog))
+      )
+      const registry = SeriesRegistry.layer({ detectors: config.detectors })
       const http = Http.layer({
         host: options.host,
         port: options.port,
@@ -395,7 +412,11 @@ export const layerBackbone = (options: Options, pg: Postgres.Config) =>
             replayed = true
           })
         }).pipe(Layer.provide(journal), Layer.provide(store))
-        const base = Layer.mergeAll(source, Readiness.layer).pipe(Layer.provideMerge(deadLetters))
+        const base = Layer.mergeAll(
+          source,
+          Readiness.layer,
+          SeriesRegistry.layer({ detectors: config.detectors })
+        ).pipe(Layer.provideMerge(deadLetters))
         const replay = Readiness.check(
           "replay",
           Effect.sync(() => replayed)
@@ -412,7 +433,7 @@ export const layerBackbone = (options: Options, pg: Postgres.Config) =>
       }
       const source = Kafka.layerSource({ ...connection, topic: k.topic, groupId: k.groupId })
       const queue = Kafka.layerEventQueue({ ...connection, topic: k.topic })
-      const base = Layer.mergeAll(queue, Readiness.layer).pipe(Layer.provideMerge(deadLetters))
+      const base = Layer.mergeAll(queue, Readiness.layer, registry).pipe(Layer.provideMerge(deadLetters))
       const pipeline = layerPartitioned(config).pipe(Layer.provide(Layer.merge(sinks, source)))
       return http.pipe(Layer.provideMerge(Layer.merge(pipeline, checks)), Layer.provideMerge(base)) as Layer.Layer<
         HttpServer.HttpServer,

@@ -85,6 +85,13 @@ export * as Readiness from "./Readiness.ts"
 export * as Replay from "./Replay.ts"
 
 /**
+ * The live series of a running server, in memory, for `GET /v1/series` and `GET /v1/series/{id}/points`:
+ *
+ * @since 0.1.0
+ */
+export * as SeriesRegistry from "./SeriesRegistry.ts"
+
+/**
  * `sentinel serve`:
  *
  * @since 0.1.0

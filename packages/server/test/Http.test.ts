@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Anomaly, AnomalyStore, Event, EventSource, Pipeline } from "@llm-sentinel/core"
+import { Anomaly, AnomalyStore, Detector, Event, EventSource, Pipeline, Series } from "@llm-sentinel/core"
+import { Catalog, Mad } from "@llm-sentinel/detectors"
 import { Context, Effect, Exit, Layer, Metric, Scope, Stream } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
 import * as Admission from "../src/Admission.ts"
@@ -7,6 +8,7 @@ import * as DeadLetters from "../src/DeadLetters.ts"
 import * as Http from "../src/Http.ts"
 import type * as Ingest from "../src/Ingest.ts"
 import * as Readiness from "../src/Readiness.ts"
+import * as SeriesRegistry from "../src/SeriesRegistry.ts"
 
 const ev = (i: number, extra: Record<string, unknown> = {}) => ({
   timestamp: 1_780_000_000_000 + i * 1000,
@@ -23,6 +25,7 @@ interface App {
   readonly queue: EventSource.EventQueue["Service"]
   readonly source: EventSource.EventSource["Service"]
   readonly readiness: Readiness.Readiness["Service"]
+  readonly registry: SeriesRegistry.Registry
   readonly close: () => Promise<void>
 }
 
@@ -43,7 +46,8 @@ const makeApp = async (
         EventSource.layerQueue({ capacity: options.capacity ?? 16 }),
         Readiness.layer,
         Admission.layer(options.admission),
-        DeadLetters.layerMemory
+        DeadLetters.layerMemory,
+        SeriesRegistry.layer({ detectors: [Mad.make()] })
       ),
       scope
     )
@@ -70,6 +74,7 @@ const makeApp = async (
     queue: Context.get(deps, EventSource.EventQueue),
     source: Context.get(deps, EventSource.EventSource),
     readiness: Context.get(deps, Readiness.Readiness),
+    registry: Context.get(deps, SeriesRegistry.SeriesRegistry),
     close: async () => {
       await dispose()
       await Effect.runPromise(Scope.close(scope, Exit.void))
@@ -545,6 +550,141 @@ describe("health, readiness, schema, errors", () => {
       assert.isString(res.body.title)
       assert.include(res.body.detail, path)
     }
+    await app.close()
+  })
+})
+
+describe("live series and detectors", () => {
+  // real MAD verdicts: 40 normal windows then a spike, on 3 series of 2 services
+  const feed = (registry: SeriesRegistry.Registry) => {
+    const detect = Detector.makeDetectFn({ detectors: [Mad.make()] })
+    const keys = [
+      Series.makeKey("chat", "gpt-4o", "latency.p95"),
+      Series.makeKey("chat", "gpt-4o-mini", "latency.p95"),
+      Series.makeKey("search", "gpt-4o", "tokens.out")
+    ]
+    for (let i = 0; i < 41; i++) {
+      const points = keys.map((key, k) => ({
+        key,
+        time: 1_780_000_000_000 + i * 60_000,
+        value: i === 40 && k === 0 ? 5000 : 500 + ((i * 7 + k) % 11)
+      }))
+      registry.observe(detect.apply(points))
+    }
+    return keys
+  }
+
+  it("lists series with warm-up progress and last point, filters, and pages by keyset", async () => {
+    const app = await makeApp()
+    const keys = feed(app.registry)
+    const all = await app.fetch("/v1/series")
+    assert.strictEqual(all.status, 200)
+    assert.strictEqual(all.body.total, 3)
+    assert.deepStrictEqual(
+      all.body.items.map((s: { series: { id: string } }) => s.series.id),
+      keys.map((k) => k.id).sort()
+    )
+    const first = all.body.items.find((s: { series: { id: string } }) => s.series.id === keys[0]?.id)
+    assert.deepStrictEqual(first.lastPoint, { time: 1_780_000_000_000 + 40 * 60_000, value: 5000 })
+    assert.strictEqual(first.detectors[0].name, "mad")
+    assert.strictEqual(first.detectors[0].progress, "MAD ready")
+    assert.strictEqual(first.anomalies, 1)
+    assert.strictEqual(first.stats.count, 41)
+    const chat = await app.fetch("/v1/series?service=chat&limit=1")
+    assert.strictEqual(chat.body.total, 2)
+    assert.strictEqual(chat.body.items.length, 1)
+    assert.isString(chat.body.next)
+    const page2 = await app.fetch(`/v1/series?service=chat&limit=1&cursor=${encodeURIComponent(chat.body.next)}`)
+    assert.strictEqual(page2.body.items.length, 1)
+    assert.notStrictEqual(page2.body.items[0].series.id, chat.body.items[0].series.id)
+    assert.isNull(page2.body.next)
+    const q = await app.fetch("/v1/series?q=TOKENS")
+    assert.deepStrictEqual(
+      q.body.items.map((s: { series: { id: string } }) => s.series.id),
+      [keys[2]?.id]
+    )
+    const bad = await app.fetch("/v1/series?state=asleep&limit=0&colour=red")
+    assert.strictEqual(bad.status, 400)
+    assert.strictEqual(bad.headers.get("content-type"), "application/problem+json")
+    assert.deepStrictEqual(bad.body.errors.map((e: { path: string }) => e.path).sort(), ["colour", "limit", "state"])
+    await app.close()
+  })
+
+  it("shows warm-up as seen/minSamples windows before a detector is ready", async () => {
+    const app = await makeApp()
+    const detect = Detector.makeDetectFn({ detectors: [Mad.make()] })
+    const key = Series.makeKey("chat", "gpt-4o", "latency.p95")
+    for (let i = 0; i < 12; i++) app.registry.observe(detect.apply([{ key, time: i * 60_000, value: 500 + i }]))
+    const res = await app.fetch("/v1/series?state=warming")
+    assert.strictEqual(res.body.total, 1)
+    assert.strictEqual(res.body.items[0].detectors[0].progress, "MAD 12/30 windows")
+    assert.isTrue(res.body.items[0].warmingUp)
+    assert.strictEqual((await app.fetch("/v1/series?state=ready")).body.total, 0)
+    await app.close()
+  })
+
+  it("serves a series' recent points with band and anomaly markers, by URL-encoded id; unknown ids are a 404 problem", async () => {
+    const app = await makeApp()
+    const keys = feed(app.registry)
+    const id = encodeURIComponent(keys[0]?.id ?? "")
+    const res = await app.fetch(`/v1/series/${id}/points?limit=5`)
+    assert.strictEqual(res.status, 200)
+    assert.strictEqual(res.body.points.length, 5)
+    const last = res.body.points[4]
+    assert.strictEqual(last.value, 5000)
+    assert.isTrue(last.anomalous)
+    assert.include(["warning", "critical"], last.severity)
+    assert.isNumber(last.expected)
+    assert.isTrue(last.lower <= last.expected && last.expected <= last.upper)
+    assert.isFalse(res.body.points[0].anomalous)
+    const missing = await app.fetch(`/v1/series/${encodeURIComponent("no/such/series")}/points`)
+    assert.strictEqual(missing.status, 404)
+    assert.strictEqual(missing.body.code, "not-found")
+    await app.close()
+  })
+
+  it("keeps a bounded ring of points per series", () => {
+    const registry = SeriesRegistry.make({ detectors: [Mad.make()], capacity: 10 })
+    const detect = Detector.makeDetectFn({ detectors: [Mad.make()] })
+    const key = Series.makeKey("chat", "gpt-4o", "latency.p95")
+    for (let i = 0; i < 25; i++) registry.observe(detect.apply([{ key, time: i * 60_000, value: 500 }]))
+    const found = registry.points(key.id)
+    assert.strictEqual(found?.points.length, 10)
+    assert.strictEqual(found?.points[0]?.time, 15 * 60_000)
+  })
+
+  it("lists every shipped detector with its defaults and parameter schema", async () => {
+    const app = await makeApp()
+    const res = await app.fetch("/v1/detectors")
+    assert.strictEqual(res.status, 200)
+    assert.deepStrictEqual(
+      res.body.items.map((d: { name: string }) => d.name),
+      Catalog.modules().map((m) => m.name)
+    )
+    const mad = res.body.items.find((d: { name: string }) => d.name === "mad")
+    assert.strictEqual(mad.defaults.minSamples, 30)
+    await app.close()
+  })
+
+  it("documents every route in one OpenAPI 3.1 document", async () => {
+    const app = await makeApp()
+    const res = await app.fetch("/openapi.json")
+    assert.strictEqual(res.status, 200)
+    assert.match(res.body.openapi, /^3\.1\./)
+    for (const [path, method] of [
+      ["/v1/anomalies", "get"],
+      ["/v1/series", "get"],
+      ["/v1/series/{id}/points", "get"],
+      ["/v1/detectors", "get"],
+      ["/v1/dead-letters", "get"],
+      ["/v1/schema/event", "get"],
+      ["/healthz", "get"],
+      ["/readyz", "get"]
+    ] as const) {
+      assert.isObject(res.body.paths[path]?.[method], `${method} ${path}`)
+    }
+    const errors = res.body.paths["/v1/series"].get.responses["400"].content
+    assert.isObject(errors["application/problem+json"])
     await app.close()
   })
 })
