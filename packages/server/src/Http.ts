@@ -22,6 +22,7 @@ import { HttpApi } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
 import * as Admission from "./Admission.ts"
 import * as Api from "./Api.ts"
+import * as Docs from "./Docs.ts"
 import * as Ingest from "./Ingest.ts"
 import * as OtlpIngest from "./OtlpIngest.ts"
 import * as Problem from "./Problem.ts"
@@ -207,6 +208,7 @@ export const layerErrors: Layer.Layer<never, never, HttpRouter.HttpRouter> = Htt
 export const routes = (options: Ingest.Options & GuardOptions = {}) =>
   Layer.mergeAll(
     Api.layer,
+    Docs.layer,
     Ingest.layer(options),
     OtlpIngest.layer(options),
     PrometheusMetrics.layerHttp({ path: "/metrics" }),

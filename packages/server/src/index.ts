@@ -29,6 +29,13 @@ export * as Cli from "./Cli.ts"
 export * as DeadLetters from "./DeadLetters.ts"
 
 /**
+ * The API reference page at `GET /docs`:
+ *
+ * @since 0.1.0
+ */
+export * as Docs from "./Docs.ts"
+
+/**
  * The embedded durable store:
  *
  * @since 0.1.0

@@ -685,6 +685,11 @@ describe("live series and detectors", () => {
     }
     const errors = res.body.paths["/v1/series"].get.responses["400"].content
     assert.isObject(errors["application/problem+json"])
+    const docs = await app.fetch("/docs")
+    assert.strictEqual(docs.status, 200)
+    assert.match(docs.headers.get("content-type") ?? "", /^text\/html/)
+    for (const path of Object.keys(res.body.paths)) assert.include(docs.body, `<code>${path}</code>`)
+    assert.notMatch(docs.body, /<script|https?:\/\/(?!llm-sentinel\.dev)/)
     await app.close()
   })
 })
