@@ -47,7 +47,17 @@ const sh = (
   const env: Record<string, string> = {
     PATH: [dirname(options.node), ...(process.env.PATH ?? "").split(delimiter)].join(delimiter),
     HOME: process.env.HOME ?? tmpdir(),
-    ...(process.env.npm_config_cache !== undefined ? { npm_config_cache: process.env.npm_config_cache } : {}),
+    // what reaching the registry needs on this machine: its CA certificates (a TLS-inspecting proxy), proxies,
+    // and a registry or cache chosen by the environment; nothing else of ours
+    ...Object.fromEntries(
+      Object.entries(process.env).filter(
+        (e): e is [string, string] =>
+          e[1] !== undefined &&
+          /^(NODE_EXTRA_CA_CERTS|SSL_CERT_FILE|SSL_CERT_DIR|HTTPS?_PROXY|NO_PROXY|npm_config_(cache|registry|proxy|https_proxy|noproxy|cafile|strict_ssl))$/i.test(
+            e[0]
+          )
+      )
+    ),
     ...(process.env.CI !== undefined ? { CI: process.env.CI } : {}),
     ...options.env
   }
