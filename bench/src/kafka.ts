@@ -11,7 +11,7 @@
 //   node bench/src/kafka.ts --seconds 3600 --rounds 1
 import { randomBytes } from "node:crypto"
 import { Kafka, Postgres } from "@llm-sentinel/adapters"
-import { AlertSink, AnomalySink, AnomalyStore, type DeadLetterSink, Pipeline, StateStore } from "@llm-sentinel/core"
+import { AlertSink, AnomalyStore, type DeadLetterSink, Pipeline, StateStore } from "@llm-sentinel/core"
 import { EmbeddedStore } from "@llm-sentinel/server"
 import { Consumer, ProduceAcks, Producer, stringSerializers } from "@platformatic/kafka"
 import { Context, Effect, Exit, Fiber, Layer, Logger, Redacted, Scope } from "effect"
@@ -70,10 +70,6 @@ const bare = async (topic: string, n: number) => {
 
 const noAlerts = Layer.succeed(AlertSink.AlertSink, { write: () => Effect.void })
 const quietDeadLetters: Layer.Layer<DeadLetterSink.DeadLetterSink, never, Postgres.Postgres> = Postgres.layerDeadLetters
-const storeSink = Layer.effect(
-  AnomalySink.AnomalySink,
-  Effect.map(AnomalyStore.AnomalyStore, (s) => ({ write: (xs) => Effect.asVoid(s.insert(xs)) }))
-)
 
 const pipelineRun = (topic: string, n: number) =>
   Effect.gen(function* () {
@@ -86,7 +82,7 @@ const pipelineRun = (topic: string, n: number) =>
     return { ms, stats: partitioned.stats() }
   }).pipe(
     Effect.provide(
-      Layer.mergeAll(storeSink, quietDeadLetters, noAlerts).pipe(
+      Layer.mergeAll(AnomalyStore.layerSink, quietDeadLetters, noAlerts).pipe(
         Layer.provideMerge(Kafka.layerSource({ brokers, topic, groupId: `bench-${randomBytes(4).toString("hex")}` })),
         Layer.provideMerge(Postgres.layer(pg))
       )
@@ -126,7 +122,7 @@ const rebalance = (topic: string) =>
         const partitioned = Pipeline.makePartitioned(config({ flushOnEnd: false }))
         const scope = yield* Scope.make()
         const context = yield* Layer.buildWithScope(
-          Layer.mergeAll(storeSink, quietDeadLetters, noAlerts).pipe(
+          Layer.mergeAll(AnomalyStore.layerSink, quietDeadLetters, noAlerts).pipe(
             Layer.provideMerge(
               Kafka.layerSource({ brokers, topic, groupId, clientId: `bench-${name}`, sessionTimeout: "6 seconds" })
             ),

@@ -6,11 +6,11 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { File, Postgres } from "@llm-sentinel/adapters"
-import { AlertSink, AnomalySink, AnomalyStore, EventSource, Pipeline, SinkError } from "@llm-sentinel/core"
+import { AlertSink, AnomalyStore, EventSource, Pipeline, SourceError } from "@llm-sentinel/core"
 import { Effect, Layer, Redacted, Stream } from "effect"
 import { config, report, scenario } from "./pipeline.ts"
 
-/** The file source: the file's records in batches, read errors as the source's `SinkError`. */
+/** The file source: the file's records in batches, read errors as the source's `SourceError`. */
 const fileSource = (path: string) =>
   Layer.effect(
     EventSource.EventSource,
@@ -19,17 +19,12 @@ const fileSource = (path: string) =>
         Stream.rechunk(1000),
         Stream.mapArray((raw) => [EventSource.rawBatch(raw)] as const),
         Stream.mapError(
-          (e) => new SinkError.SinkError({ adapter: "file", reason: "Unavailable", message: e.message, cause: e })
+          (e) => new SourceError.SourceError({ adapter: "file", reason: "Unavailable", message: e.message, cause: e })
         ),
         Stream.provideContext(context)
       )
     }))
   ).pipe(Layer.provide(NodeServices.layer))
-
-const storeSink = Layer.effect(
-  AnomalySink.AnomalySink,
-  Effect.map(AnomalyStore.AnomalyStore, (store) => ({ write: (xs) => Effect.asVoid(store.insert(xs)) }))
-)
 
 export const program = (path: string, pg: Postgres.Config) =>
   Effect.gen(function* () {
@@ -41,7 +36,7 @@ export const program = (path: string, pg: Postgres.Config) =>
     Effect.provide(
       Layer.mergeAll(
         fileSource(path),
-        storeSink,
+        AnomalyStore.layerSink,
         Postgres.layerDeadLetters,
         Postgres.layerAlertSink(AlertSink.layerLog)
       ).pipe(Layer.provideMerge(Postgres.layer(pg)))

@@ -3,14 +3,9 @@
 // partition committed its end offset (all windows closed and checkpointed), then stops.
 //   node examples/backbone/kafka-postgres.ts [topic] [postgres://user@host:port/db] [schema]
 import { Kafka, Postgres } from "@llm-sentinel/adapters"
-import { AlertSink, AnomalySink, AnomalyStore, Pipeline } from "@llm-sentinel/core"
+import { AlertSink, AnomalyStore, Pipeline } from "@llm-sentinel/core"
 import { Effect, Fiber, Layer } from "effect"
 import { config, report } from "./pipeline.ts"
-
-const storeSink = Layer.effect(
-  AnomalySink.AnomalySink,
-  Effect.map(AnomalyStore.AnomalyStore, (store) => ({ write: (xs) => Effect.asVoid(store.insert(xs)) }))
-)
 
 export const program = (options: {
   readonly brokers: ReadonlyArray<string>
@@ -46,7 +41,11 @@ export const program = (options: {
     return { anomalies: stored.items, stats: pipeline.stats() }
   }).pipe(
     Effect.provide(
-      Layer.mergeAll(storeSink, Postgres.layerDeadLetters, Postgres.layerAlertSink(AlertSink.layerLog)).pipe(
+      Layer.mergeAll(
+        AnomalyStore.layerSink,
+        Postgres.layerDeadLetters,
+        Postgres.layerAlertSink(AlertSink.layerLog)
+      ).pipe(
         Layer.provideMerge(
           Kafka.layerSource({ brokers: options.brokers, topic: options.topic, groupId: options.groupId })
         ),

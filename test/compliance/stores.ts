@@ -172,7 +172,7 @@ export const storeCompliance = <E>(name: string, layer: () => Layer.Layer<Stores
       withStores((store) =>
         Effect.gen(function* () {
           const e = yield* Effect.flip(store.query({ limit: 5, cursor: "not-a-cursor" }))
-          assert.strictEqual(e._tag, "SinkError")
+          assert.strictEqual(e._tag, "StoreError")
           assert.strictEqual(e.reason, "Invalid")
           assert.isFalse(e.isRetryable)
         })

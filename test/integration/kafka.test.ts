@@ -91,7 +91,7 @@ describe("Kafka → pipeline → PostgreSQL", () => {
         const fiber = yield* partitioned.run.pipe(
           Effect.provide(
             Layer.mergeAll(
-              StoreSinkLayer,
+              AnomalyStore.layerSink,
               Postgres.layerDeadLetters,
               Postgres.layerAlertSink(Layer.succeed(AlertSink.AlertSink, { write: () => Effect.void }))
             ).pipe(Layer.provideMerge(Kafka.layerSource({ brokers, topic, groupId, batchSize: 500 })))
@@ -185,8 +185,3 @@ describe("Kafka → pipeline → PostgreSQL", () => {
     60_000
   )
 })
-
-const StoreSinkLayer = Layer.effect(
-  AnomalySink.AnomalySink,
-  Effect.map(AnomalyStore.AnomalyStore, (store) => ({ write: (xs) => Effect.asVoid(store.insert(xs)) }))
-)

@@ -1,11 +1,14 @@
 /**
  * Why an adapter operation failed, as a union of reasons that each say whether trying again may help
  * (`isRetryable`). Every adapter wraps them in its own error (`WebhookError`, `InfluxError`, `NatsError`) and
- * converts that to the core's `SinkError` where it implements a core service.
+ * converts that to the core's role error (`SourceError`, `SinkError`, `StoreError`) where it implements a core
+ * service.
  *
  * @since 0.1.0
  */
 import { SinkError } from "@llm-sentinel/core/SinkError"
+import { SourceError } from "@llm-sentinel/core/SourceError"
+import { StoreError } from "@llm-sentinel/core/StoreError"
 import { Schema } from "effect"
 
 /**
@@ -14,11 +17,14 @@ import { Schema } from "effect"
  * @category errors
  * @since 0.1.0
  */
-export class Unavailable extends Schema.TaggedError<Unavailable>()("Unavailable", {
-  message: Schema.String,
-  status: Schema.optionalKey(Schema.Number),
-  retryAfterMs: Schema.optionalKey(Schema.Number)
-}) {
+export class Unavailable extends Schema.TaggedError<Unavailable>("@llm-sentinel/adapters/AdapterError/Unavailable")(
+  "Unavailable",
+  {
+    message: Schema.String,
+    status: Schema.optionalKey(Schema.Number),
+    retryAfterMs: Schema.optionalKey(Schema.Number)
+  }
+) {
   get isRetryable(): boolean {
     return true
   }
@@ -30,7 +36,7 @@ export class Unavailable extends Schema.TaggedError<Unavailable>()("Unavailable"
  * @category errors
  * @since 0.1.0
  */
-export class Timeout extends Schema.TaggedError<Timeout>()("Timeout", {
+export class Timeout extends Schema.TaggedError<Timeout>("@llm-sentinel/adapters/AdapterError/Timeout")("Timeout", {
   message: Schema.String
 }) {
   get isRetryable(): boolean {
@@ -44,10 +50,13 @@ export class Timeout extends Schema.TaggedError<Timeout>()("Timeout", {
  * @category errors
  * @since 0.1.0
  */
-export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited", {
-  message: Schema.String,
-  retryAfterMs: Schema.optionalKey(Schema.Number)
-}) {
+export class RateLimited extends Schema.TaggedError<RateLimited>("@llm-sentinel/adapters/AdapterError/RateLimited")(
+  "RateLimited",
+  {
+    message: Schema.String,
+    retryAfterMs: Schema.optionalKey(Schema.Number)
+  }
+) {
   get isRetryable(): boolean {
     return true
   }
@@ -59,7 +68,7 @@ export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited"
  * @category errors
  * @since 0.1.0
  */
-export class Rejected extends Schema.TaggedError<Rejected>()("Rejected", {
+export class Rejected extends Schema.TaggedError<Rejected>("@llm-sentinel/adapters/AdapterError/Rejected")("Rejected", {
   message: Schema.String,
   status: Schema.optionalKey(Schema.Number)
 }) {
@@ -74,7 +83,7 @@ export class Rejected extends Schema.TaggedError<Rejected>()("Rejected", {
  * @category errors
  * @since 0.1.0
  */
-export class Invalid extends Schema.TaggedError<Invalid>()("Invalid", {
+export class Invalid extends Schema.TaggedError<Invalid>("@llm-sentinel/adapters/AdapterError/Invalid")("Invalid", {
   message: Schema.String
 }) {
   get isRetryable(): boolean {
@@ -94,23 +103,46 @@ export const Reason = Schema.Union([Unavailable, Timeout, RateLimited, Rejected,
  */
 export type Reason = Unavailable | Timeout | RateLimited | Rejected | Invalid
 
+const coreReason = (reason: Reason): SinkError["reason"] =>
+  reason._tag === "RateLimited"
+    ? "Unavailable"
+    : reason._tag === "Rejected"
+      ? "Rejected"
+      : reason._tag === "Invalid"
+        ? "Invalid"
+        : reason._tag
+
+const fields = (adapter: string, reason: Reason, cause: unknown) => ({
+  adapter,
+  reason: coreReason(reason),
+  message: reason.message,
+  ...(cause === undefined ? {} : { cause })
+})
+
 /**
- * The core's `SinkError` for a reason (for adapters implementing `AnomalySink`, `AlertSink`, `EventSource`).
+ * The core's `SinkError` for a reason (for adapters implementing `AnomalySink`, `AlertSink`, `DeadLetterSink`).
  *
  * @category errors
  * @since 0.1.0
  */
 export const toSinkError = (adapter: string, reason: Reason, cause?: unknown): SinkError =>
-  new SinkError({
-    adapter,
-    reason:
-      reason._tag === "RateLimited"
-        ? "Unavailable"
-        : reason._tag === "Rejected"
-          ? "Rejected"
-          : reason._tag === "Invalid"
-            ? "Invalid"
-            : reason._tag,
-    message: reason.message,
-    ...(cause === undefined ? {} : { cause })
-  })
+  new SinkError(fields(adapter, reason, cause))
+
+/**
+ * The core's `SourceError` for a reason (for adapters implementing `EventSource`, `PartitionedSource`,
+ * `EventQueue`).
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export const toSourceError = (adapter: string, reason: Reason, cause?: unknown): SourceError =>
+  new SourceError(fields(adapter, reason, cause))
+
+/**
+ * The core's `StoreError` for a reason (for adapters implementing `StateStore`, `AnomalyStore`).
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export const toStoreError = (adapter: string, reason: Reason, cause?: unknown): StoreError =>
+  new StoreError(fields(adapter, reason, cause))

@@ -23,7 +23,7 @@ import { Effect, FileSystem, Schema, Stream } from "effect"
  * @category errors
  * @since 0.1.0
  */
-export class ReadFailed extends Schema.TaggedError<ReadFailed>()("ReadFailed", {
+export class ReadFailed extends Schema.TaggedError<ReadFailed>("@llm-sentinel/adapters/File/ReadFailed")("ReadFailed", {
   message: Schema.String
 }) {
   /** A missing file or a permission problem does not fix itself. */
@@ -38,11 +38,14 @@ export class ReadFailed extends Schema.TaggedError<ReadFailed>()("ReadFailed", {
  * @category errors
  * @since 0.1.0
  */
-export class MalformedLine extends Schema.TaggedError<MalformedLine>()("MalformedLine", {
-  /** 1-based line number in the file. */
-  line: Schema.Number,
-  message: Schema.String
-}) {
+export class MalformedLine extends Schema.TaggedError<MalformedLine>("@llm-sentinel/adapters/File/MalformedLine")(
+  "MalformedLine",
+  {
+    /** 1-based line number in the file. */
+    line: Schema.Number,
+    message: Schema.String
+  }
+) {
   get isRetryable(): boolean {
     return false
   }

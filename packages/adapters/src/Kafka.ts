@@ -504,10 +504,10 @@ export const layerSource = (
         })
       )
 
-      const partitionStream: Stream.Stream<Partition, import("@llm-sentinel/core").SinkError.SinkError> =
+      const partitionStream: Stream.Stream<Partition, import("@llm-sentinel/core").SourceError.SourceError> =
         Stream.fromQueue(partitions).pipe(
           Stream.interruptWhen(
-            Deferred.await(failed).pipe(Effect.mapError((e) => AdapterError.toSinkError("kafka", e.reason, e)))
+            Deferred.await(failed).pipe(Effect.mapError((e) => AdapterError.toSourceError("kafka", e.reason, e)))
           ),
           // ending the source (the layer closes) ends every partition, so each pipeline drains and checkpoints
           Stream.ensuring(
@@ -673,7 +673,7 @@ export class KafkaProducer extends Context.Service<
 
 /**
  * The core's `EventQueue` over Kafka, for HTTP ingest: `offer` and `tryOffer` produce the batch's events to the
- * events topic and return once the broker acknowledged them (a failure is a `SinkError`: ingest answers 5xx and
+ * events topic and return once the broker acknowledged them (a failure is a `SourceError`: ingest answers 5xx and
  * nothing was accepted). `tryOffer` never reports the queue as full: Kafka's own backpressure is the time the
  * acknowledgement takes. `end` does nothing (the topic outlives this process).
  *
@@ -709,7 +709,7 @@ export const layerEventQueue = (
               Effect.asVoid
             )
       const offer = (batch: SourceBatch) =>
-        produce(batch.events).pipe(Effect.mapError((e) => AdapterError.toSinkError("kafka", e.reason, e)))
+        produce(batch.events).pipe(Effect.mapError((e) => AdapterError.toSourceError("kafka", e.reason, e)))
       return Context.make(EventSource.EventQueue, {
         offer,
         tryOffer: (batch) => Effect.as(offer(batch), true),

@@ -316,7 +316,7 @@ export const layerSource = (config: SourceConfig): Layer.Layer<EventSource.Event
       })
       const fetch = Http.withRetries(fetchOnce, retryPolicy(config), counters, (reason, delay, n) =>
         Effect.logWarning(`nats ${name}: ${reason.message}; retry ${n} in ${Math.round(delay)} ms`)
-      ).pipe(Effect.mapError((reason) => AdapterError.toSinkError("nats", reason)))
+      ).pipe(Effect.mapError((reason) => AdapterError.toSourceError("nats", reason)))
 
       const toBatch = (msgs: ReadonlyArray<JsMsg>): Effect.Effect<SourceBatch | undefined> =>
         Effect.gen(function* () {

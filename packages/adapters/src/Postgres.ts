@@ -113,6 +113,7 @@ const classify = (operation: string, e: SqlError.SqlError | PostgresError): Post
 }
 
 const toSink = (e: PostgresError) => AdapterError.toSinkError("postgres", e.reason, e)
+const toStore = (e: PostgresError) => AdapterError.toStoreError("postgres", e.reason, e)
 
 /**
  * A numbered migration: `statements` run in order, in one transaction.
@@ -456,7 +457,7 @@ const make = (sql: SqlClient.SqlClient, counters: Counters.Counters) => {
               }
               return added
             })
-          ).pipe(Effect.mapError(toSink)),
+          ).pipe(Effect.mapError(toStore)),
     query: (q) =>
       Effect.gen(function* () {
         let after: { readonly time: number; readonly id: string } | undefined
@@ -491,14 +492,14 @@ const make = (sql: SqlClient.SqlClient, counters: Counters.Counters) => {
         const items = (more ? rows.slice(0, q.limit) : rows).map(toAnomaly)
         const last = items[items.length - 1]
         return { items, next: more && last !== undefined ? AnomalyStore.encodeCursor(last) : null }
-      }).pipe(Effect.mapError(toSink))
+      }).pipe(Effect.mapError(toStore))
   }
 
   const stateStore: StateStore.StateStore["Service"] = {
     get: (key) =>
       guarded("read checkpoint", 0, sql<{ value: string }>`SELECT value FROM checkpoints WHERE key = ${key}`).pipe(
         Effect.map((rows) => Option.fromNullishOr(rows[0]?.value)),
-        Effect.mapError(toSink)
+        Effect.mapError(toStore)
       ),
     setMany: (entries) => {
       if (entries.length === 0) return Effect.void
@@ -523,12 +524,12 @@ const make = (sql: SqlClient.SqlClient, counters: Counters.Counters) => {
             )
           )
         )
-      ).pipe(Effect.mapError(toSink))
+      ).pipe(Effect.mapError(toStore))
     },
     delete: (key) =>
       guarded("delete checkpoint", 1, sql`DELETE FROM checkpoints WHERE key = ${key}`).pipe(
         Effect.asVoid,
-        Effect.mapError(toSink)
+        Effect.mapError(toStore)
       ),
     keys: (prefix) =>
       guarded(
@@ -537,7 +538,7 @@ const make = (sql: SqlClient.SqlClient, counters: Counters.Counters) => {
         sql<{ key: string }>`SELECT key FROM checkpoints WHERE key LIKE ${likePrefix(prefix)} ORDER BY key`
       ).pipe(
         Effect.map((rows) => rows.map((r) => r.key)),
-        Effect.mapError(toSink)
+        Effect.mapError(toStore)
       ),
     entries: (prefix) =>
       guarded(
@@ -547,7 +548,7 @@ const make = (sql: SqlClient.SqlClient, counters: Counters.Counters) => {
           WHERE key LIKE ${likePrefix(prefix)} ORDER BY key`
       ).pipe(
         Effect.map((rows) => rows.map((r) => [r.key, r.value] as const)),
-        Effect.mapError(toSink)
+        Effect.mapError(toStore)
       )
   }
 

@@ -7,7 +7,9 @@
  */
 import { Context, Effect, Layer, Schema } from "effect"
 import { Anomaly } from "./Anomaly.ts"
+import { AnomalySink } from "./AnomalySink.ts"
 import { SinkError } from "./SinkError.ts"
+import { StoreError } from "./StoreError.ts"
 
 /**
  * Filters of a query. `since`/`until` bound the event time (epoch ms, `until` exclusive); results are ordered
@@ -58,8 +60,8 @@ export class AnomalyStore extends Context.Service<
   AnomalyStore,
   {
     /** Stores anomalies; an id already stored is left as it is. Returns how many were new. */
-    readonly insert: (anomalies: ReadonlyArray<Anomaly>) => Effect.Effect<number, SinkError>
-    readonly query: (query: Query) => Effect.Effect<Page, SinkError>
+    readonly insert: (anomalies: ReadonlyArray<Anomaly>) => Effect.Effect<number, StoreError>
+    readonly query: (query: Query) => Effect.Effect<Page, StoreError>
   }
 >()("@llm-sentinel/core/AnomalyStore") {}
 
@@ -104,7 +106,7 @@ export const matches = (q: Query, a: Anomaly): boolean =>
 export const order = (a: Anomaly, b: Anomaly): number => b.time - a.time || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
 
 /**
- * An in-memory store. An invalid `cursor` fails with a `SinkError` whose reason is `Invalid` (not retryable), as
+ * An in-memory store. An invalid `cursor` fails with a `StoreError` whose reason is `Invalid` (not retryable), as
  * every store does.
  *
  * @category layers
@@ -128,7 +130,7 @@ export const layerMemory: Layer.Layer<AnomalyStore> = Layer.sync(AnomalyStore, (
         const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor)
         if (q.cursor !== undefined && after === undefined) {
           return Effect.fail(
-            new SinkError({ adapter: "memory", reason: "Invalid", message: `invalid cursor ${q.cursor}` })
+            new StoreError({ adapter: "memory", reason: "Invalid", message: `invalid cursor ${q.cursor}` })
           )
         }
         const all = [...byId.values()].filter((a) => matches(q, a)).sort(order)
@@ -143,3 +145,22 @@ export const layerMemory: Layer.Layer<AnomalyStore> = Layer.sync(AnomalyStore, (
       })
   }
 })
+
+/**
+ * An `AnomalySink` over the `AnomalyStore` in context: the pipeline's output becomes queryable. Inserts are
+ * idempotent on the anomaly id, so at-least-once delivery stores each anomaly once; a store failure is the
+ * sink's `SinkError` (same adapter, reason and message, the `StoreError` as its cause).
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerSink: Layer.Layer<AnomalySink, never, AnomalyStore> = Layer.effect(
+  AnomalySink,
+  Effect.map(AnomalyStore, (store) => ({
+    write: (anomalies) =>
+      store.insert(anomalies).pipe(
+        Effect.asVoid,
+        Effect.mapError((e) => new SinkError({ adapter: e.adapter, reason: e.reason, message: e.message, cause: e }))
+      )
+  }))
+)

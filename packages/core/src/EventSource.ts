@@ -8,7 +8,7 @@
  */
 import { type Cause, Context, Effect, Layer, Queue, Stream } from "effect"
 import type { Rejected, TelemetryEvent } from "./Event.ts"
-import type { SinkError } from "./SinkError.ts"
+import type { SourceError } from "./SourceError.ts"
 
 /**
  * @category models
@@ -61,7 +61,7 @@ export interface Partition {
   /** A stable name, e.g. `events/3` (topic and partition). */
   readonly id: string
   /** The partition's batches, from where its last checkpoint must replay; ends when the partition is revoked. */
-  readonly batches: Stream.Stream<SourceBatch, SinkError>
+  readonly batches: Stream.Stream<SourceBatch, SourceError>
   /**
    * Called after each checkpoint of the partition was written (so after every sink accepted what came before
    * it): the source commits `replayFrom` as the partition's position (e.g. the consumer group's offset), so the
@@ -82,7 +82,7 @@ export interface Partition {
 export class PartitionedSource extends Context.Service<
   PartitionedSource,
   {
-    readonly partitions: Stream.Stream<Partition, SinkError>
+    readonly partitions: Stream.Stream<Partition, SourceError>
   }
 >()("@llm-sentinel/core/PartitionedSource") {}
 
@@ -93,7 +93,7 @@ export class PartitionedSource extends Context.Service<
 export class EventSource extends Context.Service<
   EventSource,
   {
-    readonly batches: Stream.Stream<SourceBatch, SinkError>
+    readonly batches: Stream.Stream<SourceBatch, SourceError>
   }
 >()("@llm-sentinel/core/EventSource") {}
 
@@ -139,12 +139,12 @@ export class EventQueue extends Context.Service<
      * Offers a batch, waiting while the queue is full (backpressure). Fails when the batch cannot be kept (e.g.
      * a journal out of disk budget): nothing was queued.
      */
-    readonly offer: (batch: SourceBatch) => Effect.Effect<void, SinkError>
+    readonly offer: (batch: SourceBatch) => Effect.Effect<void, SourceError>
     /**
      * Offers a batch if there is room now; `false` means the pipeline is behind (answer 429). Fails when the
      * batch cannot be kept: nothing was queued.
      */
-    readonly tryOffer: (batch: SourceBatch) => Effect.Effect<boolean, SinkError>
+    readonly tryOffer: (batch: SourceBatch) => Effect.Effect<boolean, SourceError>
     /** Batches waiting in the queue. */
     readonly size: Effect.Effect<number>
     /** Ends the source: the pipeline drains what is queued, then completes. */

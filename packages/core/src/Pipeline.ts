@@ -31,7 +31,9 @@ import { EventSource, type Partition, PartitionedSource } from "./EventSource.ts
 import * as Extract from "./Extract.ts"
 import * as Series from "./Series.ts"
 import type { SinkError } from "./SinkError.ts"
+import type { SourceError } from "./SourceError.ts"
 import { StateStore, prefixed as StateStore_prefixed } from "./StateStore.ts"
+import type { StoreError } from "./StoreError.ts"
 import * as Verdict from "./Verdict.ts"
 import * as Watermark from "./Watermark.ts"
 import * as Window from "./Window.ts"
@@ -265,7 +267,7 @@ const decodeClock = Schema.decodeUnknownOption(SeriesClockJson)
  * @category combinators
  * @since 0.1.0
  */
-export const readPosition = (store: StateStore["Service"]): Effect.Effect<Option.Option<Position>, SinkError> =>
+export const readPosition = (store: StateStore["Service"]): Effect.Effect<Option.Option<Position>, StoreError> =>
   Effect.flatMap(store.get(positionKey), (json) => {
     if (Option.isNone(json)) return Effect.succeedNone
     const position = decodePosition(json.value)
@@ -354,7 +356,11 @@ type Input =
  */
 export interface Pipeline {
   /** Runs until the source ends (then drains) or until interrupted (then drains, bounded by `drainTimeout`). */
-  readonly run: Effect.Effect<void, SinkError, EventSource | AnomalySink | DeadLetterSink | AlertSink>
+  readonly run: Effect.Effect<
+    void,
+    SourceError | SinkError | StoreError,
+    EventSource | AnomalySink | DeadLetterSink | AlertSink
+  >
   readonly stats: () => Stats
   /** Alerts open right now. */
   readonly openAlerts: () => ReadonlyArray<Alert.Alert>
@@ -373,7 +379,7 @@ export interface MakeOptions {
    * Runs after each checkpoint that records a source position was written to the `StateStore`, i.e. after every
    * sink accepted what came before it (a partitioned source commits its offset here).
    */
-  readonly onCheckpoint?: (position: Position) => Effect.Effect<void, SinkError>
+  readonly onCheckpoint?: (position: Position) => Effect.Effect<void, SourceError>
   /**
    * Sees every scored point of the detect stage, synchronously, in the analyze stage (a server's live view of its
    * series). Must be quick and must not throw.
@@ -642,7 +648,9 @@ export const make = (config: Config, options: MakeOptions = {}): Pipeline => {
     return { fresh, marks }
   }
 
-  const sinkStage = (input: Analyzed): Effect.Effect<void, SinkError, AnomalySink | AlertSink> =>
+  const sinkStage = (
+    input: Analyzed
+  ): Effect.Effect<void, SinkError | StoreError | SourceError, AnomalySink | AlertSink> =>
     Effect.gen(function* () {
       if (input.anomalies.length > 0) yield* AnomalySink.use((sink) => sink.write(input.anomalies))
       if (input.alerts.length > 0) {
@@ -686,7 +694,7 @@ export const make = (config: Config, options: MakeOptions = {}): Pipeline => {
       }
     }
     const halt = yield* Deferred.make<void>()
-    const batches: Stream.Stream<Input, SinkError> = source.batches.pipe(
+    const batches: Stream.Stream<Input, SourceError> = source.batches.pipe(
       Stream.map(
         (b): Input => ({
           _tag: "batch",
@@ -741,7 +749,8 @@ export const make = (config: Config, options: MakeOptions = {}): Pipeline => {
  */
 export const run = (
   config: Config
-): Effect.Effect<void, SinkError, EventSource | AnomalySink | DeadLetterSink | AlertSink> => make(config).run
+): Effect.Effect<void, SourceError | SinkError | StoreError, EventSource | AnomalySink | DeadLetterSink | AlertSink> =>
+  make(config).run
 
 /**
  * A pipeline over a {@link PartitionedSource}: one pipeline per assigned partition (the unit of state
@@ -760,7 +769,7 @@ export interface Partitioned {
    */
   readonly run: Effect.Effect<
     void,
-    SinkError,
+    SourceError | SinkError | StoreError,
     PartitionedSource | StateStore | AnomalySink | DeadLetterSink | AlertSink
   >
   readonly stats: () => Stats

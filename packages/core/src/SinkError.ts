@@ -1,10 +1,12 @@
 /**
- * The error of sources, sinks and stores: one wrapper with a `reason` that says what failed and whether trying
- * again may help, so retry policies can be generic.
+ * The error of sinks (anomaly, alert and dead-letter sinks): one wrapper with a `reason` that says what failed and whether trying again may help, so
+ * retry policies can be generic. Sources fail with `SourceError`, sinks with `SinkError`, stores with
+ * `StoreError`; all three share the same reasons.
  *
  * @since 0.1.0
  */
 import { Schema } from "effect"
+import * as internal from "./internal/reason.ts"
 
 /**
  * Why an adapter failed. `Unavailable` and `Timeout` are retryable; `Rejected` (the peer refused the data) and
@@ -13,7 +15,7 @@ import { Schema } from "effect"
  * @category errors
  * @since 0.1.0
  */
-export const Reason = Schema.Literals(["Unavailable", "Timeout", "Rejected", "Invalid"])
+export const Reason = internal.Reason
 
 /**
  * @category errors
@@ -34,6 +36,6 @@ export class SinkError extends Schema.TaggedError<SinkError>("@llm-sentinel/core
 }) {
   /** Whether trying the same operation again may succeed. */
   get isRetryable(): boolean {
-    return this.reason === "Unavailable" || this.reason === "Timeout"
+    return internal.isRetryable(this.reason)
   }
 }

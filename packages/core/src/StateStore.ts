@@ -8,7 +8,7 @@
  * @since 0.1.0
  */
 import { Context, Effect, Layer, Option } from "effect"
-import type { SinkError } from "./SinkError.ts"
+import type { StoreError } from "./StoreError.ts"
 
 /**
  * @category services
@@ -17,14 +17,16 @@ import type { SinkError } from "./SinkError.ts"
 export class StateStore extends Context.Service<
   StateStore,
   {
-    readonly get: (key: string) => Effect.Effect<Option.Option<string>, SinkError>
+    readonly get: (key: string) => Effect.Effect<Option.Option<string>, StoreError>
     /** Writes several entries atomically (all or none). */
-    readonly setMany: (entries: ReadonlyArray<readonly [key: string, value: string]>) => Effect.Effect<void, SinkError>
-    readonly delete: (key: string) => Effect.Effect<void, SinkError>
+    readonly setMany: (entries: ReadonlyArray<readonly [key: string, value: string]>) => Effect.Effect<void, StoreError>
+    readonly delete: (key: string) => Effect.Effect<void, StoreError>
     /** Every key starting with `prefix`, in byte order. */
-    readonly keys: (prefix: string) => Effect.Effect<ReadonlyArray<string>, SinkError>
+    readonly keys: (prefix: string) => Effect.Effect<ReadonlyArray<string>, StoreError>
     /** Every entry whose key starts with `prefix`, in byte order of the keys: one read, not one per key. */
-    readonly entries: (prefix: string) => Effect.Effect<ReadonlyArray<readonly [key: string, value: string]>, SinkError>
+    readonly entries: (
+      prefix: string
+    ) => Effect.Effect<ReadonlyArray<readonly [key: string, value: string]>, StoreError>
   }
 >()("@llm-sentinel/core/StateStore") {}
 

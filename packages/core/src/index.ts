@@ -92,11 +92,18 @@ export * as Pipeline from "./Pipeline.ts"
 export * as Series from "./Series.ts"
 
 /**
- * The error of sources, sinks and stores:
+ * The error of sinks (anomaly, alert and dead-letter sinks):
  *
  * @since 0.1.0
  */
 export * as SinkError from "./SinkError.ts"
+
+/**
+ * The error of sources (event sources, partitioned sources, the in-process queue):
+ *
+ * @since 0.1.0
+ */
+export * as SourceError from "./SourceError.ts"
 
 /**
  * Checkpoints:
@@ -104,6 +111,13 @@ export * as SinkError from "./SinkError.ts"
  * @since 0.1.0
  */
 export * as StateStore from "./StateStore.ts"
+
+/**
+ * The error of stores (the state store, the anomaly store):
+ *
+ * @since 0.1.0
+ */
+export * as StoreError from "./StoreError.ts"
 
 /**
  * A verdict is what a detector's deciding step says about one point:

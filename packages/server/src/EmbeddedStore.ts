@@ -20,11 +20,11 @@
 import { mkdirSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite"
-import { type Anomaly, AnomalyStore, SinkError as SinkErrors, StateStore } from "@llm-sentinel/core"
+import { type Anomaly, AnomalyStore, StateStore, StoreError as StoreErrors } from "@llm-sentinel/core"
 import { Clock, Context, Effect, Layer, Option } from "effect"
 
-const { SinkError } = SinkErrors
-type SinkError = SinkErrors.SinkError
+const { StoreError } = StoreErrors
+type StoreError = StoreErrors.StoreError
 
 /**
  * A numbered schema migration: `id` orders them, `sql` is run once in a transaction.
@@ -125,13 +125,13 @@ export interface Options {
 
 const adapter = "sqlite"
 
-const sqliteError = (message: string, cause: unknown): SinkError => {
+const sqliteError = (message: string, cause: unknown): StoreError => {
   const code = (cause as { readonly errcode?: number } | null)?.errcode
   // SQLITE_BUSY (5), SQLITE_LOCKED (6), SQLITE_IOERR (10), SQLITE_FULL (13), SQLITE_CANTOPEN (14)
   const primary = code === undefined ? undefined : code & 0xff
   const retryable = primary === 5 || primary === 6 || primary === 10 || primary === 13 || primary === 14
   const detail = cause instanceof Error ? cause.message : String(cause)
-  return new SinkError({
+  return new StoreError({
     adapter,
     reason: retryable || primary === undefined ? "Unavailable" : "Invalid",
     message: `${message}: ${detail}`,
@@ -245,7 +245,7 @@ const makeAnomalyStore = (db: DatabaseSync, isOpen: () => boolean): AnomalyStore
     queries.set(mask, stmt)
     return stmt
   }
-  const closed = () => new SinkError({ adapter, reason: "Unavailable", message: "the embedded store is closed" })
+  const closed = () => new StoreError({ adapter, reason: "Unavailable", message: "the embedded store is closed" })
   return {
     insert: (anomalies) =>
       anomalies.length === 0
@@ -291,7 +291,7 @@ const makeAnomalyStore = (db: DatabaseSync, isOpen: () => boolean): AnomalyStore
         if (q.cursor !== undefined) {
           after = AnomalyStore.decodeCursor(q.cursor)
           if (after === undefined) {
-            return Effect.fail(new SinkError({ adapter, reason: "Invalid", message: `invalid cursor ${q.cursor}` }))
+            return Effect.fail(new StoreError({ adapter, reason: "Invalid", message: `invalid cursor ${q.cursor}` }))
           }
         }
         let mask = 0
@@ -332,11 +332,11 @@ const makeStateStore = (db: DatabaseSync, isOpen: () => boolean): StateStore.Sta
   // Keys with a common prefix are contiguous in byte order, so scan from the prefix and stop at the first miss.
   const from = db.prepare("SELECT key FROM checkpoints WHERE key >= ? ORDER BY key")
   const entriesFrom = db.prepare("SELECT key, value FROM checkpoints WHERE key >= ? ORDER BY key")
-  const guarded = <A>(what: string, f: () => A): Effect.Effect<A, SinkError> =>
+  const guarded = <A>(what: string, f: () => A): Effect.Effect<A, StoreError> =>
     Effect.suspend(() =>
       isOpen()
         ? Effect.try({ try: f, catch: (e) => sqliteError(what, e) })
-        : Effect.fail(new SinkError({ adapter, reason: "Unavailable", message: "the embedded store is closed" }))
+        : Effect.fail(new StoreError({ adapter, reason: "Unavailable", message: "the embedded store is closed" }))
     )
   return {
     get: (key) =>
@@ -393,7 +393,7 @@ const makeStateStore = (db: DatabaseSync, isOpen: () => boolean): StateStore.Sta
  */
 export const layer = (
   options: Options
-): Layer.Layer<EmbeddedStore | AnomalyStore.AnomalyStore | StateStore.StateStore, SinkError> =>
+): Layer.Layer<EmbeddedStore | AnomalyStore.AnomalyStore | StateStore.StateStore, StoreError> =>
   Layer.effectContext(
     Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis

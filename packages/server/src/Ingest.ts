@@ -30,7 +30,7 @@
  *
  * @since 0.1.0
  */
-import { Event, EventSource, type SinkError } from "@llm-sentinel/core"
+import { Event, EventSource, type SourceError } from "@llm-sentinel/core"
 import { Clock, Effect, type Layer, Schema, Stream } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as Admission from "./Admission.ts"
@@ -407,7 +407,7 @@ export type Accepted =
 /**
  * Decodes parsed records and queues the valid events, within the admission limits: every record counts as an
  * event in flight until decoding says how many are events, and the events stay counted until the pipeline has
- * processed them (their batch's `ack`). Fails with the queue's `SinkError` when the batch cannot be kept (a
+ * processed them (their batch's `ack`). Fails with the queue's `SourceError` when the batch cannot be kept (a
  * journal out of disk budget): nothing was queued.
  *
  * @category combinators
@@ -418,7 +418,7 @@ export const accept = (
   admission: Admission.Admission["Service"],
   parsed: ParsedBody,
   options: Event.DecodeOptions
-): Effect.Effect<Accepted, SinkError.SinkError> =>
+): Effect.Effect<Accepted, SourceError.SourceError> =>
   Effect.gen(function* () {
     const records = parsed.records.length
     if (!admission.tryAcquire(records, 0)) {
@@ -489,8 +489,10 @@ export const withBody = <A, E, R>(
   )
 }
 
-class TooLarge extends Schema.TaggedError<TooLarge>()("TooLarge", { message: Schema.String }) {}
-class Busy extends Schema.TaggedError<Busy>()("Busy", {}) {}
+class TooLarge extends Schema.TaggedError<TooLarge>("@llm-sentinel/server/Ingest/TooLarge")("TooLarge", {
+  message: Schema.String
+}) {}
+class Busy extends Schema.TaggedError<Busy>("@llm-sentinel/server/Ingest/Busy")("Busy", {}) {}
 
 const codeOf = {
   BadRequest: "validation",
@@ -584,7 +586,7 @@ export const layer = (
             )
           })
         ).pipe(
-          Effect.catchTag("SinkError", (e) =>
+          Effect.catchTag("SourceError", (e) =>
             Effect.succeed(
               error(507, "InsufficientStorage", `${e.message}; nothing was accepted, retry after ${retryAfter} s`).pipe(
                 HttpServerResponse.setHeader("retry-after", retryAfter)

@@ -37,7 +37,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { crc32 } from "node:zlib"
-import { type Event, EventSource, Pipeline, SinkError, StateStore } from "@llm-sentinel/core"
+import { type Event, EventSource, Pipeline, SourceError, StateStore, type StoreError } from "@llm-sentinel/core"
 import {
   type Cause,
   Context,
@@ -572,7 +572,7 @@ export const layerSource = (
   } = {}
 ): Layer.Layer<
   EventSource.EventSource | EventSource.EventQueue,
-  SinkError.SinkError,
+  StoreError.StoreError,
   Journal | StateStore.StateStore
 > =>
   Layer.effectContext(
@@ -635,7 +635,7 @@ export const layerSource = (
           Effect.map((position) => ({ ...batch, position })),
           Effect.mapError(
             (e) =>
-              new SinkError.SinkError({
+              new SourceError.SourceError({
                 adapter: "journal",
                 reason: "Unavailable",
                 message: e.message,

@@ -167,7 +167,7 @@ export const layer = (
               )
             })
         ).pipe(
-          Effect.catchTag("SinkError", (e) => Effect.succeed(retryable(encoding, 503, e.message))),
+          Effect.catchTag("SourceError", (e) => Effect.succeed(retryable(encoding, 503, e.message))),
           Effect.tap(() => Admission.report(admission))
         )
       })

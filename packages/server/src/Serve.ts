@@ -20,7 +20,15 @@
 
 import { join } from "node:path"
 import { AdapterError, Kafka, Postgres } from "@llm-sentinel/adapters"
-import { AlertSink, type DeadLetterSink, type Detector, Event, EventSource, Pipeline } from "@llm-sentinel/core"
+import {
+  AlertSink,
+  AnomalyStore,
+  type DeadLetterSink,
+  type Detector,
+  Event,
+  EventSource,
+  Pipeline
+} from "@llm-sentinel/core"
 import { Defaults } from "@llm-sentinel/detectors"
 import { ByteSize, Console, Context, Duration, Effect, Fiber, Layer, Option, Redacted, Result, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
@@ -33,7 +41,6 @@ import * as Ingest from "./Ingest.ts"
 import * as Journal from "./Journal.ts"
 import * as Readiness from "./Readiness.ts"
 import * as SeriesRegistry from "./SeriesRegistry.ts"
-import * as StoreSink from "./StoreSink.ts"
 
 /**
  * Everything `serve` runs with.
@@ -275,7 +282,7 @@ export const layer = (options: Options) =>
         )
       )
       const sinks = Layer.mergeAll(
-        StoreSink.layer,
+        AnomalyStore.layerSink,
         DeadLetters.layerSink,
         SeriesRegistry.layerAlertSink(AlertSink.layerLog)
       )
@@ -382,7 +389,7 @@ export const layerBackbone = (options: Options, pg: Postgres.Config) =>
         Effect.flatMap(Postgres.Postgres, (p) => p.health)
       )
       const sinks = Layer.mergeAll(
-        StoreSink.layer,
+        AnomalyStore.layerSink,
         DeadLetters.layerSink,
         SeriesRegistry.layerAlertSink(Postgres.layerAlertSink(AlertSink.layerLog))
       )

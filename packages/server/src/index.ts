@@ -104,10 +104,3 @@ export * as SeriesRegistry from "./SeriesRegistry.ts"
  * @since 0.1.0
  */
 export * as Serve from "./Serve.ts"
-
-/**
- * The anomaly sink that writes into the `AnomalyStore` (the embedded store by default, PostgreSQL later):
- *
- * @since 0.1.0
- */
-export * as StoreSink from "./StoreSink.ts"

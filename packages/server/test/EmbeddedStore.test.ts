@@ -225,7 +225,7 @@ describe("EmbeddedStore", () => {
         Effect.flip
       )
       rmSync(dir, { recursive: true, force: true })
-      assert.strictEqual(failed._tag, "SinkError")
+      assert.strictEqual(failed._tag, "StoreError")
       assert.include(failed.message, join(file, "sub", "here.db"))
     })
   )
@@ -258,7 +258,7 @@ describe("EmbeddedStore", () => {
           ["tx/2", null as unknown as string]
         ])
         .pipe(Effect.flip)
-      assert.strictEqual(failed._tag, "SinkError")
+      assert.strictEqual(failed._tag, "StoreError")
       assert.deepStrictEqual(yield* state.keys("tx/"), [])
     }).pipe(Effect.provide(EmbeddedStore.layer({ path: ":memory:" })))
   )

@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import type { Detector, Verdict } from "@llm-sentinel/core"
+import { Schema } from "effect"
 import type * as fc from "fast-check"
 import type { BaseClaims, InputMap } from "./Claims.ts"
 
@@ -98,6 +99,7 @@ export interface Law {
  * @category errors
  * @since 0.1.0
  */
-export class LawViolation extends Error {
-  override readonly name = "LawViolation"
-}
+export class LawViolation extends Schema.TaggedError<LawViolation>("@llm-sentinel/detectors/testing/LawViolation")(
+  "LawViolation",
+  { message: Schema.String }
+) {}

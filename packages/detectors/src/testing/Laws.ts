@@ -19,7 +19,7 @@ import { firstDifference, sameAssessment, sameVerdict, show } from "./Equivalenc
 import { type Law, type LawName, LawViolation, type Subject } from "./Law.ts"
 
 const fail = (message: string): never => {
-  throw new LawViolation(message)
+  throw new LawViolation({ message })
 }
 
 const domainOf = <S, In>(s: Subject<S, In>): Arbitraries.Domain => (s.claims.positive === true ? "positive" : "real")

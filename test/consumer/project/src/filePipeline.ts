@@ -3,12 +3,20 @@
 // one JSON line per anomaly to a file. Usage: node dist/filePipeline.js <events.ndjson> <anomalies.ndjson>
 //
 // The adapters ship the file *reader* as a stream (`File.ndjson`), not as an `EventSource` layer, so the source
-// layer is written here by hand: provide `FileSystem` to the stream, map `FileError` to the `SinkError` the
+// layer is written here by hand: provide `FileSystem` to the stream, map `FileError` to the `SourceError` the
 // `EventSource` service requires, and wrap each chunk as a batch.
 import { appendFile, writeFile } from "node:fs/promises"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { File } from "@llm-sentinel/adapters"
-import { AlertSink, AnomalySink, DeadLetterSink, EventSource, Pipeline, SinkError } from "@llm-sentinel/core"
+import {
+  AlertSink,
+  AnomalySink,
+  DeadLetterSink,
+  EventSource,
+  Pipeline,
+  SinkError,
+  SourceError
+} from "@llm-sentinel/core"
 import { ZScore } from "@llm-sentinel/detectors"
 import { Console, Effect, FileSystem, Layer, Stream } from "effect"
 
@@ -22,7 +30,7 @@ export const layerFileSource = (path: string): Layer.Layer<EventSource.EventSour
         batches: File.ndjson(path).pipe(
           Stream.provideService(FileSystem.FileSystem, fs),
           Stream.mapError(
-            (e) => new SinkError.SinkError({ adapter: "file", reason: "Invalid", message: e.message, cause: e })
+            (e) => new SourceError.SourceError({ adapter: "file", reason: "Invalid", message: e.message, cause: e })
           ),
           Stream.mapArray((raw) => [EventSource.rawBatch(raw)] as const)
         )
