@@ -49,7 +49,22 @@ export interface Detector<S, In = number> extends Pipeable.Pipeable {
   readonly learn: (state: S, input: In, time: number) => S
   /** Whether an input may be scored and learned; by default finite numbers (or arrays of them). */
   readonly accepts: (input: In) => boolean
+  /**
+   * The key of this instance's checkpoints (default `name`). A configured instance sets it to its name and a
+   * fingerprint of its parameters, so a restart with other parameters starts that detector afresh while the
+   * detectors whose parameters did not change keep their state.
+   */
+  readonly stateKey?: string
 }
+
+/**
+ * The key under which an instance's state is checkpointed: its `stateKey`, else its `name`.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export const stateKeyOf = (detector: { readonly name: string; readonly stateKey?: string }): string =>
+  detector.stateKey ?? detector.name
 
 /**
  * A detector of any state over numbers, as held in collections.
@@ -393,7 +408,7 @@ export const makeDetectFn = (options: DetectOptions): DetectFn => {
   let restoredOk = 0
   let restoredFailed = 0
   const initial = (seriesId: string, d: Any): unknown => {
-    const json = options.restore?.(seriesId, d.name)
+    const json = options.restore?.(seriesId, stateKeyOf(d))
     if (json === undefined) return d.initial()
     const back = restore(d, json)
     if (Result.isSuccess(back)) {
@@ -401,7 +416,7 @@ export const makeDetectFn = (options: DetectOptions): DetectFn => {
       return back.success
     }
     restoredFailed++
-    options.onRestoreFailure?.(seriesId, d.name, back.failure)
+    options.onRestoreFailure?.(seriesId, stateKeyOf(d), back.failure)
     return d.initial()
   }
   const apply = (points: ReadonlyArray<MetricPoint>): Array<Scored> => {
@@ -435,7 +450,7 @@ export const makeDetectFn = (options: DetectOptions): DetectFn => {
       if (series === undefined) continue
       for (let d = 0; d < series.detectors.length; d++) {
         const detector = series.detectors[d]!
-        out.push({ seriesId, detector: detector.name, state: snapshot(detector, series.states[d]) })
+        out.push({ seriesId, detector: stateKeyOf(detector), state: snapshot(detector, series.states[d]) })
       }
     }
     dirty.clear()

@@ -1,11 +1,13 @@
 /**
- * The `sentinel` command line: `sentinel serve` (the server), `sentinel migrate` (PostgreSQL migrations) and `sentinel replay`
+ * The `sentinel` command line: `sentinel serve` (the server), `sentinel check-config` (validate and print the
+ * configuration), `sentinel migrate` (PostgreSQL migrations) and `sentinel replay`
  * (backtests on a file), with
  * `--help` on every command.
  *
  * @since 0.1.0
  */
 import { Command } from "effect/cli"
+import * as CheckConfig from "./CheckConfig.ts"
 import * as Replay from "./Replay.ts"
 import * as Serve from "./Serve.ts"
 
@@ -17,7 +19,7 @@ import * as Serve from "./Serve.ts"
  */
 export const command = Command.make("sentinel").pipe(
   Command.withDescription("LLM-Sentinel: streaming anomaly detection on LLM telemetry"),
-  Command.withSubcommands([Serve.command, Serve.migrateCommand, Replay.command])
+  Command.withSubcommands([Serve.command, CheckConfig.command, Serve.migrateCommand, Replay.command])
 )
 
 /**

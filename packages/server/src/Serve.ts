@@ -19,21 +19,26 @@
  */
 
 import { join } from "node:path"
-import { AdapterError, Kafka, Postgres } from "@llm-sentinel/adapters"
+import { AdapterError, Kafka, type Nats, Postgres } from "@llm-sentinel/adapters"
 import {
+  Alert,
   AlertSink,
   AnomalyStore,
   type DeadLetterSink,
   type Detector,
   Event,
   EventSource,
-  Pipeline
+  Pipeline,
+  Verdict
 } from "@llm-sentinel/core"
 import { Defaults } from "@llm-sentinel/detectors"
 import { ByteSize, Console, Context, Duration, Effect, Fiber, Layer, Option, Redacted, Result, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import { HttpServer } from "effect/http"
 import type * as Admission from "./Admission.ts"
+import * as Config from "./Config.ts"
+import * as ConfigDetectors from "./ConfigDetectors.ts"
+import * as ConfigLoad from "./ConfigLoad.ts"
 import * as DeadLetters from "./DeadLetters.ts"
 import * as EmbeddedStore from "./EmbeddedStore.ts"
 import * as Http from "./Http.ts"
@@ -89,6 +94,23 @@ export interface Options {
    * several instances share the work.
    */
   readonly kafka?: KafkaOptions
+  /** The thresholds of the deciding step (default `Defaults.thresholds`, what the default detectors were chosen with). */
+  readonly thresholds?: Verdict.Thresholds
+  readonly maxSeries?: number
+  readonly dimension?: "environment" | "provider" | "operation"
+  readonly signals?: ReadonlyArray<string>
+  /** The alert policy and routing (`alerts:` of the configuration). */
+  readonly alerts?: typeof Config.Alerts.Type
+  /** The configured sinks (`sinks:`), besides the store. */
+  readonly sinks?: ReadonlyArray<Config.Sink>
+  /** API keys (`auth.keys`); with none the API is open (loopback only, unless `allowUnauthenticated`). */
+  readonly keys?: ReadonlyArray<typeof Config.ApiKey.Type>
+  /** Serve HTTPS with these PEM files. */
+  readonly tls?: { readonly cert: string; readonly key: string }
+  readonly privacy?: typeof Config.Privacy.Type
+  readonly observability?: typeof Config.Observability.Type
+  /** A NATS JetStream source whose messages are journaled, then acknowledged. */
+  readonly nats?: Nats.SourceConfig
 }
 
 /**
@@ -222,11 +244,33 @@ export const layerPipeline = (
     })
   )
 
-const pipelineConfig = (options: Options) =>
+/**
+ * The pipeline configuration of the options, or the first invalid setting (a window that is not positive, …).
+ *
+ * @category constructors
+ * @since 0.2.0
+ */
+export const pipelineConfig = (options: Options) =>
   Effect.gen(function* () {
     const config = Pipeline.makeConfig({
       detectors: options.detectors ?? defaultDetectors,
-      decide: Defaults.decide,
+      decide: options.thresholds === undefined ? Defaults.decide : Verdict.threshold(options.thresholds),
+      ...(options.maxSeries === undefined ? {} : { maxSeries: options.maxSeries }),
+      ...(options.dimension === undefined ? {} : { dimension: options.dimension }),
+      ...(options.signals === undefined ? {} : { signals: options.signals }),
+      ...(options.alerts === undefined
+        ? {}
+        : {
+            alert: Alert.policy({
+              ...(options.alerts.minSeverity === undefined ? {} : { minSeverity: options.alerts.minSeverity }),
+              ...(options.alerts.resolveAfter === undefined ? {} : { resolveAfter: options.alerts.resolveAfter }),
+              ...(options.alerts.cooldown === undefined ? {} : { cooldown: options.alerts.cooldown as Duration.Input }),
+              ...(options.alerts.stormCap === undefined ? {} : { stormCap: options.alerts.stormCap }),
+              ...(options.alerts.stormWindow === undefined
+                ? {}
+                : { stormWindow: options.alerts.stormWindow as Duration.Input })
+            })
+          }),
       window: options.window,
       maxDelay: options.maxDelay,
       idleTimeout: options.idleTimeout,
@@ -557,11 +601,121 @@ const backboneFlags = {
 }
 
 /**
+ * The options `serve` runs with for a decoded configuration: the defaults, then what the configuration sets.
+ *
+ * @category constructors
+ * @since 0.2.0
+ */
+export const fromConfig = (config: Config.Config): Effect.Effect<Options, ServeConfigError> =>
+  Effect.gen(function* () {
+    const server = config.server ?? {}
+    const limits = config.limits ?? {}
+    const p = config.pipeline ?? {}
+    const size = (parameter: string, v: string | number | undefined, fallback: number) =>
+      v === undefined ? Effect.succeed(fallback) : byteSize(parameter, String(v))
+    const minMs =
+      limits.minTimestamp === undefined ? defaults.timeBounds.minMs : Event.parseIsoDateTime(limits.minTimestamp)
+    if (minMs === undefined) {
+      return yield* new ServeConfigError({
+        parameter: "limits.minTimestamp",
+        message: `expected an ISO 8601 date-time with a time zone, got ${JSON.stringify(limits.minTimestamp)}`
+      })
+    }
+    const host = server.host ?? defaults.host
+    const keys = config.auth?.keys ?? []
+    if (!isLoopback(host) && keys.length === 0 && server.allowUnauthenticated !== true) {
+      return yield* new ServeConfigError({
+        parameter: "host",
+        message: `${host} is not a loopback address and no API keys are configured: configure auth.keys (ingest, read, admin scopes), bind to 127.0.0.1 behind a proxy that authenticates, or pass --allow-unauthenticated to accept the risk`
+      })
+    }
+    const store = config.store
+    const source = config.source
+    const rules = config.detectors
+    return {
+      host,
+      port: server.port ?? defaults.port,
+      dataDir: server.dataDir ?? defaults.dataDir,
+      window: (p.window ?? defaults.window) as Duration.Input,
+      maxDelay: (p.maxDelay ?? defaults.maxDelay) as Duration.Input,
+      idleTimeout: (p.idleTimeout ?? defaults.idleTimeout) as Duration.Input,
+      checkpointEvery: (p.checkpointEvery ?? defaults.checkpointEvery) as Duration.Input,
+      maxBodyBytes: yield* size("limits.maxBody", limits.maxBody, defaults.maxBodyBytes),
+      maxRecordsPerRequest: limits.maxRecords ?? defaults.maxRecordsPerRequest,
+      queueCapacity: limits.queueCapacity ?? defaults.queueCapacity,
+      admission: {
+        maxEvents: limits.maxEventsInFlight ?? defaults.admission.maxEvents,
+        maxBytes: yield* size("limits.maxBytesInFlight", limits.maxBytesInFlight, defaults.admission.maxBytes)
+      },
+      journalMaxBytes: yield* size("limits.journalMax", limits.journalMax, defaults.journalMaxBytes),
+      journalSegmentBytes: yield* size("limits.journalSegment", limits.journalSegment, defaults.journalSegmentBytes),
+      timeBounds: {
+        minMs,
+        maxFutureMs:
+          limits.maxFuture === undefined
+            ? defaults.timeBounds.maxFutureMs
+            : Duration.toMillis(Duration.fromInputUnsafe(limits.maxFuture as Duration.Input))
+      },
+      maxEmptyWindows: limits.maxEmptyWindows ?? defaults.maxEmptyWindows,
+      corsOrigins: server.corsOrigins ?? [],
+      allowedHosts: server.allowedHosts ?? [],
+      ...(rules === undefined
+        ? {}
+        : {
+            detectors: ConfigDetectors.selection(rules),
+            thresholds: Config.thresholdsOf(config, Defaults.thresholds)
+          }),
+      ...(config.thresholds !== undefined && rules === undefined ? { thresholds: config.thresholds } : {}),
+      ...(p.maxSeries === undefined ? {} : { maxSeries: p.maxSeries }),
+      ...(p.dimension === undefined ? {} : { dimension: p.dimension }),
+      ...(p.signals === undefined ? {} : { signals: p.signals }),
+      ...(config.alerts === undefined ? {} : { alerts: config.alerts }),
+      ...(config.sinks === undefined ? {} : { sinks: config.sinks }),
+      ...(keys.length === 0 ? {} : { keys }),
+      ...(server.tls === undefined ? {} : { tls: server.tls }),
+      ...(config.privacy === undefined ? {} : { privacy: config.privacy }),
+      ...(config.observability === undefined ? {} : { observability: config.observability }),
+      ...(source?.type === "nats" ? { nats: source } : {}),
+      ...(store?.type === "postgres"
+        ? { postgres: { url: store.url, ...(store.schema === undefined ? {} : { schema: store.schema }) } }
+        : {}),
+      ...(source?.type === "kafka"
+        ? {
+            kafka: {
+              brokers: source.brokers,
+              topic: source.topic ?? "llm-events",
+              groupId: source.groupId ?? "sentinel",
+              ...(source.partitions === undefined ? {} : { partitions: source.partitions })
+            }
+          }
+        : {})
+    }
+  })
+
+/**
+ * The settings of a configuration that `serve` decodes but does not apply yet (it refuses to start with them
+ * rather than run without keys, TLS, redaction or sinks the operator asked for).
+ *
+ * @category constructors
+ * @since 0.2.0
+ */
+export const notApplied = (config: Config.Config): Array<string> => [
+  ...((config.sinks ?? []).length > 0 ? ["sinks"] : []),
+  ...(config.alerts?.routes !== undefined ? ["alerts.routes"] : []),
+  ...((config.auth?.keys ?? []).length > 0 ? ["auth.keys"] : []),
+  ...(config.server?.tls !== undefined ? ["server.tls"] : []),
+  ...(config.privacy !== undefined ? ["privacy"] : []),
+  ...(config.observability !== undefined ? ["observability"] : []),
+  ...(config.source?.type === "nats" ? ["source (nats)"] : [])
+]
+
+/**
  * The `serve` subcommand.
  *
  * @example
  * ```sh
  * sentinel serve                                  # 127.0.0.1:7300, data in ./.sentinel
+ * sentinel serve --config sentinel.yaml --port 8080
  * sentinel serve --port 8080 --data-dir /var/lib/sentinel --window "10 seconds"
  * ```
  * @category constructors
@@ -569,206 +723,21 @@ const backboneFlags = {
  */
 export const command = Command.make(
   "serve",
-  {
-    host: Flag.String("host").pipe(
-      Flag.withDescription(
-        "Address to listen on (default 127.0.0.1, loopback only; another address needs --allow-unauthenticated)"
-      ),
-      Flag.withDefault(defaults.host)
-    ),
-    allowUnauthenticated: Flag.Boolean("allow-unauthenticated").pipe(
-      Flag.withDescription(
-        "Allow a non-loopback --host although the API has no authentication yet (anyone who reaches the port can ingest and read)"
-      ),
-      Flag.withDefault(false)
-    ),
-    port: Flag.Int("port").pipe(
-      Flag.withDescription("HTTP port (default 7300; 0 picks a free port)"),
-      Flag.withDefault(defaults.port)
-    ),
-    dataDir: Flag.String("data-dir").pipe(
-      Flag.withDescription("Directory of the embedded store, sentinel.db (default ./.sentinel; created if missing)"),
-      Flag.withDefault(defaults.dataDir)
-    ),
-    window: Flag.String("window").pipe(
-      Flag.withDescription('Tumbling window size (default "1 minute"), e.g. "10 seconds"'),
-      Flag.withDefault(String(defaults.window))
-    ),
-    maxDelay: Flag.String("max-delay").pipe(
-      Flag.withDescription(
-        'Watermark: how far behind the newest event time an event may arrive and still count (default "5 seconds")'
-      ),
-      Flag.withDefault(String(defaults.maxDelay))
-    ),
-    idleTimeout: Flag.String("idle-timeout").pipe(
-      Flag.withDescription(
-        'Close the windows of a series silent for this long, in processing time (default "30 seconds")'
-      ),
-      Flag.withDefault(String(defaults.idleTimeout))
-    ),
-    maxBody: Flag.String("max-body").pipe(
-      Flag.withDescription('Largest request body (default "10 MiB"; or bytes); larger bodies get 413'),
-      Flag.withDefault("10 MiB")
-    ),
-    maxRecords: Flag.Int("max-records").pipe(
-      Flag.withDescription("Most records (events) in one ingest request (default 10000); more get 413"),
-      Flag.withDefault(defaults.maxRecordsPerRequest)
-    ),
-    queueCapacity: Flag.Int("queue-capacity").pipe(
-      Flag.withDescription("Ingest requests queued for the pipeline (default 1024); when full, ingest answers 429"),
-      Flag.withDefault(defaults.queueCapacity)
-    ),
-    maxEventsInFlight: Flag.Int("max-events-in-flight").pipe(
-      Flag.withDescription(
-        "Events accepted but not yet processed by the pipeline (default 100000); past it, ingest answers 429"
-      ),
-      Flag.withDefault(defaults.admission.maxEvents)
-    ),
-    maxBytesInFlight: Flag.String("max-bytes-in-flight").pipe(
-      Flag.withDescription('Request body bytes being read at once (default "64 MiB"); past it, ingest answers 429'),
-      Flag.withDefault("64 MiB")
-    ),
-    journalMax: Flag.String("journal-max").pipe(
-      Flag.withDescription(
-        'Disk budget of the journal (default "2 GiB"); when it is used up, ingest answers 507 until checkpoints free segments'
-      ),
-      Flag.withDefault("2 GiB")
-    ),
-    journalSegment: Flag.String("journal-segment").pipe(
-      Flag.withDescription('Size at which the journal starts a new segment file (default "64 MiB")'),
-      Flag.withDefault("64 MiB")
-    ),
-    maxFuture: Flag.String("max-future").pipe(
-      Flag.withDescription(
-        'How far ahead of the server clock an event time may be (default "5 minutes"); later ones are rejected'
-      ),
-      Flag.withDefault("5 minutes")
-    ),
-    minTimestamp: Flag.String("min-timestamp").pipe(
-      Flag.withDescription(
-        'The earliest accepted event time, ISO 8601 (default "2000-01-01T00:00:00Z"); epoch seconds sent as milliseconds fall below it'
-      ),
-      Flag.withDefault("2000-01-01T00:00:00Z")
-    ),
-    maxEmptyWindows: Flag.Int("max-empty-windows").pipe(
-      Flag.withDescription(
-        "Empty windows a silent series emits in a row before the windowing skips ahead (default 10; skipped windows are counted)"
-      ),
-      Flag.withDefault(defaults.maxEmptyWindows)
-    ),
-    corsOrigin: Flag.String("cors-origin").pipe(
-      Flag.withDescription(
-        "Comma-separated origins (https://dash.example.com) whose web pages may call the API; other cross-origin requests get 403"
-      ),
-      Flag.withDefault("")
-    ),
-    allowedHost: Flag.String("allowed-host").pipe(
-      Flag.withDescription(
-        "Comma-separated Host names accepted besides localhost/127.0.0.1 on a loopback bind (a local proxy's name)"
-      ),
-      Flag.withDefault("")
-    ),
-    checkpointEvery: Flag.String("checkpoint-every").pipe(
-      Flag.withDescription(
-        'How often detector states and the journal position are saved (default "30 seconds"); a restart replays the journal from the last save'
-      ),
-      Flag.withDefault(String(defaults.checkpointEvery))
-    ),
-    ...backboneFlags,
-    kafkaBrokers: Flag.String("kafka-brokers").pipe(
-      Flag.withDescription(
-        "Comma-separated Kafka brokers (host:port): ingest produces to --kafka-topic and the pipeline consumes it in --kafka-group (needs --postgres)"
-      ),
-      Flag.withDefault("")
-    ),
-    kafkaTopic: Flag.String("kafka-topic").pipe(
-      Flag.withDescription('The events topic (default "llm-events")'),
-      Flag.withDefault("llm-events")
-    ),
-    kafkaGroup: Flag.String("kafka-group").pipe(
-      Flag.withDescription('The consumer group the instances share (default "sentinel")'),
-      Flag.withDefault("sentinel")
-    ),
-    kafkaPartitions: Flag.Int("kafka-partitions").pipe(
-      Flag.withDescription(
-        "Create the events topic with this many partitions if it is missing (default: do not create)"
-      ),
-      Flag.withDefault(0)
-    )
-  },
+  ConfigLoad.flags,
   Effect.fn(function* (flags) {
-    if (flags.port < 0 || flags.port > 65535) {
-      return yield* new ServeConfigError({ parameter: "port", message: `expected 0 to 65535, got ${flags.port}` })
-    }
-    for (const [parameter, value] of [
-      ["queue-capacity", flags.queueCapacity],
-      ["max-records", flags.maxRecords],
-      ["max-events-in-flight", flags.maxEventsInFlight]
-    ] as const) {
-      if (value < 1) return yield* new ServeConfigError({ parameter, message: `expected at least 1, got ${value}` })
-    }
-    if (flags.maxEmptyWindows < 0) {
-      return yield* new ServeConfigError({ parameter: "max-empty-windows", message: "expected 0 or more" })
-    }
-    const minMs = Event.parseIsoDateTime(flags.minTimestamp)
-    if (minMs === undefined) {
+    const config = yield* ConfigLoad.load(flags)
+    const pending = notApplied(config)
+    if (pending.length > 0) {
       return yield* new ServeConfigError({
-        parameter: "min-timestamp",
-        message: `expected an ISO 8601 date-time with a time zone, got ${JSON.stringify(flags.minTimestamp)}`
+        parameter: pending[0]!,
+        message: `${pending.join(", ")}: validated by check-config but not applied by serve yet; remove ${pending.length === 1 ? "it" : "them"} to run (the server must not pretend to route, authenticate, encrypt or redact)`
       })
     }
-    if (/\s/.test(flags.host) || flags.host.length === 0) {
-      return yield* new ServeConfigError({
-        parameter: "host",
-        message: `expected an address without spaces, got ${JSON.stringify(flags.host)}`
-      })
-    }
-    if (!isLoopback(flags.host) && !flags.allowUnauthenticated) {
-      return yield* new ServeConfigError({
-        parameter: "host",
-        message: `${flags.host} is not a loopback address and the API has no authentication yet (API keys are planned): bind to 127.0.0.1 behind a proxy that authenticates, or pass --allow-unauthenticated to accept the risk`
-      })
-    }
-    yield* run({
-      host: flags.host,
-      port: flags.port,
-      dataDir: flags.dataDir,
-      window: yield* duration("window", flags.window),
-      maxDelay: yield* duration("max-delay", flags.maxDelay),
-      idleTimeout: yield* duration("idle-timeout", flags.idleTimeout),
-      maxBodyBytes: yield* byteSize("max-body", flags.maxBody),
-      maxRecordsPerRequest: flags.maxRecords,
-      queueCapacity: flags.queueCapacity,
-      admission: {
-        maxEvents: flags.maxEventsInFlight,
-        maxBytes: yield* byteSize("max-bytes-in-flight", flags.maxBytesInFlight)
-      },
-      journalMaxBytes: yield* byteSize("journal-max", flags.journalMax),
-      journalSegmentBytes: yield* byteSize("journal-segment", flags.journalSegment),
-      timeBounds: {
-        minMs,
-        maxFutureMs: Duration.toMillis(Duration.fromInputUnsafe(yield* duration("max-future", flags.maxFuture)))
-      },
-      maxEmptyWindows: flags.maxEmptyWindows,
-      corsOrigins: list(flags.corsOrigin),
-      allowedHosts: list(flags.allowedHost),
-      checkpointEvery: yield* duration("checkpoint-every", flags.checkpointEvery),
-      ...(flags.postgres === "" ? {} : { postgres: postgresConfig(flags.postgres, flags.postgresSchema) }),
-      ...(flags.kafkaBrokers === ""
-        ? {}
-        : {
-            kafka: {
-              brokers: list(flags.kafkaBrokers),
-              topic: flags.kafkaTopic,
-              groupId: flags.kafkaGroup,
-              ...(flags.kafkaPartitions > 0 ? { partitions: flags.kafkaPartitions } : {})
-            }
-          })
-    })
+    yield* run(yield* fromConfig(config))
   })
 ).pipe(
   Command.withDescription(
-    "Run the server: HTTP ingest and query API, pipeline, embedded store (or PostgreSQL, and Kafka as the backbone)"
+    "Run the server: HTTP ingest and query API, pipeline, embedded store (or PostgreSQL, and Kafka as the backbone); --config FILE for sources, sinks, detectors, routing and keys"
   )
 )
 

@@ -15,11 +15,39 @@ export * as Admission from "./Admission.ts"
 export * as Api from "./Api.ts"
 
 /**
+ * `sentinel check-config`:
+ *
+ * @since 0.1.0
+ */
+export * as CheckConfig from "./CheckConfig.ts"
+
+/**
  * The `sentinel` command line:
  *
  * @since 0.1.0
  */
 export * as Cli from "./Cli.ts"
+
+/**
+ * The configuration of `sentinel serve`, as one Schema ({@link Config}):
+ *
+ * @since 0.1.0
+ */
+export * as Config from "./Config.ts"
+
+/**
+ * The detectors of a configuration (`detectors:` rules) as a `Detector.Selection`:
+ *
+ * @since 0.1.0
+ */
+export * as ConfigDetectors from "./ConfigDetectors.ts"
+
+/**
+ * Loading the configuration of `sentinel serve` and `sentinel check-config`:
+ *
+ * @since 0.1.0
+ */
+export * as ConfigLoad from "./ConfigLoad.ts"
 
 /**
  * The dead-letter store of `sentinel serve`:

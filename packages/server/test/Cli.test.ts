@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process"
-import { mkdtempSync } from "node:fs"
+import { mkdtempSync, writeFileSync } from "node:fs"
 import { type AddressInfo, createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -29,7 +29,10 @@ describe("sentinel command line", () => {
       mkdtempSync(join(tmpdir(), "s-"))
     )
     assert.strictEqual(run.status, 1)
-    assert.match(run.stderr, /^sentinel: ServeConfigError: expected an address without spaces, got "127\.0\.0\.1 "/)
+    assert.match(
+      run.stderr,
+      /^sentinel: ConfigError: invalid configuration:\n {2}server\.host: expected no spaces, got "127\.0\.0\.1 " \(from --host\)/
+    )
   })
 
   it("says which address is in use, in one line and exit 1", async () => {
@@ -70,5 +73,34 @@ describe("sentinel command line", () => {
     const bad = sentinel("serve", "--port", "abc")
     assert.strictEqual(bad.status, 1)
     assert.match(bad.stdout + bad.stderr, /Invalid value for flag --port/)
+  })
+
+  it("check-config prints the effective configuration with secrets redacted, and exits 1 naming the path", () => {
+    const dir = mkdtempSync(join(tmpdir(), "s-"))
+    const file = join(dir, "sentinel.yaml")
+    writeFileSync(
+      file,
+      "server:\n  port: 8123\nsinks:\n  - { type: webhook, url: 'http://127.0.0.1:9/x', secret: hush-hush }\n"
+    )
+    const ok = sentinel("check-config", "--config", file, "--window", "10 seconds")
+    assert.strictEqual(ok.status, 0, ok.stderr)
+    const printed = JSON.parse(ok.stdout)
+    assert.strictEqual(printed.server.port, 8123)
+    assert.strictEqual(printed.pipeline.window, "10000 millis")
+    assert.strictEqual(printed.sinks[0].secret, "<redacted>")
+    assert.notInclude(ok.stdout, "hush-hush")
+    writeFileSync(file, "detectors:\n  - type: mad\n    params: { window: 0 }\n")
+    const bad = sentinel("check-config", "--config", file)
+    assert.strictEqual(bad.status, 1)
+    assert.match(bad.stderr, /detectors\[0\]\.params\.window: expected a value greater than 0, got 0/)
+  })
+
+  it("serve refuses configured settings it does not apply yet instead of ignoring them", () => {
+    const dir = mkdtempSync(join(tmpdir(), "s-"))
+    const file = join(dir, "sentinel.json")
+    writeFileSync(file, JSON.stringify({ auth: { keys: [{ name: "k", scopes: ["read"], env: "K" }] } }))
+    const run = sentinel("serve", "--config", file, "--port", "0", "--data-dir", dir)
+    assert.strictEqual(run.status, 1)
+    assert.match(run.stderr, /auth\.keys: validated by check-config but not applied by serve yet/)
   })
 })
