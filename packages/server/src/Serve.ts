@@ -511,24 +511,6 @@ export const isLoopback = (host: string): boolean => {
   )
 }
 
-const list = (text: string): ReadonlyArray<string> =>
-  text
-    .split(",")
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0)
-
-const duration = (parameter: string, input: string): Effect.Effect<Duration.Input, ServeConfigError> => {
-  const value = /^\d+(\.\d+)?$/.test(input.trim()) ? Number(input) : input
-  return Option.isSome(Duration.fromInput(value as Duration.Input))
-    ? Effect.succeed(value as Duration.Input)
-    : Effect.fail(
-        new ServeConfigError({
-          parameter,
-          message: `cannot read duration ${JSON.stringify(input)} (e.g. "10 seconds", "1 minute", or milliseconds)`
-        })
-      )
-}
-
 const byteSize = (parameter: string, input: string): Effect.Effect<number, ServeConfigError> => {
   const s = input.trim()
   const size = /^\d+$/.test(s) ? Option.some(Number(s)) : Option.flatMap(ByteSize.fromString(s), ByteSize.toNumber)
