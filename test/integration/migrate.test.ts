@@ -24,7 +24,7 @@ describe("sentinel migrate / serve --kafka-brokers", () => {
   it.effect("serve with Kafka but no PostgreSQL is refused (the instances hand state over through it)", () =>
     Effect.gen(function* () {
       const e = yield* Effect.flip(Cli.run(["serve", "--port", "0", "--kafka-brokers", "127.0.0.1:9092"]))
-      assert.strictEqual((e as { _tag: string })._tag, "ServeConfigError")
+      assert.strictEqual((e as { _tag: string })._tag, "ConfigError")
       assert.include((e as { message: string }).message, "--postgres")
     }).pipe(Effect.provide(NodeServices.layer))
   )

@@ -721,7 +721,7 @@ export const decode = (
       issues.push({
         path: "source",
         message:
-          "a kafka source needs store type postgres: the instances of a consumer group hand partitions' state over through it"
+          "a kafka source needs store type postgres (--postgres): the instances of a consumer group hand partitions' state over through it"
       })
     }
     if (issues.length > 0) return Effect.fail(new ConfigError({ issues }))
