@@ -421,19 +421,29 @@ export const Observability = Schema.Struct({
  * @since 0.2.0
  */
 export const Config = Schema.Struct({
+  /** Where and how Sentinel listens (address, port, data directory, CORS, TLS). */
   server: Schema.optionalKey(Server),
+  /** Limits of ingest and the journal, each answered with a status naming it. */
   limits: Schema.optionalKey(Limits),
+  /** Windows, watermark, checkpoints and series. */
   pipeline: Schema.optionalKey(PipelineSection),
   /** Detectors per signal (default: the built-in `Defaults.config`). */
   detectors: Schema.optionalKey(Schema.Array(DetectorRule).check(Schema.isMinLength(1))),
-  /** (default: warning 3.7 / critical 5 with the default detectors, else warning 4 / critical 6) */
+  /** Score thresholds (default: warning 3.7 / critical 5 with the default detectors, else warning 4 / critical 6). */
   thresholds: Schema.optionalKey(Thresholds),
+  /** Where anomalies, alerts, dead letters and checkpoints live (default `embedded`). */
   store: Schema.optionalKey(Store),
+  /** Where events come from besides HTTP and OTLP ingest (default `embedded`). */
   source: Schema.optionalKey(Source),
+  /** Destinations of anomalies and alerts besides the store, each with a unique `name`. */
   sinks: Schema.optionalKey(Schema.Array(Sink)),
+  /** The alert policy and the routing of alert events to sinks. */
   alerts: Schema.optionalKey(Alerts),
+  /** API keys and their scopes. */
   auth: Schema.optionalKey(Auth),
+  /** What of an event's text is kept, and redaction patterns. */
   privacy: Schema.optionalKey(Privacy),
+  /** Sentinel's own logs and traces. */
   observability: Schema.optionalKey(Observability)
 }).annotate({ identifier: "SentinelConfig" })
 
