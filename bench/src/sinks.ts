@@ -53,7 +53,7 @@ const anomalies: Array<Anomaly.Anomaly> = Array.from({ length: Math.max(INFLUX_N
   }
 })
 const alerts: Array<Alert.AlertEvent> = Array.from({ length: HTTP_N }, (_, i) => ({
-  kind: "opened",
+  _tag: "opened",
   alert: {
     id: Anomaly.makeId(key.id, "alert", i),
     series: key,

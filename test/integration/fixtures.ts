@@ -18,12 +18,12 @@ export const alert = (i: number, over: Partial<Alert.Alert> = {}): Alert.Alert =
   ...over
 })
 
-export const opened = (i: number): Alert.AlertEvent => ({ kind: "opened", alert: alert(i) })
+export const opened = (i: number): Alert.AlertEvent => ({ _tag: "opened", alert: alert(i) })
 
 export const resolved = (i: number): Alert.AlertEvent => {
   const a = alert(i)
   return {
-    kind: "resolved",
+    _tag: "resolved",
     alert: { ...a, status: "resolved", resolvedAt: a.openedAt + 300_000, anomalies: 4, detectors: ["mad", "seasonal"] }
   }
 }

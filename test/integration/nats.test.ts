@@ -279,7 +279,7 @@ describe("Nats sink", () => {
           assert.strictEqual(sinkCounts.sent, stats.anomalies + stats.alertEvents)
           const last = yield* Effect.promise(() => stream.getMessage({ last_by_subj: `${t.subject}.alerts.opened` }))
           const opened = JSON.parse(new TextDecoder().decode(last!.data)) as Alert.AlertEvent
-          assert.strictEqual(opened.kind === "opened" ? opened.alert.series.service : "", "search")
+          assert.strictEqual(opened._tag === "opened" ? opened.alert.series.service : "", "search")
         })
       ),
     40_000

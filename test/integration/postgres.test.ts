@@ -78,7 +78,7 @@ describe("Postgres", () => {
       // a replay of the same events (a restart) and the next transition of alert 1
       const second = yield* pg.recordAlertEvents([opened(1), opened(2), resolved(1)])
       assert.deepStrictEqual(
-        second.map((e) => e.kind),
+        second.map((e) => e._tag),
         ["resolved"]
       )
       assert.strictEqual((yield* pg.recordAlertEvents([resolved(1)])).length, 0)
@@ -91,7 +91,7 @@ describe("Postgres", () => {
       const done = yield* pg.alerts("resolved", 10)
       assert.deepStrictEqual(
         open.map((a) => a.id),
-        [opened(2).kind === "opened" ? (opened(2) as { alert: Alert.Alert }).alert.id : ""]
+        [opened(2)._tag === "opened" ? (opened(2) as { alert: Alert.Alert }).alert.id : ""]
       )
       assert.strictEqual(done.length, 1)
       assert.strictEqual(done[0]?.anomalies, 4)
@@ -103,7 +103,7 @@ describe("Postgres", () => {
       const sink = yield* AlertSink.AlertSink.pipe(Effect.provide(Postgres.layerAlertSink(downstream)))
       yield* sink.write([opened(1), resolved(1), opened(3)])
       assert.deepStrictEqual(
-        seen.map((e) => e.kind),
+        seen.map((e) => e._tag),
         ["opened"]
       )
     }).pipe(Effect.provide(freshStore("alerts")))

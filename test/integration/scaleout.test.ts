@@ -158,7 +158,7 @@ describe("sentinel processes on Kafka + PostgreSQL", () => {
           assert.deepStrictEqual((await alertEventIds(schema)).sort(), expected.alerts.map(AlertJson.deliveryId).sort())
           assert.strictEqual(
             alertLines(a.output()) + alertLines(b.output()),
-            expected.alerts.filter((e) => e.kind !== "storm" && e.alert.series.metric.startsWith("latency.")).length
+            expected.alerts.filter((e) => e._tag !== "storm" && e.alert.series.metric.startsWith("latency.")).length
           )
         })
       })

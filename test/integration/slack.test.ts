@@ -31,7 +31,7 @@ describe("Slack", () => {
       const stored = yield* Effect.gen(function* () {
         yield* AnomalySink.AnomalySink.use((s) => s.write([a]))
         yield* AlertSink.AlertSink.use((s) =>
-          s.write([opened(1), resolved(1), { kind: "storm", time: 0, suppressed: 7 }])
+          s.write([opened(1), resolved(1), { _tag: "storm", time: 0, suppressed: 7 }])
         )
         return yield* AnomalySink.Memory.use((m) => m.written)
       }).pipe(Effect.provide(sinks))

@@ -40,7 +40,7 @@ describe("Webhook", () => {
           "valid"
         )
         const payload = Schema.decodeUnknownSync(Schema.fromJsonString(Webhook.Payload))(r.body.toString("utf8"))
-        assert.strictEqual(payload.type, `alert.${events[i]!.kind}`)
+        assert.strictEqual(payload.type, `alert.${events[i]!._tag}`)
         assert.deepStrictEqual(payload.event, events[i])
         assert.strictEqual(r.headers["x-sentinel-delivery"], payload.id)
         assert.strictEqual(r.headers["content-type"], "application/json")

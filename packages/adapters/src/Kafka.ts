@@ -636,7 +636,7 @@ export const layerSink = (
           alertTopic,
           events.map(
             (e) =>
-              [e.kind === "storm" ? "storm" : e.alert.series.id, AlertJson.deliveryId(e), AlertJson.encode(e)] as const
+              [e._tag === "storm" ? "storm" : e.alert.series.id, AlertJson.deliveryId(e), AlertJson.encode(e)] as const
           )
         )
       const toSink = (e: KafkaError) => AdapterError.toSinkError("kafka", e.reason, e)

@@ -437,7 +437,7 @@ export const layerSink = (
       const publishAlerts = (events: ReadonlyArray<Alert.AlertEvent>) =>
         publish(
           "publish alerts",
-          events.map((e) => [`${alertSubject}.${token(e.kind)}`, AlertJson.deliveryId(e), AlertJson.encode(e)] as const)
+          events.map((e) => [`${alertSubject}.${token(e._tag)}`, AlertJson.deliveryId(e), AlertJson.encode(e)] as const)
         )
       const toSink = (e: NatsError) => AdapterError.toSinkError("nats", e.reason, e)
       return Context.make(AnomalySink.AnomalySink, {

@@ -305,7 +305,7 @@ export const layerClient = (config: Config): Layer.Layer<PgClient.PgClient | Sql
 export interface StoredAlertEvent {
   readonly id: string
   readonly alertId: string | null
-  readonly kind: Alert.AlertEvent["kind"]
+  readonly kind: Alert.AlertEvent["_tag"]
   readonly eventTime: number
   readonly event: Alert.AlertEvent
 }
@@ -565,9 +565,9 @@ const make = (sql: SqlClient.SqlClient, counters: Counters.Counters) => {
                 for (const e of events) byId.set(AlertJson.deliveryId(e), e)
                 const rows = [...byId].map(([id, e]) => ({
                   id,
-                  alert_id: e.kind === "storm" ? null : e.alert.id,
-                  kind: e.kind,
-                  severity: e.kind === "storm" ? null : e.alert.severity,
+                  alert_id: e._tag === "storm" ? null : e.alert.id,
+                  kind: e._tag,
+                  severity: e._tag === "storm" ? null : e.alert.severity,
                   event_time: AlertJson.eventTime(e),
                   payload: AlertJson.encode(e),
                   recorded_at: now
@@ -580,7 +580,7 @@ const make = (sql: SqlClient.SqlClient, counters: Counters.Counters) => {
                 for (const [id, e] of byId) {
                   if (!fresh.has(id)) continue
                   out.push(e)
-                  if (e.kind === "storm") continue
+                  if (e._tag === "storm") continue
                   const a = e.alert
                   const row = {
                     id: a.id,
@@ -624,7 +624,7 @@ const make = (sql: SqlClient.SqlClient, counters: Counters.Counters) => {
           (r): StoredAlertEvent => ({
             id: r.id as string,
             alertId: (r.alert_id as string | null) ?? null,
-            kind: r.kind as Alert.AlertEvent["kind"],
+            kind: r.kind as Alert.AlertEvent["_tag"],
             eventTime: Number(r.event_time),
             event: json<Alert.AlertEvent>(r.payload)
           })

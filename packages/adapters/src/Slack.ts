@@ -105,8 +105,8 @@ const field = (title: string, value: string) => ({ type: "mrkdwn", text: cut(`*$
  */
 export const dashboardLink = (template: string, event: Alert.AlertEvent): string =>
   template
-    .replaceAll("{series}", event.kind === "storm" ? "" : encodeURIComponent(event.alert.series.id))
-    .replaceAll("{alert}", event.kind === "storm" ? "" : encodeURIComponent(event.alert.id))
+    .replaceAll("{series}", event._tag === "storm" ? "" : encodeURIComponent(event.alert.series.id))
+    .replaceAll("{alert}", event._tag === "storm" ? "" : encodeURIComponent(event.alert.id))
 
 /**
  * The Block Kit message of an alert event.
@@ -133,16 +133,16 @@ export const message = (
             ]
           }
         ]
-  if (event.kind === "storm") {
+  if (event._tag === "storm") {
     const text = `:warning: Alert storm: ${event.suppressed} new alerts suppressed since ${new Date(event.time).toISOString()}`
     return { text, blocks: [{ type: "section", text: { type: "mrkdwn", text } }, ...link] }
   }
   const a = event.alert
   const what = `${a.series.metric} on ${a.series.service} / ${a.series.model}`
   const title =
-    event.kind === "resolved"
+    event._tag === "resolved"
       ? `:white_check_mark: Resolved: ${what}`
-      : `${icon[a.severity]} ${event.kind === "opened" ? "Alert" : "Escalated"} (${a.severity}): ${what}`
+      : `${icon[a.severity]} ${event._tag === "opened" ? "Alert" : "Escalated"} (${a.severity}): ${what}`
   const o = options.observation
   const fields = [
     field("Series", `\`${mrkdwn(a.series.id)}\``),
@@ -155,8 +155,8 @@ export const message = (
         ]),
     field("Detectors", mrkdwn(a.detectors.join(", "))),
     field(
-      event.kind === "resolved" ? "Open for" : "Since",
-      event.kind === "resolved" && a.resolvedAt !== null
+      event._tag === "resolved" ? "Open for" : "Since",
+      event._tag === "resolved" && a.resolvedAt !== null
         ? `${Math.round((a.resolvedAt - a.openedAt) / 60_000)} min`
         : `<!date^${Math.floor(a.openedAt / 1000)}^{date_short_pretty} {time}|${new Date(a.openedAt).toISOString()}>`
     )
@@ -224,7 +224,7 @@ export const layer = (config: Config): Layer.Layer<Slack | AlertSink.AlertSink, 
         JSON.stringify(
           message(event, {
             dashboardUrl: config.dashboardUrl,
-            observation: event.kind === "storm" ? undefined : seen.get(event.alert.series.id)
+            observation: event._tag === "storm" ? undefined : seen.get(event.alert.series.id)
           })
         )
       const sink = Delivery.alertSink(d, o, text, AlertJson.deliveryId, deadLetters)

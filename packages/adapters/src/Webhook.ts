@@ -2,7 +2,7 @@
  * The webhook alert sink: POSTs each alert event as JSON to a URL (an incident tool, a chat bridge, your own
  * service), signed, retried, rate limited, and dead-lettered when it still fails, so no alert is lost.
  *
- * The body is `{"id": <delivery id>, "type": "alert.<kind>", "event": <AlertEvent>}` ({@link Payload}). The
+ * The body is `{"id": <delivery id>, "type": "alert.<_tag>", "event": <AlertEvent>}` ({@link Payload}). The
  * delivery id is deterministic (the same alert event replayed after a restart has the same id), and it is also
  * sent as `X-Sentinel-Delivery`, so a receiver can drop repeats.
  *
@@ -40,7 +40,7 @@
  * @since 0.1.0
  */
 import { timingSafeEqual } from "node:crypto"
-import { type Alert, AlertSink } from "@llm-sentinel/core"
+import { Alert, AlertSink } from "@llm-sentinel/core"
 import { DeadLetterSink } from "@llm-sentinel/core/DeadLetterSink"
 import { Context, type Duration, Effect, Layer, Redacted, Schema } from "effect"
 import * as AdapterError from "./AdapterError.ts"
@@ -102,7 +102,7 @@ export const decodeConfig = (input: unknown): Effect.Effect<Config, Schema.Schem
 export const Payload = Schema.Struct({
   id: Schema.String,
   type: Schema.Literals(["alert.opened", "alert.escalated", "alert.resolved", "alert.storm"]),
-  event: AlertJson.AlertEvent
+  event: Alert.AlertEvent
 }).annotate({ identifier: "WebhookPayload" })
 
 /**
@@ -112,7 +112,7 @@ export const Payload = Schema.Struct({
  * @since 0.1.0
  */
 export const body = (event: Alert.AlertEvent, id: string = AlertJson.deliveryId(event)): string =>
-  `{"id":${JSON.stringify(id)},"type":"alert.${event.kind}","event":${AlertJson.encode(event)}}`
+  `{"id":${JSON.stringify(id)},"type":"alert.${event._tag}","event":${AlertJson.encode(event)}}`
 
 /**
  * The webhook failed to deliver after its retries.

@@ -4,7 +4,7 @@ import { type Alert, AlertSink, AnomalySink } from "@llm-sentinel/core"
 import { SinkError } from "@llm-sentinel/core/SinkError"
 import { Effect, Layer } from "effect"
 
-const event: Alert.AlertEvent = { kind: "storm", time: 0, suppressed: 3 }
+const event: Alert.AlertEvent = { _tag: "storm", time: 0, suppressed: 3 }
 const recording = (log: Array<string>, name: string) =>
   Layer.succeed(AlertSink.AlertSink, { write: (xs) => Effect.sync(() => log.push(`${name}:${xs.length}`)) })
 

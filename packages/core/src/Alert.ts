@@ -72,35 +72,84 @@ export const policy = (
 })
 
 /**
- * An alert: one incident on one series.
+ * An alert: one incident on one series. Times are event times (epoch ms).
  *
  * @category models
  * @since 0.1.0
  */
-export interface Alert {
-  readonly id: string
-  readonly series: SeriesKey
-  readonly status: "open" | "resolved"
-  readonly severity: Verdict.Severity
-  readonly openedAt: number
-  readonly lastAnomalyAt: number
-  readonly resolvedAt: number | null
-  readonly anomalies: number
-  readonly detectors: ReadonlyArray<string>
-  readonly reason: string
-}
+export const Alert = Schema.Struct({
+  id: Schema.String,
+  series: SeriesKeySchema,
+  status: Schema.Literals(["open", "resolved"]),
+  severity: Verdict.Severity,
+  openedAt: Schema.Finite,
+  lastAnomalyAt: Schema.Finite,
+  resolvedAt: Schema.NullOr(Schema.Finite),
+  anomalies: Schema.Finite,
+  detectors: Schema.Array(Schema.String),
+  reason: Schema.String
+}).annotate({ identifier: "Alert" })
 
 /**
- * What the policy says happened.
+ * @category models
+ * @since 0.1.0
+ */
+export type Alert = typeof Alert.Type
+
+/**
+ * An alert opened on a series.
  *
  * @category models
  * @since 0.1.0
  */
-export type AlertEvent =
-  | { readonly kind: "opened"; readonly alert: Alert }
-  | { readonly kind: "escalated"; readonly alert: Alert }
-  | { readonly kind: "resolved"; readonly alert: Alert }
-  | { readonly kind: "storm"; readonly time: number; readonly suppressed: number }
+export const Opened = Schema.TaggedStruct("opened", { alert: Alert })
+
+/**
+ * An open alert's severity rose.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const Escalated = Schema.TaggedStruct("escalated", { alert: Alert })
+
+/**
+ * An alert resolved after `resolveAfter` normal points.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const Resolved = Schema.TaggedStruct("resolved", { alert: Alert })
+
+/**
+ * The storm cap suppressed `suppressed` alerts in the storm window starting at `time`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const Storm = Schema.TaggedStruct("storm", { time: Schema.Finite, suppressed: Schema.Finite })
+
+/**
+ * What the policy says happened, discriminated by `_tag` (`opened`, `escalated`, `resolved`, `storm`). This is
+ * also the wire format of every adapter that sends alert events out of the process (webhooks, Slack, Kafka,
+ * NATS, PostgreSQL, the HTTP API): JSON such as `{"_tag":"opened","alert":{...}}`.
+ *
+ * @example
+ * ```ts
+ * import { Alert } from "@llm-sentinel/core"
+ * import { Schema } from "effect"
+ * const decode = Schema.decodeUnknownSync(Schema.fromJsonString(Alert.AlertEvent))
+ * const event = decode(`{"_tag":"storm","time":0,"suppressed":3}`)
+ * ```
+ * @category models
+ * @since 0.1.0
+ */
+export const AlertEvent = Schema.Union([Opened, Escalated, Resolved, Storm]).annotate({ identifier: "AlertEvent" })
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export type AlertEvent = typeof AlertEvent.Type
 
 /**
  * Counters of the policy.
@@ -135,20 +184,7 @@ const Snapshot = Schema.fromJsonString(
     series: Schema.Array(
       Schema.Struct({
         id: Schema.String,
-        open: nullable(
-          Schema.Struct({
-            id: Schema.String,
-            series: SeriesKeySchema,
-            status: Schema.Literals(["open", "resolved"]),
-            severity: Verdict.Severity,
-            openedAt: Schema.Finite,
-            lastAnomalyAt: Schema.Finite,
-            resolvedAt: nullable(Schema.Finite),
-            anomalies: Schema.Finite,
-            detectors: Schema.Array(Schema.String),
-            reason: Schema.String
-          })
-        ),
+        open: nullable(Alert),
         normalStreak: Schema.Finite,
         lastNormalTime: nullable(Schema.Finite),
         cooldownUntil: nullable(Schema.Finite)
@@ -201,7 +237,7 @@ export const makeAlertFn = (
         if (++s.normalStreak >= policy.resolveAfter) {
           s.open.status = "resolved"
           s.open.resolvedAt = point.time
-          out.push({ kind: "resolved", alert: { ...s.open } })
+          out.push({ _tag: "resolved", alert: { ...s.open } })
           c.resolved++
           s.open = undefined
           s.cooldownUntil = point.time + policy.cooldownMs
@@ -222,7 +258,7 @@ export const makeAlertFn = (
         if (Verdict.rank(verdict.severity) > Verdict.rank(open.severity)) {
           open.severity = verdict.severity
           open.reason = verdict.reason
-          out.push({ kind: "escalated", alert: { ...open } })
+          out.push({ _tag: "escalated", alert: { ...open } })
         }
         continue
       }
@@ -231,7 +267,7 @@ export const makeAlertFn = (
         continue
       }
       if (point.time >= stormStart + policy.stormWindowMs) {
-        if (stormSuppressed > 0) out.push({ kind: "storm", time: stormStart, suppressed: stormSuppressed })
+        if (stormSuppressed > 0) out.push({ _tag: "storm", time: stormStart, suppressed: stormSuppressed })
         stormStart = point.time
         stormOpened = 0
         stormSuppressed = 0
@@ -255,7 +291,7 @@ export const makeAlertFn = (
         detectors: [detector],
         reason: verdict.reason
       }
-      out.push({ kind: "opened", alert: { ...s.open } })
+      out.push({ _tag: "opened", alert: { ...s.open } })
     }
     return out
   }

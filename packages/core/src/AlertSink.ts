@@ -33,12 +33,12 @@ export const layerLog: Layer.Layer<AlertSink> = Layer.succeed(AlertSink, {
     Effect.forEach(
       events,
       (e) => {
-        if (e.kind === "storm") return Effect.logWarning(`alert storm: ${e.suppressed} alerts suppressed`)
+        if (e._tag === "storm") return Effect.logWarning(`alert storm: ${e.suppressed} alerts suppressed`)
         const a = e.alert
-        const text = `alert ${e.kind}: ${a.series.id} ${a.severity} (${a.detectors.join(", ")}): ${a.reason}`
+        const text = `alert ${e._tag}: ${a.series.id} ${a.severity} (${a.detectors.join(", ")}): ${a.reason}`
         const annotated = (eff: Effect.Effect<void>) =>
           eff.pipe(Effect.annotateLogs({ alertId: a.id, openedAt: new Date(a.openedAt).toISOString() }))
-        return annotated(e.kind === "resolved" ? Effect.logInfo(text) : Effect.logWarning(text))
+        return annotated(e._tag === "resolved" ? Effect.logInfo(text) : Effect.logWarning(text))
       },
       { discard: true }
     )

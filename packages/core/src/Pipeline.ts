@@ -620,11 +620,11 @@ export const make = (config: Config, options: MakeOptions = {}): Pipeline => {
   // before it was emitted already, by this instance or by one that ran the same batches before a restart.
   const emitted = new Map<string, readonly [number, number]>()
   const markOf = (e: Alert.AlertEvent): readonly [string, readonly [number, number]] =>
-    e.kind === "storm"
+    e._tag === "storm"
       ? ["storm", [e.time, 0]]
-      : e.kind === "opened"
+      : e._tag === "opened"
         ? [e.alert.series.id, [e.alert.openedAt, 0]]
-        : e.kind === "escalated"
+        : e._tag === "escalated"
           ? [e.alert.series.id, [e.alert.lastAnomalyAt, 1 + Verdict.rank(e.alert.severity)]]
           : [e.alert.series.id, [e.alert.resolvedAt ?? e.alert.lastAnomalyAt, 100]]
   const MarkJson = Schema.fromJsonString(Schema.Tuple([Schema.Finite, Schema.Finite]))

@@ -8,7 +8,7 @@ const at = (time: number, score: number, k = key): Detector.Scored => ({
   detector: "zscore",
   verdict: decide({ score, expected: 0, lower: -4, upper: 4, ready: true }, score)
 })
-const kinds = (events: ReadonlyArray<Alert.AlertEvent>) => events.map((e) => e.kind)
+const kinds = (events: ReadonlyArray<Alert.AlertEvent>) => events.map((e) => e._tag)
 
 describe("Alert policy", () => {
   it("opens once, dedups, escalates, resolves after resolveAfter normal points", () => {
@@ -16,7 +16,7 @@ describe("Alert policy", () => {
     const out = policy.apply([at(0, 1), at(1, 5), at(2, 4.5), at(3, 7), at(4, 1), at(5, 1), at(6, 1)])
     assert.deepStrictEqual(kinds(out), ["opened", "escalated", "resolved"])
     const resolved = out[2]!
-    assert.ok(resolved.kind === "resolved" && resolved.alert.anomalies === 3 && resolved.alert.severity === "critical")
+    assert.ok(resolved._tag === "resolved" && resolved.alert.anomalies === 3 && resolved.alert.severity === "critical")
     assert.strictEqual(policy.counters().deduplicated, 2)
   })
 
@@ -39,7 +39,7 @@ describe("Alert policy", () => {
     const out = policy.apply([...keys.map((k, i) => at(i, 5, k)), at(2000, 5, Series.makeKey("late", "m", "x"))])
     assert.deepStrictEqual(kinds(out), ["opened", "opened", "storm", "opened"])
     const storm = out[2]!
-    assert.ok(storm.kind === "storm" && storm.suppressed === 3)
+    assert.ok(storm._tag === "storm" && storm.suppressed === 3)
     assert.strictEqual(policy.counters().suppressedByStorm, 3)
   })
 

@@ -47,7 +47,7 @@ describe("Pipeline", () => {
       }
       const alerts = yield* AlertSink.Memory.use((s) => s.written)
       // one alert per watched signal of the series (p50 and p95), each resolved once latency is back
-      assert.deepStrictEqual(alerts.map((e) => e.kind).sort(), ["opened", "opened", "resolved", "resolved"])
+      assert.deepStrictEqual(alerts.map((e) => e._tag).sort(), ["opened", "opened", "resolved", "resolved"])
       const stats = pipeline.stats()
       assert.strictEqual(stats.received, 3600)
       assert.strictEqual(stats.decoded, 3600)

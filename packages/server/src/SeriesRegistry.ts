@@ -220,9 +220,9 @@ export const make = (options: { readonly detectors: Detector.Selection; readonly
   }
   const onAlerts = (events: ReadonlyArray<Alert.AlertEvent>) => {
     for (const ev of events) {
-      if (ev.kind === "storm") continue
+      if (ev._tag === "storm") continue
       const e = entryOf(ev.alert.series)
-      e.alert = ev.kind === "resolved" ? null : { id: ev.alert.id, severity: ev.alert.severity }
+      e.alert = ev._tag === "resolved" ? null : { id: ev.alert.id, severity: ev.alert.severity }
     }
   }
   const summary = (e: Entry): Summary => {

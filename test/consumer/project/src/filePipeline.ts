@@ -75,7 +75,7 @@ export const main = (input: string, output: string) =>
       JSON.stringify({
         stats: pipeline.stats(),
         deadLetters: deadLetters.map((d) => d.errors),
-        alerts: alerts.map((e) => e.kind)
+        alerts: alerts.map((e) => e._tag)
       })
     )
   }).pipe(
