@@ -260,7 +260,7 @@ export const Progress = Schema.Struct({
  */
 export const SeriesSummary = Schema.Struct({
   series: Series.SeriesKeySchema,
-  lastPoint: Schema.NullOr(Schema.Struct({ time: Schema.Finite, value: Schema.Finite })),
+  lastPoint: Schema.NullOr(Schema.Struct({ time: Schema.Finite, value: NumOrNull })),
   stats: Schema.Struct({ count: Schema.Int, mean: NumOrNull, min: NumOrNull, max: NumOrNull }),
   detectors: Schema.Array(Progress),
   warmingUp: Schema.Boolean,
@@ -277,7 +277,7 @@ export const SeriesSummary = Schema.Struct({
  */
 export const SeriesPoint = Schema.Struct({
   time: Schema.Finite,
-  value: Schema.Finite,
+  value: NumOrNull,
   expected: NumOrNull,
   lower: NumOrNull,
   upper: NumOrNull,

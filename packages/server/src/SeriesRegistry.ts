@@ -42,7 +42,8 @@ export interface DetectorPoint {
  */
 export interface Point {
   readonly time: number
-  readonly value: number
+  /** The aggregate; null when it is not a finite number (e.g. a rate over an empty window). */
+  readonly value: number | null
   readonly expected: number | null
   readonly lower: number | null
   readonly upper: number | null
@@ -75,7 +76,7 @@ export interface Progress {
  */
 export interface Summary {
   readonly series: Series.SeriesKey
-  readonly lastPoint: { readonly time: number; readonly value: number } | null
+  readonly lastPoint: { readonly time: number; readonly value: number | null } | null
   readonly stats: {
     readonly count: number
     readonly mean: number | null
@@ -249,7 +250,7 @@ export const make = (options: { readonly detectors: Detector.Selection; readonly
     }))
     return {
       series: e.key,
-      lastPoint: last === undefined ? null : { time: last.time, value: last.value },
+      lastPoint: last === undefined ? null : { time: last.time, value: finite(last.value) },
       stats: {
         count,
         mean: count === 0 ? null : sum / count,
@@ -319,7 +320,7 @@ export const make = (options: { readonly detectors: Detector.Selection; readonly
         for (const d of p.detectors) if (Verdict.rank(d.severity) > Verdict.rank(severity)) severity = d.severity
         return {
           time: p.time,
-          value: p.value,
+          value: finite(p.value),
           expected: primary?.expected ?? null,
           lower: primary?.lower ?? null,
           upper: primary?.upper ?? null,
