@@ -3,7 +3,7 @@
 // broker fails the test (it never skips).
 import { randomBytes } from "node:crypto"
 import { Kafka } from "@llm-sentinel/adapters"
-import { Admin, Consumer, ProduceAcks, Producer, stringSerializers } from "@platformatic/kafka"
+import { Admin, Consumer, ProduceAcks, Producer, stringDeserializer, stringSerializers } from "@platformatic/kafka"
 import { Effect } from "effect"
 
 export const brokers = [process.env.KAFKA_BROKERS ?? "127.0.0.1:9092"]
@@ -101,3 +101,63 @@ export const committedOffsets = (groupId: string, topic: string, partitions: num
       await admin.close()
     }
   })
+
+/** One record read back from a topic: partition, offset, key, headers and value as text. */
+export interface ReadRecord {
+  readonly partition: number
+  readonly offset: number
+  readonly key: string
+  readonly headers: ReadonlyMap<string, string>
+  readonly value: string
+}
+
+/** Every record of a topic from the start up to its end offsets right now (its own group, nothing committed). */
+export const readAll = (topic: string) =>
+  Effect.flatMap(endOffsets(topic), (end) =>
+    attempt("read back", async () => {
+      const total = end.reduce((a, b) => a + b, 0)
+      const out: Array<ReadRecord> = []
+      if (total === 0) return out
+      const consumer = new Consumer<string, string, string, string>({
+        clientId: "sentinel-test",
+        groupId: `readback-${randomBytes(4).toString("hex")}`,
+        bootstrapBrokers: brokers,
+        deserializers: {
+          key: stringDeserializer,
+          value: stringDeserializer,
+          headerKey: stringDeserializer,
+          headerValue: stringDeserializer
+        }
+      })
+      try {
+        const stream = await consumer.consume({
+          topics: [topic],
+          mode: "earliest",
+          autocommit: false,
+          maxWaitTime: 200
+        })
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`read ${out.length} of ${total} records`)), 30_000)
+          stream.on("error", reject)
+          stream.on("data", (m) => {
+            if (m.offset >= BigInt(end[m.partition] ?? 0)) return
+            out.push({
+              partition: m.partition,
+              offset: Number(m.offset),
+              key: m.key,
+              headers: new Map(m.headers),
+              value: m.value
+            })
+            if (out.length === total) {
+              clearTimeout(timer)
+              resolve()
+            }
+          })
+        })
+        await stream.close()
+      } finally {
+        await consumer.close(true)
+      }
+      return out
+    })
+  )
