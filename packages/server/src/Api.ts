@@ -442,6 +442,8 @@ const pathOf = (path: ReadonlyArray<unknown> | undefined): string =>
 export const layerValidation: Layer.Layer<Validation> = HttpApiMiddleware.layerSchemaErrorTransform(
   Validation,
   (error) => {
+    // a response that does not encode is the server's fault: a logged 500 (see Http.layerErrors), not a 400
+    if (error.kind === "Body" || error.kind === "ResponseHeaders") return Effect.die(error)
     const issues = Schema.isSchemaError(error.cause)
       ? standard(error.cause.issue).issues.map((i) => ({
           path: pathOf(i.path),
