@@ -6,7 +6,16 @@
 // header; alert transitions are idempotent and are not published twice at all.
 import { assert, describe, it } from "@effect/vitest"
 import { AlertJson, Kafka } from "@llm-sentinel/adapters"
-import { Alert, Anomaly, AnomalySink, DeadLetterSink, EventSource, Pipeline, StateStore } from "@llm-sentinel/core"
+import {
+  Alert,
+  AlertSink,
+  Anomaly,
+  AnomalySink,
+  DeadLetterSink,
+  EventSource,
+  Pipeline,
+  StateStore
+} from "@llm-sentinel/core"
 import { Effect, Fiber, Layer, Schema } from "effect"
 import { config, missed, scenario } from "../../examples/backbone/pipeline.ts"
 import { brokers, committedOffsets, endOffsets, produce, readAll, testTopic } from "./kafka.ts"
@@ -20,8 +29,8 @@ const inMemory = (events: ReadonlyArray<unknown>) =>
   Effect.gen(function* () {
     yield* Pipeline.make(pipelineConfig()).run
     return {
-      anomalies: yield* AnomalySink.MemoryAnomalySink.use((s) => s.written),
-      alerts: yield* Alert.MemoryAlerts.use((s) => s.written)
+      anomalies: yield* AnomalySink.Memory.use((s) => s.written),
+      alerts: yield* AlertSink.Memory.use((s) => s.written)
     }
   }).pipe(
     Effect.provide(
@@ -29,7 +38,7 @@ const inMemory = (events: ReadonlyArray<unknown>) =>
         EventSource.layerFromIterable(events, { batchSize: 1000 }),
         AnomalySink.layerMemory,
         DeadLetterSink.layerMemory,
-        Alert.layerMemory
+        AlertSink.layerMemory
       )
     )
   )
@@ -50,7 +59,7 @@ const waitUntil = (
   })
 
 const decodeAnomaly = Schema.decodeUnknownSync(Schema.fromJsonString(Anomaly.Anomaly))
-const decodeAlertEvent = Schema.decodeUnknownSync(Schema.fromJsonString(AlertJson.AlertEvent))
+const decodeAlertEvent = Schema.decodeUnknownSync(Schema.fromJsonString(Alert.AlertEvent))
 
 describe("pipeline → Kafka sink", () => {
   it.live(
@@ -167,7 +176,7 @@ describe("pipeline → Kafka sink", () => {
         const deliveries = new Set<string>()
         for (const r of alertRecords) {
           const e = decodeAlertEvent(r.value) as Alert.AlertEvent
-          assert.strictEqual(r.key, e.kind === "storm" ? "storm" : e.alert.series.id)
+          assert.strictEqual(r.key, e._tag === "storm" ? "storm" : e.alert.series.id)
           assert.strictEqual(r.headers.get("id"), AlertJson.deliveryId(e))
           deliveries.add(AlertJson.deliveryId(e))
         }
