@@ -8,7 +8,7 @@
 export * as AdapterError from "./AdapterError.ts"
 
 /**
- * The JSON form of the core's alert events, as a Schema, for the adapters that send them out of the process (webhooks, NATS).
+ * The JSON form of the core's alert events for the adapters that send them out of the process (webhooks, Slack, Kafka, NATS):
  *
  * @since 0.1.0
  */

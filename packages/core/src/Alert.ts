@@ -12,12 +12,12 @@
  *
  * @since 0.1.0
  */
-import { Option, Schema } from "effect"
+import { type Duration, Option, Result, Schema } from "effect"
 import { makeId } from "./Anomaly.ts"
 import type * as Detector from "./Detector.ts"
-import { type SeriesKey, SeriesKeySchema } from "./Series.ts"
+import { toMillis } from "./internal/millis.ts"
+import { SeriesKeySchema } from "./Series.ts"
 import * as Verdict from "./Verdict.ts"
-import * as Watermark from "./Watermark.ts"
 
 /**
  * @category models
@@ -47,8 +47,26 @@ export const defaultPolicy: Policy = {
 }
 
 /**
- * Builds a policy from friendlier options (durations as `Duration.Input`).
+ * Invalid alert policy options: a duration that is not a finite non-negative duration (a storm window must be
+ * positive), or a count that is not a positive whole number.
  *
+ * @category errors
+ * @since 0.1.0
+ */
+export class InvalidPolicy extends Schema.TaggedError<InvalidPolicy>("@llm-sentinel/core/Alert/InvalidPolicy")(
+  "InvalidPolicy",
+  { parameter: Schema.String, message: Schema.String }
+) {}
+
+/**
+ * Builds a policy from friendlier options (durations as `Duration.Input`); an invalid option is an
+ * {@link InvalidPolicy} naming it.
+ *
+ * @example
+ * ```ts
+ * import { Alert } from "@llm-sentinel/core"
+ * const policy = Alert.policy({ cooldown: "10 minutes", stormWindow: "1 minute" }) // Result
+ * ```
  * @category constructors
  * @since 0.1.0
  */
@@ -56,20 +74,41 @@ export const policy = (
   options: {
     readonly minSeverity?: Verdict.Severity
     readonly resolveAfter?: number
-    readonly cooldown?: import("effect").Duration.Input
+    readonly cooldown?: Duration.Input
     readonly stormCap?: number
-    readonly stormWindow?: import("effect").Duration.Input
+    readonly stormWindow?: Duration.Input
   } = {}
-): Policy => ({
-  minSeverity: options.minSeverity ?? defaultPolicy.minSeverity,
-  resolveAfter: options.resolveAfter ?? defaultPolicy.resolveAfter,
-  cooldownMs: options.cooldown === undefined ? defaultPolicy.cooldownMs : (Watermark.toMillis(options.cooldown) ?? 0),
-  stormCap: options.stormCap ?? defaultPolicy.stormCap,
-  stormWindowMs:
-    options.stormWindow === undefined
-      ? defaultPolicy.stormWindowMs
-      : (Watermark.toMillis(options.stormWindow) ?? defaultPolicy.stormWindowMs)
-})
+): Result.Result<Policy, InvalidPolicy> => {
+  const duration = (parameter: string, input: Duration.Input | undefined, fallback: number, positive: boolean) => {
+    if (input === undefined) return Result.succeed(fallback)
+    const ms = toMillis(input)
+    return ms !== undefined && Number.isFinite(ms) && ms >= 0 && !(positive && ms === 0)
+      ? Result.succeed(ms)
+      : Result.fail(
+          new InvalidPolicy({
+            parameter,
+            message: `${parameter} must be a finite ${positive ? "positive" : "non-negative"} duration, got ${String(input)}`
+          })
+        )
+  }
+  const count = (parameter: string, n: number | undefined, fallback: number) =>
+    n === undefined
+      ? Result.succeed(fallback)
+      : Number.isInteger(n) && n >= 1
+        ? Result.succeed(n)
+        : Result.fail(
+            new InvalidPolicy({ parameter, message: `${parameter} must be a positive whole number, got ${n}` })
+          )
+  return Result.gen(function* () {
+    return {
+      minSeverity: options.minSeverity ?? defaultPolicy.minSeverity,
+      resolveAfter: yield* count("resolveAfter", options.resolveAfter, defaultPolicy.resolveAfter),
+      cooldownMs: yield* duration("cooldown", options.cooldown, defaultPolicy.cooldownMs, false),
+      stormCap: yield* count("stormCap", options.stormCap, defaultPolicy.stormCap),
+      stormWindowMs: yield* duration("stormWindow", options.stormWindow, defaultPolicy.stormWindowMs, true)
+    }
+  })
+}
 
 /**
  * An alert: one incident on one series. Times are event times (epoch ms).

@@ -29,6 +29,7 @@ import * as Detector from "./Detector.ts"
 import * as Event from "./Event.ts"
 import { EventSource, type Partition, PartitionedSource } from "./EventSource.ts"
 import * as Extract from "./Extract.ts"
+import { toMillis } from "./internal/millis.ts"
 import * as Series from "./Series.ts"
 import type { SinkError } from "./SinkError.ts"
 import type { SourceError } from "./SourceError.ts"
@@ -86,6 +87,34 @@ export interface Config {
 }
 
 /**
+ * An invalid pipeline option (an interval that is not a finite positive duration), naming the option.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class InvalidConfig extends Schema.TaggedError<InvalidConfig>("@llm-sentinel/core/Pipeline/InvalidConfig")(
+  "InvalidConfig",
+  { parameter: Schema.String, message: Schema.String }
+) {}
+
+const positiveMillis = (
+  parameter: string,
+  input: Duration.Input | undefined,
+  fallback: number
+): Result.Result<number, InvalidConfig> => {
+  if (input === undefined) return Result.succeed(fallback)
+  const ms = toMillis(input)
+  return ms !== undefined && Number.isFinite(ms) && ms > 0
+    ? Result.succeed(ms)
+    : Result.fail(
+        new InvalidConfig({
+          parameter,
+          message: `${parameter} must be a finite positive duration, got ${String(input)}`
+        })
+      )
+}
+
+/**
  * Builds a configuration: 1-minute tumbling windows, the default watermark, the default signals and alert
  * policy. `detectors` is required (the shipped ones live in `@llm-sentinel/detectors`).
  *
@@ -119,7 +148,7 @@ export const makeConfig = (options: {
   readonly timeBounds?: Event.TimeBounds
   readonly maxEmptyWindows?: number
   readonly maxEventsPerStep?: number
-}): Result.Result<Config, Window.InvalidWindow | Watermark.InvalidWatermark> =>
+}): Result.Result<Config, Window.InvalidWindow | Watermark.InvalidWatermark | InvalidConfig> =>
   Result.gen(function* () {
     const window =
       typeof options.window === "object" &&
@@ -134,6 +163,9 @@ export const makeConfig = (options: {
       ...(options.idleTimeout !== undefined ? { idleTimeout: options.idleTimeout } : {}),
       ...(options.expireAfter !== undefined ? { expireAfter: options.expireAfter } : {})
     })
+    const tickMs = yield* positiveMillis("tick", options.tick, 1000)
+    const drainTimeoutMs = yield* positiveMillis("drainTimeout", options.drainTimeout, 30_000)
+    const checkpointEveryMs = yield* positiveMillis("checkpointEvery", options.checkpointEvery, 60_000)
     return {
       window,
       watermark,
@@ -144,16 +176,14 @@ export const makeConfig = (options: {
       metrics: options.metrics ?? Extract.builtins,
       maxSeries: options.maxSeries ?? 100_000,
       ...(options.dimension !== undefined ? { dimension: options.dimension } : {}),
-      tickMs: options.tick === undefined ? 1000 : (Watermark.toMillis(options.tick) ?? 1000),
+      tickMs,
       capacity: options.capacity ?? 16,
-      drainTimeoutMs:
-        options.drainTimeout === undefined ? 30_000 : (Watermark.toMillis(options.drainTimeout) ?? 30_000),
+      drainTimeoutMs,
       flushOnEnd: options.flushOnEnd ?? true,
       ...(options.timeBounds !== undefined ? { timeBounds: options.timeBounds } : {}),
       maxEmptyWindows: options.maxEmptyWindows ?? Window.defaultMaxEmptyWindows,
       maxEventsPerStep: options.maxEventsPerStep ?? 4096,
-      checkpointEveryMs:
-        options.checkpointEvery === undefined ? 60_000 : (Watermark.toMillis(options.checkpointEvery) ?? 60_000)
+      checkpointEveryMs
     }
   })
 

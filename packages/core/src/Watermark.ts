@@ -10,7 +10,8 @@
  *
  * @since 0.1.0
  */
-import { Duration, Result, Schema } from "effect"
+import { type Duration, Result, Schema } from "effect"
+import { toMillis } from "./internal/millis.ts"
 
 /**
  * @category models
@@ -33,19 +34,6 @@ export class InvalidWatermark extends Schema.TaggedError<InvalidWatermark>("@llm
   "InvalidWatermark",
   { parameter: Schema.String, message: Schema.String }
 ) {}
-
-/**
- * Converts a duration input to milliseconds, or `undefined` when it is not a duration.
- *
- * @category constructors
- * @since 0.1.0
- */
-export const toMillis = (input: Duration.Input): number | undefined => {
-  const d = Duration.fromInput(input)
-  if (d._tag === "None") return undefined
-  const ms = Duration.toMillis(d.value)
-  return Number.isNaN(ms) ? undefined : ms
-}
 
 /**
  * A bounded out-of-orderness watermark. Defaults: `maxDelay` 5 s, `allowedLateness` 0, `idleTimeout` 30 s,

@@ -1,5 +1,5 @@
 /**
- * Event-time windows per series: tumbling, sliding (hopping) and session windows, half-open `[start, end)`,
+ * Event-time windows per series: tumbling, sliding and session windows, half-open `[start, end)`,
  * aligned at `time - time % slide` (Flink's and Arroyo's vocabulary: `size`, `slide`, `gap`).
  *
  * Sliding windows are computed from panes of width `slide`: each point updates one pane, and a window is the
@@ -21,6 +21,7 @@ import { Clock, Effect, Result, Schema, Stream } from "effect"
 import { dual } from "effect/Function"
 import * as Aggregate from "./Aggregate.ts"
 import * as Extract from "./Extract.ts"
+import { toMillis } from "./internal/millis.ts"
 import type * as Series from "./Series.ts"
 import * as Watermark from "./Watermark.ts"
 
@@ -45,7 +46,7 @@ export class InvalidWindow extends Schema.TaggedError<InvalidWindow>("@llm-senti
 ) {}
 
 const positive = (parameter: string, input: unknown): Result.Result<number, InvalidWindow> => {
-  const ms = Watermark.toMillis(input as never)
+  const ms = toMillis(input as never)
   return ms !== undefined && Number.isFinite(ms) && ms >= 1 && Number.isInteger(ms)
     ? Result.succeed(ms)
     : Result.fail(
@@ -101,14 +102,6 @@ export const sliding = (options: {
           : Result.succeed<Window>({ _tag: "Sliding", sizeMs, slideMs })
     )
   )
-
-/**
- * Alias of {@link sliding}.
- *
- * @category constructors
- * @since 0.1.0
- */
-export const hopping = sliding
 
 /**
  * Windows of activity separated by at least `gap` without points. A session ends `gap` after its last point.

@@ -28,6 +28,21 @@ const config = (overrides: Partial<Parameters<typeof Pipeline.makeConfig>[0]> = 
 
 const sinks = Layer.mergeAll(AnomalySink.layerMemory, DeadLetterSink.layerMemory, AlertSink.layerMemory)
 
+it("makeConfig refuses an invalid tick, drainTimeout or checkpointEvery with a typed error naming it", () => {
+  for (const parameter of ["tick", "drainTimeout", "checkpointEvery"] as const) {
+    for (const bad of [0, -5, "later" as never]) {
+      const result = Pipeline.makeConfig({ detectors: [welford], [parameter]: bad })
+      assert.ok(Result.isFailure(result), `${parameter} ${String(bad)}`)
+      if (Result.isFailure(result)) {
+        assert.strictEqual(result.failure._tag, "InvalidConfig")
+        assert.strictEqual(result.failure.parameter, parameter)
+      }
+    }
+  }
+  const config = Result.getOrThrow(Pipeline.makeConfig({ detectors: [welford], tick: "250 millis" }))
+  assert.strictEqual(config.tickMs, 250)
+})
+
 describe("Pipeline", () => {
   it.effect("finds the latency spike of one series and nothing on the steady part", () =>
     Effect.gen(function* () {

@@ -22,7 +22,7 @@ describe("Window constructors", () => {
     assert.ok(Result.isFailure(Window.sliding({ size: "10 seconds", slide: "20 seconds" })))
     assert.ok(Result.isFailure(Window.session({ gap: -5 })))
     assert.ok(Result.isFailure(Watermark.bounded({ maxDelay: -1 })))
-    assert.ok(Result.isSuccess(Window.hopping({ size: "1 minute", slide: "15 seconds" })))
+    assert.ok(Result.isSuccess(Window.sliding({ size: "1 minute", slide: "15 seconds" })))
   })
 })
 

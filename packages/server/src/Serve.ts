@@ -252,25 +252,32 @@ export const layerPipeline = (
  */
 export const pipelineConfig = (options: Options) =>
   Effect.gen(function* () {
+    const policy =
+      options.alerts === undefined
+        ? undefined
+        : Alert.policy({
+            ...(options.alerts.minSeverity === undefined ? {} : { minSeverity: options.alerts.minSeverity }),
+            ...(options.alerts.resolveAfter === undefined ? {} : { resolveAfter: options.alerts.resolveAfter }),
+            ...(options.alerts.cooldown === undefined ? {} : { cooldown: options.alerts.cooldown as Duration.Input }),
+            ...(options.alerts.stormCap === undefined ? {} : { stormCap: options.alerts.stormCap }),
+            ...(options.alerts.stormWindow === undefined
+              ? {}
+              : { stormWindow: options.alerts.stormWindow as Duration.Input })
+          })
+    if (policy !== undefined && Result.isFailure(policy)) {
+      return yield* new ServeConfigError({
+        parameter: `alerts.${policy.failure.parameter}`,
+        message: policy.failure.message
+      })
+    }
+    const alertPolicy = policy === undefined ? undefined : policy.success
     const config = Pipeline.makeConfig({
       detectors: options.detectors ?? defaultDetectors,
       decide: options.thresholds === undefined ? Defaults.decide : Verdict.threshold(options.thresholds),
       ...(options.maxSeries === undefined ? {} : { maxSeries: options.maxSeries }),
       ...(options.dimension === undefined ? {} : { dimension: options.dimension }),
       ...(options.signals === undefined ? {} : { signals: options.signals }),
-      ...(options.alerts === undefined
-        ? {}
-        : {
-            alert: Alert.policy({
-              ...(options.alerts.minSeverity === undefined ? {} : { minSeverity: options.alerts.minSeverity }),
-              ...(options.alerts.resolveAfter === undefined ? {} : { resolveAfter: options.alerts.resolveAfter }),
-              ...(options.alerts.cooldown === undefined ? {} : { cooldown: options.alerts.cooldown as Duration.Input }),
-              ...(options.alerts.stormCap === undefined ? {} : { stormCap: options.alerts.stormCap }),
-              ...(options.alerts.stormWindow === undefined
-                ? {}
-                : { stormWindow: options.alerts.stormWindow as Duration.Input })
-            })
-          }),
+      ...(alertPolicy === undefined ? {} : { alert: alertPolicy }),
       window: options.window,
       maxDelay: options.maxDelay,
       idleTimeout: options.idleTimeout,
