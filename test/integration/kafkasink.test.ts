@@ -12,6 +12,7 @@ import {
   Anomaly,
   AnomalySink,
   DeadLetterSink,
+  type Event,
   EventSource,
   Pipeline,
   StateStore
@@ -193,5 +194,45 @@ describe("pipeline → Kafka sink", () => {
         assert.isAbove(secondStats.alertsSkipped, 0, "the replay's transitions were recognised as published")
       }).pipe(Effect.provide(freshStore("kafkasink")), Effect.scoped),
     180_000
+  )
+})
+
+describe("Kafka ingest producer", () => {
+  it.live(
+    "bounded in-flight produce: past maxInFlight unacknowledged events tryOffer answers false (ingest's 429), each batch's ack runs once the broker acknowledged it",
+    () =>
+      Effect.gen(function* () {
+        const topic = yield* testTopic(3, "ingest")
+        const events = scenario({ seconds: 200 }) as unknown as ReadonlyArray<Event.TelemetryEvent>
+        let acked = 0
+        const batch = (n: number) => ({
+          raw: [],
+          events: events.slice(0, n),
+          ack: Effect.sync(() => void (acked += n))
+        })
+        const { accepted, answers, left } = yield* Effect.gen(function* () {
+          const queue = yield* EventSource.EventQueue
+          // 20 batches of 300 at once against a bound of 1000: at most 3 fit while the broker has not answered
+          const answers = yield* Effect.forEach(
+            Array.from({ length: 20 }, () => batch(300)),
+            (b) => queue.tryOffer(b),
+            { concurrency: "unbounded" }
+          )
+          // with nothing in flight a batch larger than the bound still goes through (one at a time)
+          assert.isTrue(yield* queue.tryOffer(batch(1500)))
+          return { answers, accepted: answers.filter((a) => a).length, left: yield* queue.size }
+        }).pipe(Effect.provide(Kafka.layerEventQueue({ brokers, topic, maxInFlight: 1000 })))
+        assert.isAbove(accepted, 0)
+        assert.isAtMost(accepted, 3, JSON.stringify(answers))
+        assert.strictEqual(acked, accepted * 300 + 1500, "every accepted batch acknowledged")
+        assert.strictEqual(left, 0, "nothing in flight once acknowledged")
+        const end = yield* endOffsets(topic)
+        assert.strictEqual(
+          end.reduce((a, b) => a + b, 0),
+          accepted * 300 + 1500,
+          "exactly the accepted events are in the topic"
+        )
+      }).pipe(Effect.scoped),
+    60_000
   )
 })

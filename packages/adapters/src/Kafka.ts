@@ -122,7 +122,12 @@ export type SinkConfig = typeof SinkConfig.Type
 export const ProducerConfig = Schema.Struct({
   ...connection,
   /** The events topic. */
-  topic: Schema.String.check(Schema.isNonEmpty())
+  topic: Schema.String.check(Schema.isNonEmpty()),
+  /**
+   * Events produced and not yet acknowledged by the broker at most (default 50000): past it `tryOffer` answers
+   * `false` (HTTP ingest answers 429 with `Retry-After`) instead of queueing sends without bound.
+   */
+  maxInFlight: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 10_000_000 })))
 }).annotate({ identifier: "KafkaProducerConfig" })
 
 /**
@@ -673,9 +678,10 @@ export class KafkaProducer extends Context.Service<
 
 /**
  * The core's `EventQueue` over Kafka, for HTTP ingest: `offer` and `tryOffer` produce the batch's events to the
- * events topic and return once the broker acknowledged them (a failure is a `SourceError`: ingest answers 5xx and
- * nothing was accepted). `tryOffer` never reports the queue as full: Kafka's own backpressure is the time the
- * acknowledgement takes. `end` does nothing (the topic outlives this process).
+ * events topic and return once the broker acknowledged them, then run the batch's `ack` (a failure is a
+ * `SourceError`: ingest answers 5xx and nothing was accepted). In-flight sends are bounded: past `maxInFlight`
+ * unacknowledged events `tryOffer` answers `false` (ingest answers 429 with `Retry-After`); `size` is the events in
+ * flight. `end` does nothing (the topic outlives this process).
  *
  * @category layers
  * @since 0.1.0
@@ -708,12 +714,31 @@ export const layerEventQueue = (
               Effect.tapError(() => counters.add("errors", 1)),
               Effect.asVoid
             )
+      const maxInFlight = config.maxInFlight ?? 50_000
+      let inFlight = 0
+      // the batch's events are in Kafka once the broker acknowledged them: that ends their time in flight here
+      // (its `ack`, which releases HTTP ingest's admission), whatever the pipeline consuming the topic does
+      const send = (batch: SourceBatch) =>
+        produce(batch.events).pipe(
+          Effect.mapError((e) => AdapterError.toSourceError("kafka", e.reason, e)),
+          Effect.andThen(batch.ack),
+          Effect.ensuring(Effect.sync(() => void (inFlight -= batch.events.length)))
+        )
       const offer = (batch: SourceBatch) =>
-        produce(batch.events).pipe(Effect.mapError((e) => AdapterError.toSourceError("kafka", e.reason, e)))
+        Effect.suspend(() => {
+          inFlight += batch.events.length
+          return send(batch)
+        })
+      const tryOffer = (batch: SourceBatch) =>
+        Effect.suspend(() => {
+          if (inFlight > 0 && inFlight + batch.events.length > maxInFlight) return Effect.succeed(false)
+          inFlight += batch.events.length
+          return Effect.as(send(batch), true)
+        })
       return Context.make(EventSource.EventQueue, {
         offer,
-        tryOffer: (batch) => Effect.as(offer(batch), true),
-        size: Effect.succeed(0),
+        tryOffer,
+        size: Effect.sync(() => inFlight),
         end: Effect.void
       }).pipe(Context.add(KafkaProducer, { produce, health: producerHealth(producer, config.topic), counters }))
     })
