@@ -11,10 +11,10 @@ import { OpenApi } from "effect/http-api"
 import * as Api from "./Api.ts"
 import * as Problem from "./Problem.ts"
 
-const escape = (s: string): string =>
+const escapeHtml = (s: string): string =>
   s.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;")
 
-const inline = (s: string): string => escape(s).replace(/`([^`]+)`/g, "<code>$1</code>")
+const inline = (s: string): string => escapeHtml(s).replace(/`([^`]+)`/g, "<code>$1</code>")
 
 interface Operation {
   readonly summary?: string
@@ -45,14 +45,14 @@ export const render = (): string => {
       const params = (op.parameters ?? [])
         .map(
           (p) =>
-            `<tr><td><code>${escape(p.name)}</code></td><td>${escape(p.in)}${p.required === true ? ", required" : ""}</td><td>${inline(p.description ?? "")}</td></tr>`
+            `<tr><td><code>${escapeHtml(p.name)}</code></td><td>${escapeHtml(p.in)}${p.required === true ? ", required" : ""}</td><td>${inline(p.description ?? "")}</td></tr>`
         )
         .join("")
       const responses = Object.entries(op.responses ?? {})
-        .map(([status, r]) => `<li><code>${escape(status)}</code> ${inline(r.description ?? "")}</li>`)
+        .map(([status, r]) => `<li><code>${escapeHtml(status)}</code> ${inline(r.description ?? "")}</li>`)
         .join("")
-      sections.push(`<section id="${escape(`${method}-${path}`)}">
-<h2><span class="m">${escape(method.toUpperCase())}</span> <code>${escape(path)}</code></h2>
+      sections.push(`<section id="${escapeHtml(`${method}-${path}`)}">
+<h2><span class="m">${escapeHtml(method.toUpperCase())}</span> <code>${escapeHtml(path)}</code></h2>
 <p>${inline(op.summary ?? "")}</p>${op.description === undefined ? "" : `<p>${inline(op.description)}</p>`}
 ${params === "" ? "" : `<table><tr><th>Parameter</th><th>In</th><th>Description</th></tr>${params}</table>`}
 <ul>${responses}</ul>
@@ -60,15 +60,15 @@ ${params === "" ? "" : `<table><tr><th>Parameter</th><th>In</th><th>Description<
     }
   }
   const problems = Object.entries(Problem.codes)
-    .map(([code, c]) => `<tr><td><code>${code}</code></td><td>${c.status}</td><td>${escape(c.title)}</td></tr>`)
+    .map(([code, c]) => `<tr><td><code>${code}</code></td><td>${c.status}</td><td>${escapeHtml(c.title)}</td></tr>`)
     .join("")
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>${escape(spec.info.title)} API ${escape(spec.info.version)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(spec.info.title)} API ${escapeHtml(spec.info.version)}</title>
 <style>body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
 code{background:#f3f3f3;padding:0 .2em}table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:.2em .5em;text-align:left}
 .m{display:inline-block;min-width:4em;color:#fff;background:#2a6;padding:0 .3em;border-radius:3px;font-size:.8em}</style>
 </head><body>
-<h1>${escape(spec.info.title)} API <small>${escape(spec.info.version)}</small></h1>
+<h1>${escapeHtml(spec.info.title)} API <small>${escapeHtml(spec.info.version)}</small></h1>
 <p>${inline(spec.info.description ?? "")}</p>
 <p>Machine-readable: <a href="/openapi.json"><code>/openapi.json</code></a> (OpenAPI 3.1). Also served:
 <code>POST /v1/events</code> (ingest), <code>POST /v1/traces</code> (OTLP/HTTP), <code>GET /metrics</code> (Prometheus).</p>
