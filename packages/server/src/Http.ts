@@ -22,6 +22,7 @@ import { HttpApi } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
 import * as Admission from "./Admission.ts"
 import * as Api from "./Api.ts"
+import * as Dashboard from "./Dashboard.ts"
 import * as Docs from "./Docs.ts"
 import * as Ingest from "./Ingest.ts"
 import * as OtlpIngest from "./OtlpIngest.ts"
@@ -209,6 +210,7 @@ export const routes = (options: Ingest.Options & GuardOptions = {}) =>
   Layer.mergeAll(
     Api.layer,
     Docs.layer,
+    Dashboard.layer,
     Ingest.layer(options),
     OtlpIngest.layer(options),
     PrometheusMetrics.layerHttp({ path: "/metrics" }),

@@ -50,6 +50,13 @@ export * as ConfigDetectors from "./ConfigDetectors.ts"
 export * as ConfigLoad from "./ConfigLoad.ts"
 
 /**
+ * The dashboard at `GET /`:
+ *
+ * @since 0.1.0
+ */
+export * as Dashboard from "./Dashboard.ts"
+
+/**
  * The dead-letter store of `sentinel serve`:
  *
  * @since 0.1.0
