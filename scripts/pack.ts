@@ -115,7 +115,8 @@ export const manifest = (pkg: (typeof packages)[number], source: SourceManifest,
       ? {}
       : { bin: Object.fromEntries(Object.entries(source.bin).map(([k, v]) => [k, built(v, ".js")])) }),
     // the sources beside the build, for the source and declaration maps (go to definition, stack traces)
-    files: ["dist", "src"],
+    // and the server's dashboard assets, which dist/Dashboard.js reads from ../dashboard/
+    files: existsSync(join(repo, "packages", pkg, "dashboard")) ? ["dist", "src", "dashboard"] : ["dist", "src"],
     ...(Object.keys(dependencies).length === 0 ? {} : { dependencies }),
     peerDependencies
   }
@@ -180,6 +181,8 @@ if (import.meta.main) {
       recursive: true,
       filter: (f) => !/\.test\.ts$/.test(f)
     })
+    const dashboard = join(repo, "packages", pkg, "dashboard")
+    if (existsSync(dashboard)) cpSync(dashboard, join(stage, "dashboard"), { recursive: true })
     const readme = join(repo, "packages", pkg, "README.md")
     if (existsSync(readme)) cpSync(readme, join(stage, "README.md"))
     cpSync(join(repo, "LICENSE"), join(stage, "LICENSE"))
