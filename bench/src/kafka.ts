@@ -76,10 +76,10 @@ const pipelineRun = (topic: string, n: number) =>
     const partitioned = Pipeline.makePartitioned(config({ flushOnEnd: false, checkpointEvery: "1 second" }))
     const started = performance.now()
     const fiber = yield* Effect.forkChild(partitioned.run)
-    while (partitioned.stats().received < n) yield* Effect.sleep("5 millis")
+    while ((yield* partitioned.stats).received < n) yield* Effect.sleep("5 millis")
     const ms = performance.now() - started
     yield* Fiber.interrupt(fiber)
-    return { ms, stats: partitioned.stats() }
+    return { ms, stats: yield* partitioned.stats }
   }).pipe(
     Effect.provide(
       Layer.mergeAll(AnomalyStore.layerSink, quietDeadLetters, noAlerts).pipe(
@@ -161,7 +161,7 @@ const rebalance = (topic: string) =>
       yield* Effect.sleep("50 millis")
     yield* Effect.sleep("3 seconds")
     const moving = yield* b.kafka.assigned
-    const verdictsBefore = new Map([...a.partitioned.byPartition()].map(([id, p]) => [id, p.stats.verdicts]))
+    const verdictsBefore = new Map([...(yield* a.partitioned.byPartition)].map(([id, p]) => [id, p.stats.verdicts]))
     const left = performance.now()
     yield* Fiber.interrupt(b.fiber)
     yield* Scope.close(b.scope, Exit.void)
@@ -170,7 +170,7 @@ const rebalance = (topic: string) =>
     const deadline = performance.now() + 60_000
     while (firstVerdict === undefined && performance.now() < deadline) {
       for (const p of moving) {
-        const st = a.partitioned.byPartition().get(`${topic}/${p}`)
+        const st = (yield* a.partitioned.byPartition).get(`${topic}/${p}`)
         if (st !== undefined && st.stats.verdicts > (verdictsBefore.get(`${topic}/${p}`) ?? 0))
           firstVerdict = performance.now() - left
       }

@@ -69,7 +69,8 @@ const sentinel = async (): Promise<number> => {
     )
   )
   const ms = performance.now() - t
-  if (pipeline.stats().decoded !== N) throw new Error(`decoded ${pipeline.stats().decoded} of ${N}`)
+  const { decoded } = Effect.runSync(pipeline.stats)
+  if (decoded !== N) throw new Error(`decoded ${decoded} of ${N}`)
   return ms
 }
 

@@ -31,7 +31,7 @@ export const program = (path: string, pg: Postgres.Config) =>
     const pipeline = Pipeline.make(config())
     yield* pipeline.run
     const stored = yield* AnomalyStore.AnomalyStore.use((s) => s.query({ limit: 1000 }))
-    return { anomalies: stored.items, stats: pipeline.stats() }
+    return { anomalies: stored.items, stats: yield* pipeline.stats }
   }).pipe(
     Effect.provide(
       Layer.mergeAll(

@@ -38,7 +38,7 @@ export const program = (options: {
     }
     yield* Fiber.interrupt(fiber)
     const stored = yield* AnomalyStore.AnomalyStore.use((s) => s.query({ limit: 1000 }))
-    return { anomalies: stored.items, stats: pipeline.stats() }
+    return { anomalies: stored.items, stats: yield* pipeline.stats }
   }).pipe(
     Effect.provide(
       Layer.mergeAll(

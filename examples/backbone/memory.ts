@@ -8,7 +8,7 @@ export const program = Effect.gen(function* () {
   const pipeline = Pipeline.make(config())
   yield* pipeline.run
   const anomalies = yield* AnomalySink.Memory.use((s) => s.written)
-  return { anomalies, stats: pipeline.stats() }
+  return { anomalies, stats: yield* pipeline.stats }
 }).pipe(
   Effect.provide(
     Layer.mergeAll(

@@ -49,13 +49,13 @@ const waitUntil = <E, R>(
   what: string,
   check: Effect.Effect<boolean, E, R>,
   timeoutMs: number,
-  state: () => unknown = () => ""
+  state: Effect.Effect<unknown> = Effect.succeed("")
 ) =>
   Effect.gen(function* () {
     const deadline = Date.now() + timeoutMs
     while (!(yield* check)) {
       if (Date.now() > deadline) {
-        return yield* Effect.die(new Error(`timed out waiting for ${what}: ${JSON.stringify(state())}`))
+        return yield* Effect.die(new Error(`timed out waiting for ${what}: ${JSON.stringify(yield* state)}`))
       }
       yield* Effect.sleep("200 millis")
     }
@@ -107,14 +107,19 @@ describe("Kafka → pipeline → PostgreSQL", () => {
             return c.every((o, i) => o === (end[i] === 0 ? -1 : end[i]))
           }),
           60_000,
-          () => ({ end, committed: last, stats: partitioned.stats(), partitions: partitioned.partitions() })
+          Effect.all({
+            end: Effect.succeed(end),
+            committed: Effect.sync(() => last),
+            stats: partitioned.stats,
+            partitions: partitioned.partitions
+          })
         )
         // anomalies after the data: the idle series' silence (no traffic) seen by the detectors, which a
         // finite in-memory run cannot see; everything within the data's time must be the in-memory run's
         const stored = (yield* allStored).filter((a) => a.time < scenarioEnd())
         const pg = yield* Postgres.Postgres
         const dead = yield* pg.deadLetters(100)
-        const stats = partitioned.stats()
+        const stats = yield* partitioned.stats
         yield* Fiber.interrupt(fiber)
 
         assert.strictEqual(stats.received, events.length + 3)
@@ -133,7 +138,11 @@ describe("Kafka → pipeline → PostgreSQL", () => {
         assert.strictEqual(new Set(stored.map((a) => a.id)).size, stored.length)
         assert.strictEqual(dead.length, 3)
         for (const d of dead) assert.match(d.source ?? "", new RegExp(`^kafka ${topic}/\\d offset \\d+$`))
-        assert.deepStrictEqual(partitioned.partitions().length, 0, "every partition released after the interruption")
+        assert.deepStrictEqual(
+          (yield* partitioned.partitions).length,
+          0,
+          "every partition released after the interruption"
+        )
         assert.strictEqual(defaultIncidents.length, 3)
       }).pipe(Effect.provide(freshStore("kafka")), Effect.scoped),
     150_000

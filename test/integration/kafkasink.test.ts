@@ -48,13 +48,13 @@ const waitUntil = (
   what: string,
   check: () => Effect.Effect<boolean, unknown>,
   timeoutMs: number,
-  state: () => unknown
+  state: Effect.Effect<unknown>
 ) =>
   Effect.gen(function* () {
     const deadline = Date.now() + timeoutMs
     while (!(yield* check())) {
       if (Date.now() > deadline)
-        return yield* Effect.die(new Error(`timed out waiting for ${what}: ${JSON.stringify(state())}`))
+        return yield* Effect.die(new Error(`timed out waiting for ${what}: ${JSON.stringify(yield* state)}`))
       yield* Effect.sleep("200 millis")
     }
   })
@@ -98,16 +98,16 @@ describe("pipeline → Kafka sink", () => {
         const first = yield* start(`sink-a-${topic}`)
         yield* waitUntil(
           "the first part processed",
-          () => Effect.succeed(first.partitioned.stats().decoded === split),
+          () => Effect.map(first.partitioned.stats, (s) => s.decoded === split),
           60_000,
-          () => first.partitioned.stats()
+          first.partitioned.stats
         )
-        const checkpointsThen = first.partitioned.stats().checkpoints
+        const checkpointsThen = (yield* first.partitioned.stats).checkpoints
         yield* waitUntil(
           "a checkpoint of each partition after it",
-          () => Effect.succeed(first.partitioned.stats().checkpoints > checkpointsThen),
+          () => Effect.map(first.partitioned.stats, (s) => s.checkpoints > checkpointsThen),
           10_000,
-          () => first.partitioned.stats()
+          first.partitioned.stats
         )
         yield* Effect.sleep("1500 millis") // every partition's pipeline checkpoints at its next tick
         const older = (yield* store.entries("partition/")).filter(([k]) => !k.includes(Pipeline.alertsEmittedPrefix))
@@ -117,12 +117,12 @@ describe("pipeline → Kafka sink", () => {
         yield* produce(topic, events.slice(split))
         yield* waitUntil(
           "everything processed",
-          () => Effect.succeed(first.partitioned.stats().decoded === events.length),
+          () => Effect.map(first.partitioned.stats, (s) => s.decoded === events.length),
           60_000,
-          () => first.partitioned.stats()
+          first.partitioned.stats
         )
         yield* Effect.sleep("1500 millis")
-        const firstStats = first.partitioned.stats()
+        const firstStats = yield* first.partitioned.stats
         yield* Fiber.interrupt(first.fiber)
         const end = yield* endOffsets(topic)
         const committed = yield* committedOffsets(`sink-a-${topic}`, topic, 6)
@@ -141,12 +141,12 @@ describe("pipeline → Kafka sink", () => {
         const second = yield* start(`sink-b-${topic}`)
         yield* waitUntil(
           "the replay processed",
-          () => Effect.succeed(second.partitioned.stats().received === events.length),
+          () => Effect.map(second.partitioned.stats, (s) => s.received === events.length),
           60_000,
-          () => second.partitioned.stats()
+          second.partitioned.stats
         )
         yield* Effect.sleep("1500 millis")
-        const secondStats = second.partitioned.stats()
+        const secondStats = yield* second.partitioned.stats
         yield* Fiber.interrupt(second.fiber)
 
         const anomalyRecords = yield* readAll(anomalyTopic)

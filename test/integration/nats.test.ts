@@ -263,7 +263,7 @@ describe("Nats sink", () => {
           const final = yield* t.consumer("pipeline")
           assert.deepStrictEqual([final.pending, final.ackPending], [0, 0])
           assert.isAtLeast(final.delivered, 900)
-          const stats = pipeline.stats()
+          const stats = yield* pipeline.stats
           assert.strictEqual(stats.received, 900)
           assert.strictEqual(stats.decoded, 900)
           assert.isAbove(stats.anomalies, 0)

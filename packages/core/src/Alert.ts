@@ -20,6 +20,12 @@ import { SeriesKeySchema } from "./Series.ts"
 import * as Verdict from "./Verdict.ts"
 
 /**
+ * A resolved alert policy, built by {@link policy}.
+ *
+ * Durations follow one rule across the library: options take a `Duration.Input` under the plain name
+ * (`cooldown: "5 minutes"`);
+ * the resolved value holds it in milliseconds under the same name with an `Ms` suffix (`cooldownMs: 300000`).
+ *
  * @category models
  * @since 0.1.0
  */

@@ -40,7 +40,11 @@ import * as Watermark from "./Watermark.ts"
 import * as Window from "./Window.ts"
 
 /**
- * Everything the pipeline runs with.
+ * Everything the pipeline runs with, as resolved by {@link makeConfig}.
+ *
+ * Durations follow one rule across the library: options take a `Duration.Input` under the plain name
+ * (`tick: "1 second"`);
+ * the resolved value holds it in milliseconds under the same name with an `Ms` suffix (`tickMs: 1000`).
  *
  * @category models
  * @since 0.1.0
@@ -391,11 +395,12 @@ export interface Pipeline {
     SourceError | SinkError | StoreError,
     EventSource | AnomalySink | DeadLetterSink | AlertSink
   >
-  readonly stats: () => Stats
+  /** The running totals so far (read any time, also while `run` runs). */
+  readonly stats: Effect.Effect<Stats>
   /** Alerts open right now. */
-  readonly openAlerts: () => ReadonlyArray<Alert.Alert>
+  readonly openAlerts: Effect.Effect<ReadonlyArray<Alert.Alert>>
   /** Series tracked by the windowing right now. */
-  readonly activeSeries: () => number
+  readonly activeSeries: Effect.Effect<number>
 }
 
 /**
@@ -433,7 +438,16 @@ export interface MakeOptions {
  * @category constructors
  * @since 0.1.0
  */
-export const make = (config: Config, options: MakeOptions = {}): Pipeline => {
+export const make = (config: Config, options: MakeOptions = {}): Pipeline => build(config, options).pipeline
+
+/** A pipeline and synchronous readers of its live state (for {@link makePartitioned}, which sums them). */
+interface Built {
+  readonly pipeline: Pipeline
+  readonly stats: () => Stats
+  readonly openAlerts: () => ReadonlyArray<Alert.Alert>
+}
+
+const build = (config: Config, options: MakeOptions): Built => {
   const registry = Series.makeRegistry({
     maxSeries: config.maxSeries,
     ...(config.dimension ? { dimension: config.dimension } : {})
@@ -487,7 +501,7 @@ export const make = (config: Config, options: MakeOptions = {}): Pipeline => {
     checkpoints: 0,
     alertsSkipped: 0
   }
-  const stats = (): Stats => ({
+  const currentStats = (): Stats => ({
     ...s,
     late: windower.counters().late,
     windowsSkipped: windower.counters().windowsSkipped,
@@ -764,23 +778,16 @@ export const make = (config: Config, options: MakeOptions = {}): Pipeline => {
   })
 
   return {
-    run,
-    stats,
-    openAlerts: alertFn.open,
-    activeSeries: () => windower.counters().activeSeries
+    pipeline: {
+      run,
+      stats: Effect.sync(currentStats),
+      openAlerts: Effect.sync(alertFn.open),
+      activeSeries: Effect.sync(() => windower.counters().activeSeries)
+    },
+    stats: currentStats,
+    openAlerts: alertFn.open
   }
 }
-
-/**
- * Makes and runs a pipeline.
- *
- * @category constructors
- * @since 0.1.0
- */
-export const run = (
-  config: Config
-): Effect.Effect<void, SourceError | SinkError | StoreError, EventSource | AnomalySink | DeadLetterSink | AlertSink> =>
-  make(config).run
 
 /**
  * A pipeline over a {@link PartitionedSource}: one pipeline per assigned partition (the unit of state
@@ -802,13 +809,14 @@ export interface Partitioned {
     SourceError | SinkError | StoreError,
     PartitionedSource | StateStore | AnomalySink | DeadLetterSink | AlertSink
   >
-  readonly stats: () => Stats
+  /** The running totals so far, summed over every partition run here (current and released ones). */
+  readonly stats: Effect.Effect<Stats>
   /** The partitions this instance runs right now. */
-  readonly partitions: () => ReadonlyArray<string>
+  readonly partitions: Effect.Effect<ReadonlyArray<string>>
   /** Alerts open right now, over every partition. */
-  readonly openAlerts: () => ReadonlyArray<Alert.Alert>
+  readonly openAlerts: Effect.Effect<ReadonlyArray<Alert.Alert>>
   /** Per partition: how many times it was assigned here, and its statistics of the current assignment. */
-  readonly byPartition: () => ReadonlyMap<string, { readonly assigned: number; readonly stats: Stats }>
+  readonly byPartition: Effect.Effect<ReadonlyMap<string, { readonly assigned: number; readonly stats: Stats }>>
 }
 
 const zeroStats: Stats = {
@@ -854,7 +862,7 @@ const addStats = (a: Stats, b: Stats): Stats => {
  * @since 0.1.0
  */
 export const makePartitioned = (config: Config, options: Pick<MakeOptions, "onScored"> = {}): Partitioned => {
-  const running = new Map<string, Pipeline>()
+  const running = new Map<string, Built>()
   const finished = new Map<string, Stats>()
   const assigned = new Map<string, number>()
   let done: Stats = zeroStats
@@ -863,11 +871,11 @@ export const makePartitioned = (config: Config, options: Pick<MakeOptions, "onSc
     const store = yield* StateStore
     const runOne = (p: Partition) =>
       Effect.gen(function* () {
-        const pipeline = make(config, { ...options, onCheckpoint: (position) => p.commit(position) })
+        const pipeline = build(config, { ...options, onCheckpoint: (position) => p.commit(position) })
         running.set(p.id, pipeline)
         assigned.set(p.id, (assigned.get(p.id) ?? 0) + 1)
         yield* Effect.logInfo(`partition ${p.id} assigned: restoring its state and replaying from its checkpoint`)
-        yield* pipeline.run.pipe(
+        yield* pipeline.pipeline.run.pipe(
           Effect.provideService(EventSource, { batches: p.batches }),
           Effect.provideService(StateStore, StateStore_prefixed(store, partitionPrefix(p.id)))
         )
@@ -895,20 +903,20 @@ export const makePartitioned = (config: Config, options: Pick<MakeOptions, "onSc
   })
   return {
     run,
-    stats: () => {
+    stats: Effect.sync(() => {
       let total = done
       for (const p of running.values()) total = addStats(total, p.stats())
       return total
-    },
-    partitions: () => [...running.keys()].sort(),
-    openAlerts: () => [...running.values()].flatMap((p) => p.openAlerts()),
-    byPartition: () => {
+    }),
+    partitions: Effect.sync(() => [...running.keys()].sort()),
+    openAlerts: Effect.sync(() => [...running.values()].flatMap((p) => p.openAlerts())),
+    byPartition: Effect.sync(() => {
       const out = new Map<string, { assigned: number; stats: Stats }>()
       for (const [id, n] of assigned) {
         const stats = running.get(id)?.stats() ?? finished.get(id) ?? zeroStats
         out.set(id, { assigned: n, stats })
       }
-      return out
-    }
+      return out as ReadonlyMap<string, { readonly assigned: number; readonly stats: Stats }>
+    })
   }
 }

@@ -14,6 +14,12 @@ import { type Duration, Result, Schema } from "effect"
 import { toMillis } from "./internal/millis.ts"
 
 /**
+ * A resolved watermark, built by {@link bounded}.
+ *
+ * Durations follow one rule across the library: options take a `Duration.Input` under the plain name
+ * (`maxDelay: "5 seconds"`);
+ * the resolved value holds it in milliseconds under the same name with an `Ms` suffix (`maxDelayMs: 5000`).
+ *
  * @category models
  * @since 0.1.0
  */

@@ -26,6 +26,12 @@ import type * as Series from "./Series.ts"
 import * as Watermark from "./Watermark.ts"
 
 /**
+ * A resolved window, built by {@link tumbling}, {@link sliding} or {@link session}.
+ *
+ * Durations follow one rule across the library: options take a `Duration.Input` under the plain name
+ * (`size: "1 minute"`);
+ * the resolved value holds it in milliseconds under the same name with an `Ms` suffix (`sizeMs: 60000`).
+ *
  * @category models
  * @since 0.1.0
  */

@@ -63,7 +63,7 @@ describe("Pipeline", () => {
       const alerts = yield* AlertSink.Memory.use((s) => s.written)
       // one alert per watched signal of the series (p50 and p95), each resolved once latency is back
       assert.deepStrictEqual(alerts.map((e) => e._tag).sort(), ["opened", "opened", "resolved", "resolved"])
-      const stats = pipeline.stats()
+      const stats = yield* pipeline.stats
       assert.strictEqual(stats.received, 3600)
       assert.strictEqual(stats.decoded, 3600)
       assert.strictEqual(stats.deadLettered, 0)
@@ -84,7 +84,7 @@ describe("Pipeline", () => {
       )
       assert.ok(dead[0]!.errors.some((e) => e.path === "latencyMs" && /required/.test(e.message)))
       assert.deepStrictEqual(
-        [pipeline.stats().received, pipeline.stats().decoded, pipeline.stats().deadLettered],
+        [(yield* pipeline.stats).received, (yield* pipeline.stats).decoded, (yield* pipeline.stats).deadLettered],
         [5, 3, 2]
       )
     }).pipe(Effect.provide(sinks))
@@ -144,10 +144,10 @@ describe("Pipeline", () => {
       const fiber = yield* pipeline.run.pipe(Effect.provide(source), Effect.forkChild)
       for (let i = 0; i < 10_000 && acked.length < 4; i++) yield* Effect.yieldNow
       assert.deepStrictEqual(acked, [0, 1, 2, 3])
-      assert.strictEqual(pipeline.stats().windows, 11 * 7) // 7 base metrics (no ttft); [110 s, 120 s) still open
+      assert.strictEqual((yield* pipeline.stats).windows, 11 * 7) // 7 base metrics (no ttft); [110 s, 120 s) still open
       yield* Fiber.interrupt(fiber)
-      assert.strictEqual(pipeline.stats().decoded, 120)
-      assert.strictEqual(pipeline.stats().windows, 12 * 7) // the open windows were flushed, nothing lost
+      assert.strictEqual((yield* pipeline.stats).decoded, 120)
+      assert.strictEqual((yield* pipeline.stats).windows, 12 * 7) // the open windows were flushed, nothing lost
     }).pipe(Effect.provide(sinks))
   )
 
@@ -164,22 +164,22 @@ describe("Pipeline", () => {
         Effect.provide(EventSource.layerFromIterable(input.slice(0, 600))),
         Effect.provideService(StateStore.StateStore, store)
       )
-      assert.isAbove(first.stats().checkpoints, 0)
+      assert.isAbove((yield* first.stats).checkpoints, 0)
       // the second instance sees the spike in its very first window: only restored baselines can catch it
       const second = Pipeline.make(config())
       yield* second.run.pipe(
         Effect.provide(EventSource.layerFromIterable(input.slice(600))),
         Effect.provideService(StateStore.StateStore, store)
       )
-      assert.strictEqual(second.stats().restored, 3) // latency.p95, latency.p50, error.rate × welford
-      assert.strictEqual(second.stats().restoreFailed, 0)
+      assert.strictEqual((yield* second.stats).restored, 3) // latency.p95, latency.p50, error.rate × welford
+      assert.strictEqual((yield* second.stats).restoreFailed, 0)
       const anomalies = yield* AnomalySink.Memory.use((s) => s.written)
       assert.ok(anomalies.some((a) => a.time === T0 + 600_000 && a.series.metric === "latency.p95"))
       // and without the store, the same second half finds nothing (the detector is still warming up)
       const cold = Pipeline.make(config())
       yield* cold.run.pipe(Effect.provide(Layer.mergeAll(EventSource.layerFromIterable(input.slice(600)), sinks)))
-      assert.strictEqual(cold.stats().restored, 0)
-      assert.strictEqual(cold.stats().anomalies, 0)
+      assert.strictEqual((yield* cold.stats).restored, 0)
+      assert.strictEqual((yield* cold.stats).anomalies, 0)
     }).pipe(Effect.provide(sinks))
   )
 
@@ -219,12 +219,15 @@ describe("Pipeline", () => {
       assert.isBelow(position.replayFrom, 50) // the open windows hold points of earlier batches
       const second = Pipeline.make(config(options))
       const after = yield* run(second, position.replayFrom, total, store)
-      assert.isAbove(second.stats().late, 0) // replayed points of windows fired before the stop
+      assert.isAbove((yield* second.stats).late, 0) // replayed points of windows fired before the stop
       const ids = (xs: ReadonlyArray<{ id: string }>) => [...new Set(xs.map((a) => a.id))].sort()
       assert.isAbove(whole.length, 0)
       assert.deepStrictEqual(ids([...before, ...after]), ids(whole))
       // every window closed exactly once across the stop
-      assert.strictEqual(first.stats().windows + second.stats().windows, wholePipeline.stats().windows)
+      assert.strictEqual(
+        (yield* first.stats).windows + (yield* second.stats).windows,
+        (yield* wholePipeline.stats).windows
+      )
     })
   )
 
@@ -265,7 +268,7 @@ describe("Pipeline", () => {
         ]
       )
       assert.deepStrictEqual(
-        [pipeline.stats().received, pipeline.stats().decoded, pipeline.stats().deadLettered],
+        [(yield* pipeline.stats).received, (yield* pipeline.stats).decoded, (yield* pipeline.stats).deadLettered],
         [6, 3, 3]
       )
     }).pipe(Effect.provide(sinks))
@@ -296,9 +299,9 @@ describe("Pipeline", () => {
         Effect.provideService(StateStore.StateStore, store),
         Effect.provide(Logger.layer([logger]))
       )
-      assert.strictEqual(second.stats().restored, 0)
-      assert.strictEqual(second.stats().restoreFailed, 3)
-      assert.isAbove(second.stats().windows, 0)
+      assert.strictEqual((yield* second.stats).restored, 0)
+      assert.strictEqual((yield* second.stats).restoreFailed, 3)
+      assert.isAbove((yield* second.stats).windows, 0)
       const all = logs.join("\n")
       for (const k of keys) assert.include(all, k)
       assert.include(all, Pipeline.alertsKey)

@@ -21,7 +21,7 @@ import { mkdirSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite"
 import { type Anomaly, AnomalyStore, StateStore, StoreError as StoreErrors } from "@llm-sentinel/core"
-import { Clock, Context, Effect, Layer, Option } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option } from "effect"
 
 const { StoreError } = StoreErrors
 type StoreError = StoreErrors.StoreError
@@ -120,7 +120,7 @@ export interface Options {
   /** The database file; its directory is created if needed. `:memory:` gives a throw-away database. */
   readonly path: string
   /** How long a statement waits for a lock held by another connection (default 5 s). */
-  readonly busyTimeoutMs?: number
+  readonly busyTimeout?: Duration.Input
 }
 
 const adapter = "sqlite"
@@ -178,7 +178,7 @@ const migrate = (db: DatabaseSync, now: number): ReadonlyArray<number> => {
 
 const open = (options: Options, now: number): { db: DatabaseSync; applied: ReadonlyArray<number> } => {
   if (options.path !== ":memory:") mkdirSync(dirname(options.path), { recursive: true })
-  const db = new DatabaseSync(options.path, { timeout: options.busyTimeoutMs ?? 5_000 })
+  const db = new DatabaseSync(options.path, { timeout: Duration.toMillis(options.busyTimeout ?? "5 seconds") })
   try {
     db.exec("PRAGMA journal_mode = WAL")
     db.exec("PRAGMA synchronous = NORMAL")

@@ -16,7 +16,7 @@
  */
 import { createServer } from "node:http"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { Cause, Effect, Layer } from "effect"
+import { Cause, type Duration, Effect, Layer } from "effect"
 import { HttpRouter, HttpServerError, HttpServerRequest } from "effect/http"
 import { HttpApi } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
@@ -39,7 +39,7 @@ export interface Options extends Ingest.Options, GuardOptions {
   /** 0 picks a free port. */
   readonly port: number
   /** How long shutdown waits for requests in flight (default 10 s). */
-  readonly shutdownTimeoutMs?: number
+  readonly shutdownTimeout?: Duration.Input
   /** Events and body bytes in flight (see `Admission`). */
   readonly admission?: Partial<Admission.Limits>
 }
@@ -242,7 +242,7 @@ export const layer = (options: Options) =>
       NodeHttpServer.layer(createServer, {
         host: options.host,
         port: options.port,
-        gracefulShutdownTimeout: `${options.shutdownTimeoutMs ?? 10_000} millis`
+        gracefulShutdownTimeout: options.shutdownTimeout ?? "10 seconds"
       })
     )
   )

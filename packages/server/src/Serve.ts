@@ -233,7 +233,7 @@ export const layerPipeline = (
           )
           if (Option.isNone(done)) yield* Effect.logWarning("the pipeline did not drain in time; stopping it")
           else {
-            const s = pipeline.stats()
+            const s = yield* pipeline.stats
             yield* Effect.logInfo(
               `pipeline drained: ${s.received} events received, ${s.windows} windows, ${s.anomalies} anomalies`
             )
@@ -410,9 +410,9 @@ export const layerPartitioned = (config: Pipeline.Config) =>
       yield* readiness.register("kafka", kafka.health)
       yield* Effect.addFinalizer(() =>
         Effect.gen(function* () {
-          yield* Effect.logInfo(`draining partitions ${partitioned.partitions().join(", ")}`)
+          yield* Effect.logInfo(`draining partitions ${(yield* partitioned.partitions).join(", ")}`)
           yield* Fiber.interrupt(fiber).pipe(Effect.timeoutOption(Duration.millis(config.drainTimeoutMs + 1000)))
-          const s = partitioned.stats()
+          const s = yield* partitioned.stats
           yield* Effect.logInfo(
             `partitions drained: ${s.received} events received, ${s.windows} windows, ${s.anomalies} anomalies, ${s.restored} states restored`
           )

@@ -73,7 +73,7 @@ export const main = (input: string, output: string) =>
     const alerts = yield* AlertSink.Memory.use((m) => m.written)
     yield* Console.log(
       JSON.stringify({
-        stats: pipeline.stats(),
+        stats: yield* pipeline.stats,
         deadLetters: deadLetters.map((d) => d.errors),
         alerts: alerts.map((e) => e._tag)
       })
