@@ -17,7 +17,7 @@ const registry = Series.makeRegistry()
 export const program = Effect.gen(function* () {
   const window = yield* Effect.fromResult(Window.tumbling({ size: "10 seconds" }))
   return yield* Stream.fromIterable([...calls, { service: "search", latencyMs: -1 }]).pipe(
-    Event.decode((rejected) => Console.error(`dead letter: ${JSON.stringify(rejected[0]?.errors)}`)),
+    Event.decode({ onRejected: (rejected) => Console.error(`dead letter: ${JSON.stringify(rejected[0]?.errors)}`) }),
     Extract.extract({ registry }),
     Window.aggregate({ window }),
     Window.signals({ registry, signals: ["latency.p95"] }),

@@ -11,7 +11,7 @@
  *
  * @since 0.1.0
  */
-import { Array as Arr, Duration, Effect, Schema, SchemaIssue, SchemaTransformation, Stream } from "effect"
+import { Array as Arr, Clock, Duration, Effect, Schema, SchemaIssue, SchemaTransformation, Stream } from "effect"
 import { dual } from "effect/Function"
 import { fastDecode } from "./internal/fastDecode.ts"
 import { maxDateMs, parseIsoDateTime as parseIsoDateTime_ } from "./internal/isoTime.ts"
@@ -505,33 +505,62 @@ export interface DeadLetter extends Rejected {
 }
 
 /**
+ * Options of {@link decode}. Callbacks are named `on<What>` and sit in the options object, as in Effect's own
+ * APIs (`{ onFailure, onSuccess }`) and as `Window.aggregate`'s `onLate`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface DecodeStreamOptions<E, R> {
+  /** Receives every rejected record (with its errors and original payload) before the events of its batch move on. */
+  readonly onRejected: (rejected: ReadonlyArray<Rejected>) => Effect.Effect<void, E, R>
+  /** Rejects implausible event times, relative to the `Clock` (no time check without it). */
+  readonly timeBounds?: TimeBounds
+  /** Errors listed per rejected record (default {@link defaultMaxErrorsPerRecord}). */
+  readonly maxErrorsPerRecord?: number
+}
+
+/**
  * The decode stage as a stream operator: arrays of raw records in, events out; every rejected record goes to
  * `onRejected` (a dead-letter sink) with its errors and original payload before the events of that batch move
  * on.
  *
+ * @example
+ * ```ts
+ * import { Event } from "@llm-sentinel/core"
+ * import { Console, Stream } from "effect"
+ * const events = Stream.make({ timestamp: 0, service: "chat", model: "m", latencyMs: 120 }, { latencyMs: -1 }).pipe(
+ *   Event.decode({ onRejected: (rejected) => Console.error(`${rejected.length} rejected`) })
+ * )
+ * ```
  * @category combinators
  * @since 0.1.0
  */
 export const decode: {
   <E2, R2>(
-    onRejected: (rejected: ReadonlyArray<Rejected>) => Effect.Effect<void, E2, R2>
+    options: DecodeStreamOptions<E2, R2>
   ): <E, R>(self: Stream.Stream<unknown, E, R>) => Stream.Stream<TelemetryEvent, E | E2, R | R2>
   <E, R, E2, R2>(
     self: Stream.Stream<unknown, E, R>,
-    onRejected: (rejected: ReadonlyArray<Rejected>) => Effect.Effect<void, E2, R2>
+    options: DecodeStreamOptions<E2, R2>
   ): Stream.Stream<TelemetryEvent, E | E2, R | R2>
 } = dual(
   2,
   <E, R, E2, R2>(
     self: Stream.Stream<unknown, E, R>,
-    onRejected: (rejected: ReadonlyArray<Rejected>) => Effect.Effect<void, E2, R2>
+    options: DecodeStreamOptions<E2, R2>
   ): Stream.Stream<TelemetryEvent, E | E2, R | R2> =>
     self.pipe(
-      Stream.mapArrayEffect((raws) => {
-        const { events, rejected } = decodeBatch(raws)
-        const emit = Effect.succeed([events] as const)
-        return rejected.length === 0 ? emit : Effect.andThen(onRejected(rejected), emit)
-      }),
+      Stream.mapArrayEffect((raws) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const { events, rejected } = decodeBatch(raws, {
+            ...(options.timeBounds !== undefined ? { time: { now, bounds: options.timeBounds } } : {}),
+            ...(options.maxErrorsPerRecord !== undefined ? { maxErrorsPerRecord: options.maxErrorsPerRecord } : {})
+          })
+          const emit = Effect.succeed([events] as const)
+          return rejected.length === 0 ? emit : Effect.andThen(options.onRejected(rejected), emit)
+        })
+      ),
       Stream.filter(Arr.isArrayNonEmpty),
       Stream.flattenArray
     )

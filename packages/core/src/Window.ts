@@ -678,7 +678,8 @@ export const makeSignalFn = (options: {
 /**
  * The windowing stage as a stream operator: points in, closed windows out. A processing-time tick every
  * `tick` (default 1 s, from the `Clock`, so `TestClock` drives it) closes idle series; late points go to
- * `onLate`; the end of the input flushes every open window.
+ * `onLate`; the end of the input flushes every open window. Callbacks are `on<What>` options returning an
+ * Effect, as `Event.decode`'s `onRejected`.
  *
  * @category windowing
  * @since 0.1.0

@@ -66,7 +66,7 @@ describe("Event.decodeBatch", () => {
     Effect.gen(function* () {
       const dead: Array<Event.Rejected> = []
       const events = yield* Stream.fromIterable([valid, { bad: true }, { ...valid, latencyMs: 7 }]).pipe(
-        Event.decode((rejected) => Effect.sync(() => dead.push(...rejected))),
+        Event.decode({ onRejected: (rejected) => Effect.sync(() => dead.push(...rejected)) }),
         Stream.runCollect
       )
       assert.deepStrictEqual(
@@ -75,6 +75,25 @@ describe("Event.decodeBatch", () => {
       )
       assert.strictEqual(dead.length, 1)
       assert.deepStrictEqual(dead[0]!.payload, { bad: true })
+    })
+  )
+
+  it.effect("the decode operator checks event times against the Clock when given time bounds", () =>
+    Effect.gen(function* () {
+      const dead: Array<Event.Rejected> = []
+      const bounds: Event.TimeBounds = { minMs: 0, maxFutureMs: 1000 }
+      const events = yield* Stream.make({ ...valid, timestamp: 500 }, { ...valid, timestamp: 5000 }).pipe(
+        Event.decode({ onRejected: (rejected) => Effect.sync(() => dead.push(...rejected)), timeBounds: bounds }),
+        Stream.runCollect
+      ) // the TestClock is at 0: 5000 is 5 s ahead of it
+      assert.deepStrictEqual(
+        events.map((e) => e.timestamp),
+        [500]
+      )
+      assert.deepStrictEqual(
+        dead.map((d) => [d.index, d.errors[0]?.path]),
+        [[1, "timestamp"]]
+      )
     })
   )
 })
