@@ -1,30 +1,14 @@
 // The backbone pipeline from an NDJSON file into PostgreSQL: the same definition as memory.ts; only the layers
-// change (File.ndjson as the source, Postgres as the store, its dead-letter and alert sinks).
+// change (File.layerSource as the source, Postgres as the store, its dead-letter and alert sinks).
 //   node examples/backbone/file-postgres.ts [file.ndjson] [postgres://user@host:port/db] [schema]
 import { writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { File, Postgres } from "@llm-sentinel/adapters"
-import { AlertSink, AnomalyStore, EventSource, Pipeline, SourceError } from "@llm-sentinel/core"
-import { Effect, Layer, Redacted, Stream } from "effect"
+import { AlertSink, AnomalyStore, Pipeline } from "@llm-sentinel/core"
+import { Effect, Layer, Redacted } from "effect"
 import { config, report, scenario } from "./pipeline.ts"
-
-/** The file source: the file's records in batches, read errors as the source's `SourceError`. */
-const fileSource = (path: string) =>
-  Layer.effect(
-    EventSource.EventSource,
-    Effect.map(Effect.context<import("effect").FileSystem.FileSystem>(), (context) => ({
-      batches: File.ndjson(path).pipe(
-        Stream.rechunk(1000),
-        Stream.mapArray((raw) => [EventSource.rawBatch(raw)] as const),
-        Stream.mapError(
-          (e) => new SourceError.SourceError({ adapter: "file", reason: "Unavailable", message: e.message, cause: e })
-        ),
-        Stream.provideContext(context)
-      )
-    }))
-  ).pipe(Layer.provide(NodeServices.layer))
 
 export const program = (path: string, pg: Postgres.Config) =>
   Effect.gen(function* () {
@@ -35,7 +19,7 @@ export const program = (path: string, pg: Postgres.Config) =>
   }).pipe(
     Effect.provide(
       Layer.mergeAll(
-        fileSource(path),
+        File.layerSource({ path }).pipe(Layer.provide(NodeServices.layer)),
         AnomalyStore.layerSink,
         Postgres.layerDeadLetters,
         Postgres.layerAlertSink(AlertSink.layerLog)

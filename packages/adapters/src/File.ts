@@ -1,6 +1,9 @@
 /**
- * The file source: reads NDJSON and CSV files as streams of records, in large chunks (one chunk per read of the
- * file, about 1 MiB), so that per-record work downstream runs in tight loops over arrays.
+ * The file adapter: reads NDJSON and CSV files as streams of records, in large chunks (one chunk per read of the
+ * file, about 1 MiB), so that per-record work downstream runs in tight loops over arrays; and, as layers, an
+ * `EventSource` over a file ({@link layerSource}) and sinks that append NDJSON ({@link layerAnomalySink},
+ * {@link layerAlertSink}, {@link layerDeadLetterSink}). The layers need Effect's `FileSystem`: provide
+ * `NodeServices.layer` from `@effect/platform-node` (or any other `FileSystem`).
  *
  * Decisions:
  * - Lines end in `\n` or `\r\n`; a final line without a newline is still read. Blank lines are skipped by the
@@ -14,8 +17,20 @@
  * @since 0.1.0
  */
 
-import { TextDecoder } from "node:util"
-import { Effect, FileSystem, Schema, Stream } from "effect"
+import { TextDecoder, TextEncoder } from "node:util"
+import {
+  Alert,
+  AlertSink,
+  Anomaly,
+  AnomalySink,
+  DeadLetterSink,
+  type Event,
+  EventSource,
+  SinkError,
+  SourceError
+} from "@llm-sentinel/core"
+import { Effect, FileSystem, Layer, Schema, Semaphore, Stream } from "effect"
+import * as Counters from "./Counters.ts"
 
 /**
  * The file could not be opened or read.
@@ -350,3 +365,293 @@ export const csv = (
     )
   )
 }
+
+/**
+ * Options of {@link layerSource}.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface SourceOptions extends CsvOptions {
+  /** The file to read. */
+  readonly path: string
+  /** `ndjson` (one telemetry event per line) or `csv` (a header row of event fields); default from the extension. */
+  readonly format?: "ndjson" | "csv"
+}
+
+/** Event fields a CSV cell holds as a number (the others stay strings: `status`, names, ids). */
+const numericFields = new Set([
+  "latencyMs",
+  "ttftMs",
+  "inputTokens",
+  "outputTokens",
+  "cachedInputTokens",
+  "reasoningTokens",
+  "costUsd"
+])
+const epochMs = /^\d+(?:\.\d+)?$/
+
+/**
+ * One CSV row as a raw telemetry record: empty cells are absent; the numeric fields and an epoch-ms `timestamp`
+ * become numbers (a cell that is not a number stays a string, so decoding names the field); `metrics.<name>`
+ * columns fill `metrics` (numbers) and `attributes.<name>` columns fill `attributes` (strings).
+ *
+ * @example
+ * ```ts
+ * import { File } from "@llm-sentinel/adapters"
+ * File.csvRecord(["timestamp", "service", "model", "latencyMs", "metrics.score"], ["1764600000000", "chat", "m", "812", "0.9"])
+ * // { timestamp: 1764600000000, service: "chat", model: "m", latencyMs: 812, metrics: { score: 0.9 } }
+ * ```
+ * @category combinators
+ * @since 0.1.0
+ */
+export const csvRecord = (header: ReadonlyArray<string>, row: ReadonlyArray<string>): Record<string, unknown> => {
+  const record: Record<string, unknown> = {}
+  for (let c = 0; c < header.length; c++) {
+    const name = header[c]!
+    const cell = row[c]?.trim() ?? ""
+    if (cell === "") continue
+    const number = Number(cell)
+    if (name.startsWith("metrics.")) {
+      const metrics = (record.metrics ??= {}) as Record<string, unknown>
+      metrics[name.slice(8)] = Number.isFinite(number) ? number : cell
+    } else if (name.startsWith("attributes.")) {
+      const attributes = (record.attributes ??= {}) as Record<string, unknown>
+      attributes[name.slice(11)] = cell
+    } else if ((numericFields.has(name) && Number.isFinite(number)) || (name === "timestamp" && epochMs.test(cell))) {
+      record[name] = number
+    } else record[name] = cell
+  }
+  return record
+}
+
+const toSourceError = (e: FileError): SourceError.SourceError =>
+  new SourceError.SourceError({ adapter: "file", reason: "Invalid", message: e.message, cause: e })
+
+const malformed = (path: string, index: number, line: number, message: string, payload: string): Event.Rejected => ({
+  index,
+  errors: [{ path: "", message }],
+  payload,
+  source: `${path}:${line}`
+})
+
+/**
+ * Parses one read of the file into a source batch: the records as raw values (decoded by the pipeline) with the
+ * `path:line` each came from; a line that is not JSON, or a CSV row that does not parse or does not match the
+ * header, is a rejected record with its text (dead-lettered by the pipeline), not the end of the run.
+ */
+const parseBatch = (
+  path: string,
+  batch: LineBatch,
+  csv: { header: ReadonlyArray<string> | undefined; readonly delimiter: string } | undefined
+): EventSource.SourceBatch | undefined => {
+  const raw: Array<unknown> = []
+  const origins: Array<string> = []
+  const rejected: Array<Event.Rejected> = []
+  const lines = batch.lines
+  for (let i = 0; i < lines.length; i++) {
+    const text = lines[i]!
+    if (text.trim().length === 0) continue
+    const line = batch.firstLine + i
+    if (csv === undefined) {
+      try {
+        raw.push(JSON.parse(text))
+        origins.push(`${path}:${line}`)
+      } catch (e) {
+        rejected.push(malformed(path, rejected.length, line, `not JSON: ${(e as Error).message}`, text))
+      }
+      continue
+    }
+    const fields = parseCsvLine(text, csv.delimiter)
+    if (typeof fields === "string") {
+      rejected.push(malformed(path, rejected.length, line, fields, text))
+    } else if (csv.header === undefined) {
+      csv.header = fields.map((f) => f.trim())
+    } else if (fields.length !== csv.header.length) {
+      const message = `expected ${csv.header.length} fields as in the header, found ${fields.length}`
+      rejected.push(malformed(path, rejected.length, line, message, text))
+    } else {
+      raw.push(csvRecord(csv.header, fields))
+      origins.push(`${path}:${line}`)
+    }
+  }
+  if (raw.length === 0 && rejected.length === 0) return undefined
+  return { raw, events: [], ack: Effect.void, origins, ...(rejected.length > 0 ? { rejected } : {}) }
+}
+
+/**
+ * An `EventSource` over a file of telemetry events, NDJSON or CSV (a header row naming event fields, see
+ * {@link csvRecord}), one batch per read (about 1 MiB). The source ends at the end of the file, so the pipeline
+ * drains and flushes its windows. Records that do not decode, lines that are not JSON and CSV rows that do not
+ * parse are dead-lettered with their `path:line`; a file that cannot be read fails the run with a `SourceError`
+ * (`Invalid`, not retryable).
+ *
+ * @example
+ * ```ts
+ * import * as NodeServices from "@effect/platform-node/NodeServices"
+ * import { File } from "@llm-sentinel/adapters"
+ * import { Layer } from "effect"
+ * const source = File.layerSource({ path: "events.csv", format: "csv" }).pipe(Layer.provide(NodeServices.layer))
+ * ```
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerSource = (
+  options: SourceOptions
+): Layer.Layer<EventSource.EventSource, never, FileSystem.FileSystem> =>
+  Layer.effect(
+    EventSource.EventSource,
+    Effect.map(FileSystem.FileSystem, (fs) => {
+      const format = options.format ?? (options.path.toLowerCase().endsWith(".csv") ? "csv" : "ndjson")
+      const counters = Counters.make("file", options.path)
+      return EventSource.EventSource.of({
+        batches: Stream.suspend(() => {
+          const csv = format === "csv" ? { header: undefined, delimiter: options.delimiter ?? "," } : undefined
+          return lineBatches(options.path, options).pipe(
+            Stream.provideService(FileSystem.FileSystem, fs),
+            Stream.mapError(toSourceError),
+            Stream.mapEffect((b) =>
+              Effect.sync(() => parseBatch(options.path, b, csv)).pipe(
+                Effect.tap((batch) =>
+                  batch === undefined
+                    ? Effect.void
+                    : Effect.andThen(
+                        counters.add("received", batch.raw.length + (batch.rejected?.length ?? 0)),
+                        counters.add("dropped", batch.rejected?.length ?? 0)
+                      )
+                )
+              )
+            ),
+            Stream.filter((b): b is EventSource.SourceBatch => b !== undefined)
+          )
+        })
+      })
+    })
+  )
+
+/**
+ * Options of the file sinks.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface SinkOptions {
+  /** The NDJSON file written; created if missing. */
+  readonly path: string
+  /** Empty the file when the layer starts (default false: lines are appended to what it holds). */
+  readonly truncate?: boolean
+}
+
+const encoder = new TextEncoder()
+
+/** Opens `path` for appending for the layer's lifetime; writes are serialized, one `writeAll` per batch. */
+const ndjsonWriter = <A>(
+  options: SinkOptions,
+  line: (a: A) => string
+): Effect.Effect<
+  (items: ReadonlyArray<A>) => Effect.Effect<void, SinkError.SinkError>,
+  SinkError.SinkError,
+  FileSystem.FileSystem | import("effect").Scope.Scope
+> =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const failed = (e: { readonly message: string }) =>
+      new SinkError.SinkError({
+        adapter: "file",
+        reason: "Unavailable",
+        message: `${options.path}: ${e.message}`,
+        cause: e
+      })
+    const file = yield* fs
+      .open(options.path, { flag: options.truncate === true ? "w" : "a" })
+      .pipe(
+        Effect.mapError(
+          (e) =>
+            new SinkError.SinkError({
+              adapter: "file",
+              reason: "Invalid",
+              message: `${options.path}: ${e.message}`,
+              cause: e
+            })
+        )
+      )
+    const lock = yield* Semaphore.make(1)
+    const counters = Counters.make("file", options.path)
+    return (items: ReadonlyArray<A>) =>
+      items.length === 0
+        ? Effect.void
+        : Effect.suspend(() => {
+            let text = ""
+            for (const a of items) text += `${line(a)}\n`
+            return counters.add("received", items.length).pipe(
+              Effect.andThen(lock.withPermits(1)(file.writeAll(encoder.encode(text)))),
+              Effect.tapError(() => counters.add("errors", 1)),
+              Effect.mapError(failed),
+              Effect.andThen(counters.add("sent", items.length))
+            )
+          })
+  })
+
+const anomalyJson = Schema.encodeSync(Schema.fromJsonString(Anomaly.Anomaly))
+const alertEventJson = Schema.encodeSync(Schema.fromJsonString(Alert.AlertEvent))
+
+/**
+ * An `AnomalySink` appending one JSON line per anomaly (the `Anomaly.Anomaly` Schema's encoding) to a file. Each
+ * `write` is one append; an anomaly replayed after a restart is written again under the same `id`.
+ *
+ * @example
+ * ```ts
+ * import * as NodeServices from "@effect/platform-node/NodeServices"
+ * import { File } from "@llm-sentinel/adapters"
+ * import { Layer } from "effect"
+ * const sink = File.layerAnomalySink({ path: "anomalies.ndjson" }).pipe(Layer.provide(NodeServices.layer))
+ * ```
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerAnomalySink = (
+  options: SinkOptions
+): Layer.Layer<AnomalySink.AnomalySink, SinkError.SinkError, FileSystem.FileSystem> =>
+  Layer.effect(
+    AnomalySink.AnomalySink,
+    Effect.map(ndjsonWriter(options, anomalyJson), (write) => AnomalySink.AnomalySink.of({ write }))
+  )
+
+/**
+ * An `AlertSink` appending one JSON line per alert event (the `Alert.AlertEvent` Schema's encoding, `_tag`
+ * `opened`, `escalated`, `resolved` or `storm`) to a file.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerAlertSink = (
+  options: SinkOptions
+): Layer.Layer<AlertSink.AlertSink, SinkError.SinkError, FileSystem.FileSystem> =>
+  Layer.effect(
+    AlertSink.AlertSink,
+    Effect.map(ndjsonWriter(options, alertEventJson), (write) => AlertSink.AlertSink.of({ write }))
+  )
+
+/**
+ * A `DeadLetterSink` appending one JSON line per rejected record (`{ index, errors, payload, source? }`) to a
+ * file. A payload that JSON cannot represent (a `bigint`, a cycle) is written as its string form.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerDeadLetterSink = (
+  options: SinkOptions
+): Layer.Layer<DeadLetterSink.DeadLetterSink, SinkError.SinkError, FileSystem.FileSystem> =>
+  Layer.effect(
+    DeadLetterSink.DeadLetterSink,
+    Effect.map(
+      ndjsonWriter(options, (r: Event.Rejected) => {
+        try {
+          return JSON.stringify(r)
+        } catch {
+          return JSON.stringify({ ...r, payload: String(r.payload) })
+        }
+      }),
+      (write) => DeadLetterSink.DeadLetterSink.of({ write })
+    )
+  )

@@ -1,42 +1,13 @@
 // A user's own program, as written outside the repository against the installed packages: the whole Pipeline
-// (acknowledgements, backpressure, alert policy) reading an NDJSON file, with a custom anomaly sink that appends
-// one JSON line per anomaly to a file. Usage: node dist/filePipeline.js <events.ndjson> <anomalies.ndjson>
-//
-// The adapters ship the file *reader* as a stream (`File.ndjson`), not as an `EventSource` layer, so the source
-// layer is written here by hand: provide `FileSystem` to the stream, map `FileError` to the `SourceError` the
-// `EventSource` service requires, and wrap each chunk as a batch.
+// (acknowledgements, backpressure, alert policy) reading an NDJSON file with the adapters' file source layer,
+// with a custom anomaly sink that appends one JSON line per anomaly to a file.
+// Usage: node dist/filePipeline.js <events.ndjson> <anomalies.ndjson>
 import { appendFile, writeFile } from "node:fs/promises"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { File } from "@llm-sentinel/adapters"
-import {
-  AlertSink,
-  AnomalySink,
-  DeadLetterSink,
-  EventSource,
-  Pipeline,
-  SinkError,
-  SourceError
-} from "@llm-sentinel/core"
+import { AlertSink, AnomalySink, DeadLetterSink, Pipeline, SinkError } from "@llm-sentinel/core"
 import { ZScore } from "@llm-sentinel/detectors"
-import { Console, Effect, FileSystem, Layer, Stream } from "effect"
-
-/** An `EventSource` over an NDJSON file, one batch per chunk the reader yields. */
-export const layerFileSource = (path: string): Layer.Layer<EventSource.EventSource, never, FileSystem.FileSystem> =>
-  Layer.effect(
-    EventSource.EventSource,
-    Effect.gen(function* () {
-      const fs = yield* FileSystem.FileSystem
-      return EventSource.EventSource.of({
-        batches: File.ndjson(path).pipe(
-          Stream.provideService(FileSystem.FileSystem, fs),
-          Stream.mapError(
-            (e) => new SourceError.SourceError({ adapter: "file", reason: "Invalid", message: e.message, cause: e })
-          ),
-          Stream.mapArray((raw) => [EventSource.rawBatch(raw)] as const)
-        )
-      })
-    })
-  )
+import { Console, Effect, Layer } from "effect"
 
 /** A custom `AnomalySink`: appends each anomaly as one JSON line to `path` (truncated when the layer starts). */
 export const layerNdjsonSink = (path: string): Layer.Layer<AnomalySink.AnomalySink> =>
@@ -81,7 +52,7 @@ export const main = (input: string, output: string) =>
   }).pipe(
     Effect.provide(
       Layer.mergeAll(
-        layerFileSource(input).pipe(Layer.provide(NodeServices.layer)),
+        File.layerSource({ path: input }).pipe(Layer.provide(NodeServices.layer)),
         layerNdjsonSink(output),
         DeadLetterSink.layerMemory,
         AlertSink.layerMemory
