@@ -9,6 +9,11 @@
  * developer visits cannot post to or read a local instance; and on a loopback address the `Host` header must
  * name a loopback host (or one of `allowedHosts`), which defeats DNS rebinding.
  *
+ * Security (`Auth.ts`, `Tls.ts`, `Redaction.ts`): with `keys`, every route that is not open needs an API key with
+ * the route's scope (401/403 problem documents otherwise); with `tls`, the server speaks HTTPS; ingest redacts
+ * events as `privacy` says (by default: prompt and response text dropped, emails, API keys and card numbers
+ * redacted) before they are journaled.
+ *
  * Requests are not logged one by one (the default request logger costs more than the framework, see
  * PERFORMANCE.md); unexpected failures are logged.
  *
@@ -22,11 +27,15 @@ import { HttpApi } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
 import * as Admission from "./Admission.ts"
 import * as Api from "./Api.ts"
+import * as Auth from "./Auth.ts"
+import type * as Config from "./Config.ts"
 import * as Dashboard from "./Dashboard.ts"
 import * as Docs from "./Docs.ts"
 import * as Ingest from "./Ingest.ts"
 import * as OtlpIngest from "./OtlpIngest.ts"
 import * as Problem from "./Problem.ts"
+import * as Redaction from "./Redaction.ts"
+import * as Tls from "./Tls.ts"
 
 /**
  * Options of the HTTP server.
@@ -42,6 +51,12 @@ export interface Options extends Ingest.Options, GuardOptions {
   readonly shutdownTimeout?: Duration.Input
   /** Events and body bytes in flight (see `Admission`). */
   readonly admission?: Partial<Admission.Limits>
+  /** API keys (`auth.keys`); without any, every route is open (`Serve.fromConfig` allows that on loopback only). */
+  readonly keys?: ReadonlyArray<typeof Config.ApiKey.Type>
+  /** Serve HTTPS with these PEM files (`server.tls`). */
+  readonly tls?: Tls.Options
+  /** What ingest keeps of an event's text (`privacy`; default: `Redaction.make()`'s). */
+  readonly privacy?: typeof Config.Privacy.Type
 }
 
 /**
@@ -206,7 +221,7 @@ export const layerErrors: Layer.Layer<never, never, HttpRouter.HttpRouter> = Htt
  * @category layers
  * @since 0.1.0
  */
-export const routes = (options: Ingest.Options & GuardOptions = {}) =>
+export const routes = (options: Ingest.Options & GuardOptions & { readonly auth?: Auth.Keyring } = {}) =>
   Layer.mergeAll(
     Api.layer,
     Docs.layer,
@@ -216,6 +231,7 @@ export const routes = (options: Ingest.Options & GuardOptions = {}) =>
     PrometheusMetrics.layerHttp({ path: "/metrics" }),
     layerErrors,
     layerGuard(options),
+    options.auth === undefined ? Layer.empty : Auth.layer(options.auth),
     (options.corsOrigins ?? []).length > 0
       ? HttpRouter.cors({
           allowedOrigins: options.corsOrigins,
@@ -234,15 +250,24 @@ export const routes = (options: Ingest.Options & GuardOptions = {}) =>
  * @since 0.1.0
  */
 export const layer = (options: Options) =>
-  HttpRouter.serve(routes(options).pipe(Layer.provide(Admission.layer(options.admission))), {
-    disableLogger: true,
-    disableListenLog: true
-  }).pipe(
-    Layer.provideMerge(
-      NodeHttpServer.layer(createServer, {
-        host: options.host,
-        port: options.port,
-        gracefulShutdownTimeout: options.shutdownTimeout ?? "10 seconds"
-      })
-    )
+  Layer.unwrap(
+    Effect.gen(function* () {
+      const auth = (options.keys ?? []).length > 0 ? yield* Auth.load(options.keys ?? []) : undefined
+      const server = options.tls === undefined ? createServer : yield* Tls.serverFactory(options.tls)
+      const redactor = Redaction.make(options.privacy)
+      return HttpRouter.serve(
+        routes({ ...options, redactor, ...(auth === undefined ? {} : { auth }) }).pipe(
+          Layer.provide(Admission.layer(options.admission))
+        ),
+        { disableLogger: true, disableListenLog: true }
+      ).pipe(
+        Layer.provideMerge(
+          NodeHttpServer.layer(server, {
+            host: options.host,
+            port: options.port,
+            gracefulShutdownTimeout: options.shutdownTimeout ?? "10 seconds"
+          })
+        )
+      )
+    })
   )

@@ -36,6 +36,7 @@ import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as Admission from "./Admission.ts"
 import type { FieldError } from "./Api.ts"
 import * as Problem from "./Problem.ts"
+import * as Redaction from "./Redaction.ts"
 
 /**
  * Options of the ingest route.
@@ -58,6 +59,8 @@ export interface Options {
   readonly maxErrorsPerRecord?: number
   /** Plausible event times (default `Event.defaultTimeBounds`). */
   readonly timeBounds?: Event.TimeBounds
+  /** Redacts decoded events before they are queued (default `Redaction.make()`: text dropped, built-in patterns). */
+  readonly redactor?: Redaction.Redactor
 }
 
 /**
@@ -407,7 +410,8 @@ export type Accepted =
 /**
  * Decodes parsed records and queues the valid events, within the admission limits: every record counts as an
  * event in flight until decoding says how many are events, and the events stay counted until the pipeline has
- * processed them (their batch's `ack`). Fails with the queue's `SourceError` when the batch cannot be kept (a
+ * processed them (their batch's `ack`). The events are redacted by `redactor` before they are queued (and the
+ * request's own text is then not journaled when redaction changed an event). Fails with the queue's `SourceError` when the batch cannot be kept (a
  * journal out of disk budget): nothing was queued.
  *
  * @category combinators
@@ -417,14 +421,20 @@ export const accept = (
   queue: EventSource.EventQueue["Service"],
   admission: Admission.Admission["Service"],
   parsed: ParsedBody,
-  options: Event.DecodeOptions
+  options: Event.DecodeOptions,
+  redactor?: Redaction.Redactor
 ): Effect.Effect<Accepted, SourceError.SourceError> =>
   Effect.gen(function* () {
     const records = parsed.records.length
     if (!admission.tryAcquire(records, 0)) {
       return { _tag: "Behind", message: "the pipeline is behind (too many events in flight)" } as const
     }
-    const { events, rejected, encoded } = yield* decode(parsed, options)
+    const decoded = yield* decode(parsed, options)
+    const redacted = redactor === undefined ? undefined : redactor.events(decoded.events)
+    const events = redacted?.events ?? decoded.events
+    const rejected = decoded.rejected
+    // the request's own text holds what redaction removed: then the redacted events are journaled instead
+    const encoded = redacted?.changed === true ? undefined : decoded.encoded
     admission.release(records - events.length, 0)
     if (events.length > 0) {
       const release = Effect.sync(() => admission.release(events.length, 0))
@@ -538,6 +548,7 @@ export const layer = (
   const maxErrors = options.maxReportedErrors ?? 5000
   const maxErrorsPerRecord = options.maxErrorsPerRecord ?? Event.defaultMaxErrorsPerRecord
   const bounds = options.timeBounds ?? Event.defaultTimeBounds
+  const redactor = options.redactor ?? Redaction.make()
   const bodyTooLarge = `the body is larger than ${limit} bytes (the body limit, --max-body); send smaller batches`
   const tooManyRecords = `the body holds more than ${maxRecords} records (the record limit, --max-records); send smaller batches`
   const busy = (what: string) =>
@@ -574,7 +585,7 @@ export const layer = (
               return error(400, "BadRequest", parsed, { errors: [{ path: "", message: parsed }] })
             }
             const now = yield* Clock.currentTimeMillis
-            const result = yield* accept(queue, admission, parsed, { time: { now, bounds }, maxErrorsPerRecord })
+            const result = yield* accept(queue, admission, parsed, { time: { now, bounds }, maxErrorsPerRecord }, redactor)
             if (result._tag === "Behind") return busy(result.message)
             return HttpServerResponse.jsonUnsafe(
               {

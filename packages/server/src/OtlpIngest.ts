@@ -2,7 +2,8 @@
  * OTLP/HTTP trace ingest: `POST /v1/traces`, where an OpenTelemetry SDK's OTLP trace exporter can point
  * (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://127.0.0.1:7300/v1/traces`). GenAI spans become telemetry events
  * (the mapping is in `@llm-sentinel/adapters/Otlp`), journaled and queued like `POST /v1/events`; other spans are
- * ignored and counted.
+ * ignored and counted. Events are redacted (`privacy`, see `Redaction.ts`) before they are journaled; the span's
+ * status message, which becomes `errorType`, is redacted too.
  *
  * One route for both encodings, chosen by `Content-Type`: `application/x-protobuf` (or `application/protobuf`)
  * and `application/json`; `Content-Encoding: gzip` is accepted. The answer uses the request's encoding:
@@ -22,6 +23,7 @@ import { Clock, Effect, type Layer, Metric } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as Admission from "./Admission.ts"
 import * as Ingest from "./Ingest.ts"
+import * as Redaction from "./Redaction.ts"
 
 type Encoding = "protobuf" | "json"
 
@@ -64,6 +66,7 @@ export const layer = (
   const retryAfter = String(options.retryAfterSeconds ?? 1)
   const bounds = options.timeBounds ?? Event.defaultTimeBounds
   const maxErrorsPerRecord = options.maxErrorsPerRecord ?? Event.defaultMaxErrorsPerRecord
+  const redactor = options.redactor ?? Redaction.make()
   const respond = (encoding: Encoding, status: number, body: Uint8Array | string) =>
     typeof body === "string"
       ? HttpServerResponse.text(body, { status, contentType: contentTypes[encoding] })
@@ -144,7 +147,8 @@ export const layer = (
                 queue,
                 admission,
                 { records: mapped.records, indexes: undefined, unparsable: [] },
-                { time: { now, bounds }, maxErrorsPerRecord }
+                { time: { now, bounds }, maxErrorsPerRecord },
+                redactor
               )
               if (result._tag === "Behind") return retryable(encoding, 429, result.message)
               const rejected = mapped.rejected + result.rejected.length

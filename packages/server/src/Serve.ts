@@ -45,6 +45,7 @@ import * as Http from "./Http.ts"
 import * as Ingest from "./Ingest.ts"
 import * as Journal from "./Journal.ts"
 import * as Readiness from "./Readiness.ts"
+import * as Redaction from "./Redaction.ts"
 import * as SeriesRegistry from "./SeriesRegistry.ts"
 
 /**
@@ -318,7 +319,7 @@ export const layer = (options: Options) =>
         onReplayed: Effect.sync(() => {
           replayed = true
         })
-      }).pipe(Layer.provide(journal), Layer.provide(store))
+      }).pipe(Layer.provide(journal), Layer.provide(store), redactSource(options))
       const base = Layer.mergeAll(source, Readiness.layer, SeriesRegistry.layer({ detectors: config.detectors })).pipe(
         Layer.provideMerge(deadLetters)
       )
@@ -347,7 +348,10 @@ export const layer = (options: Options) =>
         admission: options.admission,
         loopback: isLoopback(options.host),
         corsOrigins: options.corsOrigins,
-        allowedHosts: options.allowedHosts
+        allowedHosts: options.allowedHosts,
+        ...(options.keys === undefined ? {} : { keys: options.keys }),
+        ...(options.tls === undefined ? {} : { tls: options.tls }),
+        ...(options.privacy === undefined ? {} : { privacy: options.privacy })
       })
       return http.pipe(Layer.provideMerge(Layer.merge(pipeline, checks)), Layer.provideMerge(base))
     })
@@ -454,7 +458,10 @@ export const layerBackbone = (options: Options, pg: Postgres.Config) =>
         admission: options.admission,
         loopback: isLoopback(options.host),
         corsOrigins: options.corsOrigins,
-        allowedHosts: options.allowedHosts
+        allowedHosts: options.allowedHosts,
+        ...(options.keys === undefined ? {} : { keys: options.keys }),
+        ...(options.tls === undefined ? {} : { tls: options.tls }),
+        ...(options.privacy === undefined ? {} : { privacy: options.privacy })
       })
       const k = options.kafka
       if (k === undefined) {
@@ -469,7 +476,7 @@ export const layerBackbone = (options: Options, pg: Postgres.Config) =>
           onReplayed: Effect.sync(() => {
             replayed = true
           })
-        }).pipe(Layer.provide(journal), Layer.provide(store))
+        }).pipe(Layer.provide(journal), Layer.provide(store), redactSource(options))
         const base = Layer.mergeAll(
           source,
           Readiness.layer,
@@ -489,7 +496,9 @@ export const layerBackbone = (options: Options, pg: Postgres.Config) =>
         brokers: k.brokers,
         ...(k.partitions === undefined ? {} : { createPartitions: k.partitions })
       }
-      const source = Kafka.layerSource({ ...connection, topic: k.topic, groupId: k.groupId })
+      const source = Kafka.layerSource({ ...connection, topic: k.topic, groupId: k.groupId }).pipe(
+        Redaction.layerPartitionedSource(Redaction.make(options.privacy), { timeBounds: options.timeBounds })
+      )
       const queue = Kafka.layerEventQueue({ ...connection, topic: k.topic })
       const base = Layer.mergeAll(queue, Readiness.layer, registry).pipe(Layer.provideMerge(deadLetters))
       const pipeline = layerPartitioned(config).pipe(Layer.provide(Layer.merge(sinks, source)))
@@ -499,6 +508,10 @@ export const layerBackbone = (options: Options, pg: Postgres.Config) =>
       >
     })
   )
+
+// replayed and consumed records are decoded and redacted as live ingest does (privacy)
+const redactSource = (options: Options) =>
+  Redaction.layerSource(Redaction.make(options.privacy), { timeBounds: options.timeBounds })
 
 /**
  * Whether an address is on the loopback interface (`127.0.0.0/8`, `::1`, `localhost`).
@@ -691,9 +704,6 @@ export const fromConfig = (config: Config.Config): Effect.Effect<Options, ServeC
 export const notApplied = (config: Config.Config): Array<string> => [
   ...((config.sinks ?? []).length > 0 ? ["sinks"] : []),
   ...(config.alerts?.routes !== undefined ? ["alerts.routes"] : []),
-  ...((config.auth?.keys ?? []).length > 0 ? ["auth.keys"] : []),
-  ...(config.server?.tls !== undefined ? ["server.tls"] : []),
-  ...(config.privacy !== undefined ? ["privacy"] : []),
   ...(config.observability !== undefined ? ["observability"] : []),
   ...(config.source?.type === "nats" ? ["source (nats)"] : [])
 ]
