@@ -30,7 +30,8 @@
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto"
 import * as fs from "node:fs"
-import { Clock, Effect, Layer, Metric, Redacted, Schema } from "effect"
+import { Clock, Console, Effect, Layer, Metric, Redacted, Schema } from "effect"
+import { Command, Flag } from "effect/cli"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import type * as Config from "./Config.ts"
 import * as Problem from "./Problem.ts"
@@ -357,3 +358,86 @@ export const layer = (keyring: Keyring): Layer.Layer<never, never, HttpRouter.Ht
       })
     )
   )
+
+/**
+ * What `sentinel hash-key` prints for a key: the configuration entry (YAML) holding its SHA-256, and the key
+ * itself only when it was generated here.
+ *
+ * @category constructors
+ * @since 0.2.0
+ */
+export const hashKeyText = (
+  key: Redacted.Redacted<string>,
+  options: { readonly name: string; readonly scopes: ReadonlyArray<Scope>; readonly generated: boolean }
+): string =>
+  [
+    ...(options.generated
+      ? [
+          `# the new key (shown once, stored nowhere; give it to the client as Authorization: Bearer <key>):`,
+          `#   ${Redacted.value(key)}`
+        ]
+      : []),
+    "auth:",
+    "  keys:",
+    `    - name: ${JSON.stringify(options.name)}`,
+    `      scopes: [${options.scopes.join(", ")}]`,
+    `      sha256: ${hash(key)}`
+  ].join("\n")
+
+const scopeNames: ReadonlyArray<Scope> = ["ingest", "read", "admin"]
+
+/**
+ * The `hash-key` subcommand: makes a new key (or hashes one read from standard input with `--stdin`) and prints
+ * the `auth.keys` entry with its SHA-256.
+ *
+ * @example
+ * ```sh
+ * sentinel hash-key --name ci --scopes ingest        # a new key and its config entry
+ * printf %s "$KEY" | sentinel hash-key --stdin --name dashboard --scopes read
+ * ```
+ * @category constructors
+ * @since 0.2.0
+ */
+export const command = Command.make(
+  "hash-key",
+  {
+    stdin: Flag.Boolean("stdin").pipe(
+      Flag.withDescription("Hash the key read from standard input (trailing newline ignored) instead of making one"),
+      Flag.withDefault(false)
+    ),
+    name: Flag.String("name").pipe(Flag.withDescription("The key's name, as logs show it"), Flag.withDefault("key")),
+    scopes: Flag.String("scopes").pipe(
+      Flag.withDescription("Comma-separated scopes: ingest, read, admin"),
+      Flag.withDefault("ingest")
+    )
+  },
+  Effect.fn(function* (flags) {
+    const scopes = flags.scopes.split(",").map((s) => s.trim())
+    const unknown = scopes.filter((s) => !scopeNames.includes(s as Scope))
+    if (unknown.length > 0 || scopes.length === 0) {
+      return yield* new AuthError({
+        key: flags.name,
+        message: `expected scopes among ingest, read, admin, got ${JSON.stringify(flags.scopes)}`
+      })
+    }
+    const key = flags.stdin
+      ? yield* Effect.try({
+          try: () => Redacted.make(stripNewline(fs.readFileSync(0, "utf8"))),
+          catch: (e) => new AuthError({ key: flags.name, message: `cannot read standard input: ${String(e)}` })
+        })
+      : generate()
+    if (Redacted.value(key).length < minKeyLength) {
+      return yield* new AuthError({
+        key: flags.name,
+        message: `the key is shorter than ${minKeyLength} characters; let hash-key make one`
+      })
+    }
+    yield* Console.log(
+      hashKeyText(key, { name: flags.name, scopes: scopes as ReadonlyArray<Scope>, generated: !flags.stdin })
+    )
+  })
+).pipe(
+  Command.withDescription(
+    "Make an API key (or hash one from standard input with --stdin) and print its auth.keys entry with the SHA-256"
+  )
+)

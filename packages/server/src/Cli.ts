@@ -1,12 +1,13 @@
 /**
  * The `sentinel` command line: `sentinel serve` (the server), `sentinel check-config` (validate and print the
  * configuration), `sentinel migrate` (PostgreSQL migrations) and `sentinel replay`
- * (backtests on a file), with
+ * (backtests on a file), `sentinel hash-key` (make an API key and its config entry), with
  * `--help` on every command.
  *
  * @since 0.1.0
  */
 import { Command } from "effect/cli"
+import * as Auth from "./Auth.ts"
 import * as CheckConfig from "./CheckConfig.ts"
 import * as Replay from "./Replay.ts"
 import * as Serve from "./Serve.ts"
@@ -19,7 +20,7 @@ import * as Serve from "./Serve.ts"
  */
 export const command = Command.make("sentinel").pipe(
   Command.withDescription("LLM-Sentinel: streaming anomaly detection on LLM telemetry"),
-  Command.withSubcommands([Serve.command, CheckConfig.command, Serve.migrateCommand, Replay.command])
+  Command.withSubcommands([Serve.command, CheckConfig.command, Serve.migrateCommand, Replay.command, Auth.command])
 )
 
 /**
