@@ -107,8 +107,7 @@ export const hash = (key: Redacted.Redacted<string>): string => digestOf(Redacte
  * @category constructors
  * @since 0.2.0
  */
-export const generate = (): Redacted.Redacted<string> =>
-  Redacted.make(`sntl_${randomBytes(32).toString("base64url")}`)
+export const generate = (): Redacted.Redacted<string> => Redacted.make(`sntl_${randomBytes(32).toString("base64url")}`)
 
 /**
  * The keys of a configuration, loaded: checks presented keys and stream tokens.

@@ -585,7 +585,13 @@ export const layer = (
               return error(400, "BadRequest", parsed, { errors: [{ path: "", message: parsed }] })
             }
             const now = yield* Clock.currentTimeMillis
-            const result = yield* accept(queue, admission, parsed, { time: { now, bounds }, maxErrorsPerRecord }, redactor)
+            const result = yield* accept(
+              queue,
+              admission,
+              parsed,
+              { time: { now, bounds }, maxErrorsPerRecord },
+              redactor
+            )
             if (result._tag === "Behind") return busy(result.message)
             return HttpServerResponse.jsonUnsafe(
               {

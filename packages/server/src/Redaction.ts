@@ -132,9 +132,10 @@ export interface Redactor {
   /** A valid event: text attributes dropped, attribute values and `errorType` redacted. */
   readonly event: (event: Event.TelemetryEvent) => Event.TelemetryEvent
   /** Many events; the same array when none changed. */
-  readonly events: (
-    events: ReadonlyArray<Event.TelemetryEvent>
-  ) => { readonly events: ReadonlyArray<Event.TelemetryEvent>; readonly changed: boolean }
+  readonly events: (events: ReadonlyArray<Event.TelemetryEvent>) => {
+    readonly events: ReadonlyArray<Event.TelemetryEvent>
+    readonly changed: boolean
+  }
   /** A rejected record: every string and key of its payload, and its error messages. */
   readonly rejected: (rejected: Event.Rejected) => Event.Rejected
 }
@@ -290,9 +291,7 @@ export const batch = (
  */
 export const layerSource =
   (redactor: Redactor, options: { readonly timeBounds?: Event.TimeBounds; readonly all?: boolean } = {}) =>
-  <A, E, R>(
-    self: Layer.Layer<A | EventSource.EventSource, E, R>
-  ): Layer.Layer<A | EventSource.EventSource, E, R> =>
+  <A, E, R>(self: Layer.Layer<A | EventSource.EventSource, E, R>): Layer.Layer<A | EventSource.EventSource, E, R> =>
     Layer.provideMerge(
       Layer.effect(
         EventSource.EventSource,

@@ -15,6 +15,13 @@ export * as Admission from "./Admission.ts"
 export * as Api from "./Api.ts"
 
 /**
+ * API keys:
+ *
+ * @since 0.1.0
+ */
+export * as Auth from "./Auth.ts"
+
+/**
  * `sentinel check-config`:
  *
  * @since 0.1.0
@@ -120,6 +127,13 @@ export * as Problem from "./Problem.ts"
 export * as Readiness from "./Readiness.ts"
 
 /**
+ * Privacy at ingest:
+ *
+ * @since 0.1.0
+ */
+export * as Redaction from "./Redaction.ts"
+
+/**
  * `sentinel replay`:
  *
  * @since 0.1.0
@@ -139,3 +153,10 @@ export * as SeriesRegistry from "./SeriesRegistry.ts"
  * @since 0.1.0
  */
 export * as Serve from "./Serve.ts"
+
+/**
+ * HTTPS by configuration (`server.tls`):
+ *
+ * @since 0.1.0
+ */
+export * as Tls from "./Tls.ts"

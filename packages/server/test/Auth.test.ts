@@ -300,10 +300,7 @@ describe("Auth: serve and the CLI", () => {
       const config = yield* Config.decode(yaml)
       const ring = yield* Auth.load(config.auth?.keys ?? [])
       assert.deepStrictEqual(ring.verify(key), { name: "ci", scopes: ["ingest", "read"] })
-      assert.notInclude(
-        Auth.hashKeyText(key, { name: "ci", scopes: ["read"], generated: false }),
-        Redacted.value(key)
-      )
+      assert.notInclude(Auth.hashKeyText(key, { name: "ci", scopes: ["read"], generated: false }), Redacted.value(key))
     })
   )
 })

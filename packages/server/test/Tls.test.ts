@@ -23,12 +23,16 @@ const otherKey = path.join(dir, "other-key.pem")
 
 // a self-signed certificate for localhost / 127.0.0.1, made by openssl for this run
 const selfSigned = (certOut: string, keyOut: string) =>
-  execFileSync("openssl", [
-    "req",
-    ...["-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"],
-    ...["-keyout", keyOut, "-out", certOut, "-days", "1", "-subj", "/CN=localhost"],
-    ...["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"]
-  ], { stdio: "ignore" })
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      ...["-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"],
+      ...["-keyout", keyOut, "-out", certOut, "-days", "1", "-subj", "/CN=localhost"],
+      ...["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"]
+    ],
+    { stdio: "ignore" }
+  )
 
 const apiKey = "tls-test-key-0123456789abcdef"
 
