@@ -10,10 +10,29 @@ const el = (tag, className, text) => {
   if (text !== undefined) e.textContent = text
   return e
 }
-const api = async (path) => {
-  const res = await fetch(path, { headers: { accept: "application/json" } })
+// API keys: a server with keys answers 401/403; the page then asks for a key (read scope), keeps it in
+// sessionStorage (this tab only, gone when it closes) and sends it as Authorization: Bearer. EventSource cannot
+// send headers: the stream is opened with a short-lived token from POST v1/stream/token instead.
+const keyName = "sentinel.apiKey"
+const storedKey = () => sessionStorage.getItem(keyName)
+const askForKey = (status) => {
+  $("login").hidden = false
+  $("login-error").textContent =
+    status === 403 ? "This key lacks the read scope." : storedKey() ? "This key is not valid." : ""
+  if (status !== 403) sessionStorage.removeItem(keyName)
+}
+const api = async (path, init = {}) => {
+  const key = storedKey()
+  const headers = { accept: "application/json", ...(key ? { authorization: `Bearer ${key}` } : {}) }
+  const res = await fetch(path, { ...init, headers })
+  if (res.status === 401 || res.status === 403) askForKey(res.status)
   if (!res.ok) throw Object.assign(new Error(`${path}: ${res.status}`), { status: res.status })
   return res.json()
+}
+const streamUrl = async (path) => {
+  if (!storedKey()) return path
+  const { token } = await api("v1/stream/token", { method: "POST" })
+  return `${path}?access_token=${encodeURIComponent(token)}`
 }
 const fmt = (v) => (v === null || v === undefined ? "–" : Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3))
 
@@ -125,16 +144,25 @@ const showAlert = (li) => {
 
 // The alert feed: the SSE stream when the server has it (it resumes with Last-Event-ID on reconnect), otherwise
 // the series that have a firing alert, refreshed with the list.
+const openStream = async () => {
+  const source = new EventSource(await streamUrl("v1/stream/alerts"))
+  source.addEventListener("alert", (e) => {
+    const ev = JSON.parse(e.data)
+    showAlert(alertItem(ev._tag ?? ev.kind, ev.alert))
+    void loadChart()
+  })
+  // a stream token is checked when the stream opens: after it expired, a reconnect needs a new one
+  source.addEventListener("error", () => {
+    if (source.readyState === EventSource.CLOSED && storedKey()) {
+      setTimeout(() => void openStream().catch(() => {}), 5000)
+    }
+  })
+}
 const startAlerts = async () => {
   try {
     const page = await api("v1/alerts?limit=50")
     for (const a of page.items.reverse()) showAlert(alertItem(a.state, a))
-    const source = new EventSource("v1/stream/alerts")
-    source.addEventListener("alert", (e) => {
-      const ev = JSON.parse(e.data)
-      showAlert(alertItem(ev._tag ?? ev.kind, ev.alert))
-      void loadChart()
-    })
+    await openStream()
     state.sse = true
   } catch {
     state.sse = false
@@ -170,6 +198,16 @@ const alertingFallback = async () => {
   }
   $("alerts").replaceChildren(...(items.length > 0 ? items : [el("li", "none", "No alert firing.")]))
 }
+
+$("login").addEventListener("submit", (e) => {
+  e.preventDefault()
+  const key = $("key").value.trim()
+  if (!key) return
+  sessionStorage.setItem(keyName, key)
+  $("key").value = ""
+  $("login").hidden = true
+  void startAlerts().then(tick)
+})
 
 let timer = null
 $("filters").addEventListener("input", () => {

@@ -95,12 +95,15 @@ describe("sentinel command line", () => {
     assert.match(bad.stderr, /detectors\[0\]\.params\.window: expected a value greater than 0, got 0/)
   })
 
-  it("serve refuses configured settings it does not apply yet instead of ignoring them", () => {
+  it("serve applies auth.keys: a key whose environment variable is not set stops it, naming the variable", () => {
     const dir = mkdtempSync(join(tmpdir(), "s-"))
     const file = join(dir, "sentinel.json")
-    writeFileSync(file, JSON.stringify({ auth: { keys: [{ name: "k", scopes: ["read"], env: "K" }] } }))
+    writeFileSync(
+      file,
+      JSON.stringify({ auth: { keys: [{ name: "k", scopes: ["read"], env: "SENTINEL_TEST_UNSET_KEY" }] } })
+    )
     const run = sentinel("serve", "--config", file, "--port", "0", "--data-dir", dir)
     assert.strictEqual(run.status, 1)
-    assert.match(run.stderr, /auth\.keys: validated by check-config but not applied by serve yet/)
+    assert.match(run.stderr, /the environment variable SENTINEL_TEST_UNSET_KEY is not set/)
   })
 })
