@@ -29,7 +29,7 @@ export * as Counters from "./Counters.ts"
 export * as Fanout from "./Fanout.ts"
 
 /**
- * The file source:
+ * The file adapter:
  *
  * @since 0.1.0
  */
