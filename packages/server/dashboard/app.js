@@ -15,17 +15,18 @@ const el = (tag, className, text) => {
 // send headers: the stream is opened with a short-lived token from POST v1/stream/token instead.
 const keyName = "sentinel.apiKey"
 const storedKey = () => sessionStorage.getItem(keyName)
-const askForKey = (status) => {
+const askForKey = (status, sent) => {
   $("login").hidden = false
-  $("login-error").textContent =
-    status === 403 ? "This key lacks the read scope." : storedKey() ? "This key is not valid." : ""
-  if (status !== 403) sessionStorage.removeItem(keyName)
+  // requests still in flight with no key (or the key just refused) must not clear the message of the refusal
+  if (!sent) return
+  $("login-error").textContent = status === 403 ? "This key lacks the read scope." : "This key is not valid."
+  if (status !== 403 && storedKey() === sent) sessionStorage.removeItem(keyName)
 }
 const api = async (path, init = {}) => {
   const key = storedKey()
   const headers = { accept: "application/json", ...(key ? { authorization: `Bearer ${key}` } : {}) }
   const res = await fetch(path, { ...init, headers })
-  if (res.status === 401 || res.status === 403) askForKey(res.status)
+  if (res.status === 401 || res.status === 403) askForKey(res.status, key)
   if (!res.ok) throw Object.assign(new Error(`${path}: ${res.status}`), { status: res.status })
   return res.json()
 }
@@ -205,6 +206,7 @@ $("login").addEventListener("submit", (e) => {
   if (!key) return
   sessionStorage.setItem(keyName, key)
   $("key").value = ""
+  $("login-error").textContent = ""
   $("login").hidden = true
   void startAlerts().then(tick)
 })
@@ -225,7 +227,8 @@ const tick = async () => {
     await alertingFallback()
     await loadChart()
   } catch (e) {
-    $("status").textContent = `cannot reach Sentinel (${e.message})`
+    $("status").textContent =
+      e.status === 401 || e.status === 403 ? "API key needed" : `cannot reach Sentinel (${e.message})`
   }
 }
 await startAlerts()
