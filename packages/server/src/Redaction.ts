@@ -52,7 +52,8 @@ const luhn = (digits: string): boolean => {
  * @since 0.2.0
  */
 export const builtins: Readonly<Record<Builtin, string>> = {
-  email: String.raw`[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}`,
+  // the look-behind starts a match at the beginning of a local part only (not again at each of its characters)
+  email: String.raw`(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}`,
   apiKey: [
     String.raw`\b(?:sk|pk|rk)[-_][A-Za-z0-9_-]{16,}`, // OpenAI, Anthropic (sk-ant-…), Stripe
     String.raw`\bsntl_[A-Za-z0-9_-]{20,}`, // Sentinel's own keys (sentinel hash-key)
@@ -162,8 +163,11 @@ export const make = (privacy: typeof Config.Privacy.Type = {}): Redactor => {
   const replacement = privacy.redact?.replacement ?? "[redacted]"
   const chosen = privacy.redact?.builtin ?? (["email", "apiKey", "cardNumber"] as const)
   const custom = privacy.redact?.patterns ?? []
+  // the email pattern is the costly one (a greedy local part tried at every position): it only runs on strings
+  // with an `@`; the other patterns run as one alternation, the card numbers with their Luhn check
+  const email = chosen.includes("email") ? new RegExp(builtins.email, "g") : undefined
   const plain = [
-    ...chosen.filter((b) => b !== "cardNumber").map((b) => builtins[b]),
+    ...chosen.filter((b) => b !== "cardNumber" && b !== "email").map((b) => builtins[b]),
     ...custom.map((p) => `(?:${p.regex})`)
   ]
   const card = chosen.includes("cardNumber") ? new RegExp(builtins.cardNumber, "g") : undefined
@@ -171,8 +175,19 @@ export const make = (privacy: typeof Config.Privacy.Type = {}): Redactor => {
   const names = [...chosen, ...custom.map((p) => p.name)]
   // `replace` with a global pattern starts at 0 and resets `lastIndex`: the patterns can be shared
   const text = (s: string): string => {
-    const out = others === undefined ? s : s.replace(others, replacement)
+    let out = email !== undefined && s.includes("@") ? s.replace(email, replacement) : s
+    if (others !== undefined) out = out.replace(others, replacement)
     return card === undefined ? out : out.replace(card, (m) => (luhn(m.replace(/[ -]/g, "")) ? replacement : m))
+  }
+  // attribute keys repeat from event to event: remember what they are (up to a bound, against key floods)
+  const textKeyCache = new Map<string, boolean>()
+  const textKey = (key: string): boolean => {
+    let known = textKeyCache.get(key)
+    if (known === undefined) {
+      known = isTextKey(key)
+      if (textKeyCache.size < 10_000) textKeyCache.set(key, known)
+    }
+    return known
   }
   const capped = (s: string, max: number): string => {
     const out = text(s)
@@ -185,7 +200,7 @@ export const make = (privacy: typeof Config.Privacy.Type = {}): Redactor => {
       for (const key in attributes) {
         const value = attributes[key]!
         if (typeof value !== "string") continue
-        if (!storeText && isTextKey(key)) {
+        if (!storeText && textKey(key)) {
           copy ??= { ...attributes }
           delete copy[key]
           continue
