@@ -3,7 +3,8 @@
  * `auth.keys`, each with scopes `ingest`, `read` and `admin` (admin may do everything).
  *
  * Keys are configured as their SHA-256 (`sha256: <64 hex digits>`, made by `sentinel hash-key`), or read at
- * start-up from a file or an environment variable holding the key itself. Only SHA-256 digests are kept in
+ * start-up from a file or an environment variable holding the key itself or its digest as `sha256:<hex>` (so a
+ * Kubernetes Secret can hold the digest rather than the key). Only SHA-256 digests are kept in
  * memory; a presented key is hashed and compared with every configured digest with `crypto.timingSafeEqual`
  * (no early exit), so the time taken says nothing about which key, or how much of one, matched. Keys never
  * appear in logs, errors or problem documents (they are `Redacted` from the moment they are read).
@@ -133,14 +134,16 @@ const secretOf = (
 ): Effect.Effect<Buffer, AuthError> => {
   if (k.sha256 !== undefined) return Effect.succeed(Buffer.from(k.sha256.toLowerCase(), "hex"))
   const checked = (value: string, where: string) =>
-    value.length >= minKeyLength
-      ? Effect.succeed(digestOf(value))
-      : Effect.fail(
-          new AuthError({
-            key: k.name,
-            message: `the key in ${where} is ${value.length === 0 ? "empty" : `shorter than ${minKeyLength} characters`} (make one with sentinel hash-key)`
-          })
-        )
+    /^sha256:[0-9a-fA-F]{64}$/.test(value)
+      ? Effect.succeed(Buffer.from(value.slice(7).toLowerCase(), "hex"))
+      : value.length >= minKeyLength
+        ? Effect.succeed(digestOf(value))
+        : Effect.fail(
+            new AuthError({
+              key: k.name,
+              message: `the key in ${where} is ${value.length === 0 ? "empty" : `shorter than ${minKeyLength} characters`} (make one with sentinel hash-key)`
+            })
+          )
   if (k.file !== undefined) {
     const file = k.file
     return Effect.try({

@@ -329,9 +329,9 @@ export const ApiKey = Schema.Struct({
   sha256: Schema.optionalKey(
     Schema.String.check(Schema.makeFilter((s) => /^[0-9a-fA-F]{64}$/.test(s) || "expected 64 hex digits"))
   ),
-  /** A file holding the key itself (trailing newline ignored). */
+  /** A file holding the key itself, or `sha256:<64 hex digits>` (trailing newline ignored; read at start-up). */
   file: Schema.optionalKey(NonEmpty),
-  /** An environment variable holding the key itself. */
+  /** An environment variable holding the key itself, or `sha256:<64 hex digits>`. */
   env: Schema.optionalKey(NonEmpty)
 }).check(
   Schema.makeFilter(
@@ -663,7 +663,7 @@ export const applyFlags = (
 
 /**
  * Decodes a raw configuration, then checks what the Schema alone cannot: each detector's type and parameters
- * against the catalog, sink names unique, routes naming configured sinks.
+ * against the catalog, sink names and key names unique, routes naming configured sinks.
  *
  * @category constructors
  * @since 0.2.0
@@ -725,6 +725,16 @@ export const decode = (
           })
         }
       })
+    })
+    const keyNames = new Map<string, number>()
+    config.auth?.keys?.forEach((k, i) => {
+      const first = keyNames.get(k.name)
+      if (first !== undefined) {
+        issues.push({
+          path: `auth.keys[${i}].name`,
+          message: `expected a unique name, got ${JSON.stringify(k.name)} (also auth.keys[${first}])`
+        })
+      } else keyNames.set(k.name, i)
     })
     const store = config.store?.type ?? "embedded"
     if (config.source?.type === "kafka" && store !== "postgres") {

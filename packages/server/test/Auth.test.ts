@@ -108,6 +108,9 @@ describe("Auth: keys", () => {
       assert.strictEqual(name("file-key-0123456789abcdef\n"), undefined)
       assert.strictEqual(name(""), undefined)
       assert.strictEqual(name(sha(ingestKey)), undefined) // the digest is not the key
+      // a file or variable may hold the digest instead of the key (a Kubernetes Secret need not hold the key)
+      const digests = yield* Auth.load([{ name: "d", scopes: ["read"], env: "D" }], { D: `sha256:${sha(adminKey)}\n` })
+      assert.strictEqual(digests.verify(Redacted.make(adminKey))?.name, "d")
     })
   )
 
@@ -132,6 +135,19 @@ describe("Auth: keys", () => {
         Config.decode({ auth: { keys: [{ name: "ci", scopes: ["ingest"], sha256: sha("x"), env: "K" }] } })
       )
       assert.include(bad.message, "exactly one of sha256, file, env")
+      const twice = yield* Effect.flip(
+        Config.decode({
+          auth: {
+            keys: [
+              { name: "ci", scopes: ["ingest"], sha256: sha("x") },
+              { name: "ci", scopes: ["read"], env: "K" }
+            ]
+          }
+        })
+      )
+      assert.deepStrictEqual(twice.issues, [
+        { path: "auth.keys[1].name", message: 'expected a unique name, got "ci" (also auth.keys[0])' }
+      ])
     })
   )
 })
