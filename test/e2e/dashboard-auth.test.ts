@@ -70,6 +70,7 @@ describe("dashboard with API keys (headless Chromium)", () => {
       await page.locator("#login").waitFor({ state: "hidden", timeout: 10_000 })
       await page.locator('#series li[data-id="chat/gpt-4o/latency.p95"]').waitFor({ timeout: 20_000 })
       assert.strictEqual(await page.evaluate(() => sessionStorage.getItem("sentinel.apiKey")), readKey)
+      assert.include(await page.locator("#curl").textContent(), "authorization: Bearer $SENTINEL_INGEST_KEY")
       // the alert stream (once the server has it) is opened with a stream token, never with the key
       for (const u of urls.filter((u) => u.includes("/v1/stream/alerts"))) assert.include(u, "?access_token=")
       for (const u of urls) assert.notInclude(u, readKey)

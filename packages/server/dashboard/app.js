@@ -40,9 +40,14 @@ const fmt = (v) => (v === null || v === undefined ? "–" : Math.abs(v) >= 100 ?
 const state = { selected: null, cursor: null, items: [], chart: null, filters: {}, sse: false }
 
 const origin = location.origin
-$("curl").textContent = `curl -X POST ${origin}/v1/events \\
+// with keys, the example sends one: posting events needs the ingest scope (the page's key may only read)
+const showCurl = () => {
+  const auth = storedKey() ? `\n  -H "authorization: Bearer $SENTINEL_INGEST_KEY" \\` : ""
+  $("curl").textContent = `curl -X POST ${origin}/v1/events \\${auth}
   -H 'content-type: application/json' \\
   -d '{"timestamp":"'$(date -u +%Y-%m-%dT%H:%M:%SZ)'","service":"chat","model":"gpt-4o","latencyMs":420,"inputTokens":900,"outputTokens":150}'`
+}
+showCurl()
 
 const query = (extra) => {
   const p = new URLSearchParams()
@@ -208,6 +213,7 @@ $("login").addEventListener("submit", (e) => {
   $("key").value = ""
   $("login-error").textContent = ""
   $("login").hidden = true
+  showCurl()
   void startAlerts().then(tick)
 })
 
