@@ -11,7 +11,7 @@
  * `threshold` has no bounds by default, so it gets an SLO a person would set after looking at the first day:
  * `upper = 1.5 × p99`, `lower = 0.5 × p1` of day one.
  *
- * Metrics are `Replay.evaluate` (the same as `sentinel replay --labels`) with a tolerance of 5 minutes after an
+ * Metrics are `Backtest.evaluate` (the same as `sentinel replay --labels`) with a tolerance of 5 minutes after an
  * incident's end. Precision is point-wise: a detector that keeps firing through a 3-hour regression collects
  * many true positives; the false-alarm rate per day is the figure to compare for noise.
  *
@@ -19,7 +19,6 @@
  */
 import { Detector, Series, Verdict } from "@llm-sentinel/core"
 import * as Detectors from "@llm-sentinel/detectors"
-import { Replay } from "@llm-sentinel/server"
 import { DAY, MINUTE, type Scenario, scenarios } from "./scenarios.ts"
 
 const arg = (name: string, fallback: number): number => {
@@ -99,7 +98,7 @@ const run = (m: Module, s: Scenario, decide: Verdict.Decide): Outcome | undefine
 }
 
 interface Cell {
-  readonly metrics: Replay.LabelMetrics
+  readonly metrics: Detectors.Backtest.LabelMetrics
   readonly falseAlarmsPerDay: number
   readonly anomalyTimes: Array<number>
 }
@@ -125,7 +124,7 @@ for (const w of warnings) {
         byScenario.set(s.name, undefined)
         continue
       }
-      const metrics = Replay.evaluate(outcome.anomalyTimes, s.incidents, toleranceMs)
+      const metrics = Detectors.Backtest.evaluate(outcome.anomalyTimes, s.incidents, toleranceMs)
       byScenario.set(s.name, {
         metrics,
         falseAlarmsPerDay: metrics.falsePositives / s.days,
@@ -228,7 +227,7 @@ const scoreSet = (w: number, set: ReadonlyArray<string>, applicableOnly = false)
     const u = union(s)
     if (u === undefined && applicableOnly) continue
     counted++
-    const m = Replay.evaluate(u ?? [], s.incidents, toleranceMs)
+    const m = Detectors.Backtest.evaluate(u ?? [], s.incidents, toleranceMs)
     f1 += m.f1
     recall += m.recall ?? 0
     fa += m.falsePositives
@@ -311,7 +310,7 @@ if (best === undefined) {
   for (const s of incidentScenarios) {
     const times = new Set<number>()
     for (const n of best.set) for (const t of results.get(best.w)!.get(n)!.get(s.name)?.anomalyTimes ?? []) times.add(t)
-    const m = Replay.evaluate([...times], s.incidents, toleranceMs)
+    const m = Detectors.Backtest.evaluate([...times], s.incidents, toleranceMs)
     console.log(
       `  ${s.name.padEnd(18)} ${f(m.f1)} / ${f(m.recall)} / ${m.meanDelayMs === null ? "–" : (m.meanDelayMs / MINUTE).toFixed(1)}`
     )
@@ -353,7 +352,7 @@ for (const s of all) {
       points.push({ key, time: s.times[j]!, value: s.values[j]! })
     for (const scored of fn.apply(points)) times.add(scored.point.time)
   }
-  const m = Replay.evaluate([...times], s.incidents, toleranceMs)
+  const m = Detectors.Backtest.evaluate([...times], s.incidents, toleranceMs)
   const fa = m.falsePositives / s.days
   if (isNoise(s)) {
     defaultsNoiseFa += m.falsePositives

@@ -4,8 +4,9 @@ import { join } from "node:path"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { assert, describe, it } from "@effect/vitest"
 import * as Detectors from "@llm-sentinel/detectors"
+import { Backtest } from "@llm-sentinel/detectors"
 import { Replay } from "@llm-sentinel/server"
-import { Duration, Effect } from "effect"
+import { Effect } from "effect"
 import { Command } from "effect/cli"
 
 const dir = mkdtempSync(join(tmpdir(), "sentinel-replay-"))
@@ -200,11 +201,11 @@ describe("Replay", () => {
       const bad = yield* Effect.flip(
         Replay.replay({ file: write("w.csv", "time,value\n0,1\n"), window: "1 minute", progress: false })
       )
-      assert.strictEqual(bad._tag, "ReplayConfigError")
+      assert.strictEqual(bad._tag, "InvalidConfig")
     }).pipe(Effect.provide(NodeServices.layer))
   )
 
-  it.effect("a bad configuration is a ReplayConfigError listing every problem with its path", () =>
+  it.effect("a bad configuration is a Backtest.InvalidConfig listing every problem with its path", () =>
     Effect.gen(function* () {
       const file = write("small.csv", "time,value\n0,1\n")
       const error = yield* Effect.flip(
@@ -217,65 +218,25 @@ describe("Replay", () => {
           progress: false
         })
       )
-      assert.strictEqual(error._tag, "ReplayConfigError")
-      if (error._tag !== "ReplayConfigError") return
+      assert.strictEqual(error._tag, "InvalidConfig")
+      if (error._tag !== "InvalidConfig") return
       assert.deepStrictEqual(
         error.issues.map((i) => i.path),
         ["thresholds.warning"]
       )
-      const error2 = yield* Effect.flip(
-        Replay.resolveConfig({ detectors: [{ type: "zscore", params: { window: -1, bogus: 1 } }, { type: "nope" }] })
-      )
-      assert.deepStrictEqual([...new Set(error2.issues.map((i) => i.path))].sort(), [
-        "detectors.0.params.bogus",
-        "detectors.0.params.window",
-        "detectors.1.type"
-      ])
-      assert.include(error2.issues.find((i) => i.path === "detectors.1.type")!.message, 'unknown detector "nope"')
-      assert.include(error2.message, "detectors.0.params.window")
-      const peers = yield* Effect.flip(Replay.resolveConfig({ detectors: [{ type: "peer-group" }] }))
-      assert.deepStrictEqual(
-        peers.issues.map((i) => i.path),
-        ["detectors.0.type"]
-      )
-      assert.include(peers.issues[0]!.message, "cannot be replayed on one series")
-      const empty = yield* Effect.flip(Replay.resolveConfig({ detectors: [], extra: 1 }))
-      assert.deepStrictEqual(empty.issues.map((i) => i.path).sort(), ["detectors", "extra"])
     }).pipe(Effect.provide(NodeServices.layer))
   )
 
-  it.effect("a missing CSV column is a ReplayInputError", () =>
+  it.effect("a missing CSV column is an InvalidInput", () =>
     Effect.gen(function* () {
       const file = write("cols.csv", "time,value\n0,1\n")
       const error = yield* Effect.flip(
         Replay.replay({ file, valueColumn: "p99", out: path("x.ndjson"), progress: false })
       )
-      assert.strictEqual(error._tag, "ReplayInputError")
+      assert.strictEqual(error._tag, "InvalidInput")
       assert.include(error.message, '"p99"')
     }).pipe(Effect.provide(NodeServices.layer))
   )
-
-  it("evaluate: windows with tolerance, point-wise precision, delay from the window start", () => {
-    const m = Replay.evaluate(
-      [50, 105, 130, 260, 900],
-      [
-        { start: 100, end: 200 },
-        { start: 250, end: 250 },
-        { start: 500, end: 600 }
-      ],
-      20
-    )
-    assert.strictEqual(m.detected, 2) // 105 in [100, 220]; 260 in [250, 270]
-    assert.strictEqual(m.truePositives, 3) // 105, 130, 260
-    assert.strictEqual(m.falsePositives, 2) // 50, 900
-    assert.strictEqual(m.precision, 3 / 5)
-    assert.strictEqual(m.recall, 2 / 3)
-    assert.strictEqual(m.meanDelayMs, (5 + 10) / 2)
-    const none = Replay.evaluate([], [{ start: 0, end: 1 }])
-    assert.strictEqual(none.precision, null)
-    assert.strictEqual(none.f1, 0)
-    assert.strictEqual(none.meanDelayMs, null)
-  })
 
   it.effect("the command parses its flags and runs", () =>
     Effect.gen(function* () {
@@ -321,39 +282,6 @@ describe("Replay", () => {
         assert.match(bad.message, /line 1: cannot read time/)
       }).pipe(Effect.provide(NodeServices.layer))
   )
-
-  it("labels may name a series: only that series' anomalies detect the incident or fall inside it", () => {
-    const incidents = [
-      { start: 100, end: 200, series: "latency.p95" },
-      { start: 500, end: 600 }
-    ]
-    const m = Replay.evaluate([150, 160, 550], incidents, 0, {
-      series: ["chat/gpt-4o/error.rate", "chat/gpt-4o/latency.p95", "chat/gpt-4o/error.rate"]
-    })
-    assert.strictEqual(m.detected, 2)
-    assert.strictEqual(m.truePositives, 2) // 160 on latency.p95 and 550 (any series); 150 is another series
-    assert.strictEqual(m.falsePositives, 1)
-    assert.strictEqual(m.meanDelayMs, (60 + 50) / 2)
-    assert.isTrue(Replay.seriesMatches("chat/gpt-4o/latency.p95", "gpt-4o/latency.p95"))
-    assert.isFalse(Replay.seriesMatches("chat/gpt-4o/latency.p95", "o/latency.p95"))
-    // a window signal's verdict is known at the window's end: the delay counts from there
-    const windowed = Replay.evaluate([100], [{ start: 100, end: 200 }], 0, { knownAfterMs: 60 })
-    assert.strictEqual(windowed.meanDelayMs, 60)
-  })
-
-  it("durations on the command line: compact (1m, 30s, 1h30m), long (5 minutes) and milliseconds", () => {
-    const ms = (raw: string) => {
-      const d = Replay.parseDuration(raw)
-      return d === undefined ? undefined : Duration.toMillis(d)
-    }
-    assert.strictEqual(ms("1m"), 60_000)
-    assert.strictEqual(ms("30s"), 30_000)
-    assert.strictEqual(ms("1h30m"), 5_400_000)
-    assert.strictEqual(ms("500ms"), 500)
-    assert.strictEqual(ms("5 minutes"), 300_000)
-    assert.strictEqual(ms("1500"), 1500)
-    assert.strictEqual(ms("soon"), undefined)
-  })
 
   // live clock: NDJSON events are checked against the plausible event times around now
   it.live("--window 1m works on the command line; the delay is measured from the window's end", () =>
@@ -405,7 +333,7 @@ describe("Replay", () => {
       assert.strictEqual(summary.labels?.detected, 1)
       assert.strictEqual(summary.labels?.meanDelayMs, MIN) // known when the 1-minute window closed, not "0 ms"
       const bad = yield* Effect.flip(Replay.replay({ file, window: "a while", progress: false }))
-      assert.strictEqual(bad._tag, "ReplayConfigError")
+      assert.strictEqual(bad._tag, "InvalidConfig")
     }).pipe(Effect.provide(NodeServices.layer))
   )
 
@@ -434,8 +362,8 @@ describe("Replay", () => {
       const values = series(600, [500])
       const file = write("defaults.csv", `time,value\n${values.map((v, i) => `${T0 + i * MIN},${v}`).join("\n")}\n`)
       const summary = yield* Replay.replay({ file, out: path("defaults.ndjson"), progress: false })
-      assert.deepStrictEqual(summary.detectors, [...Replay.defaultDetectors])
-      const resolved = Replay.defaultResolved()
+      assert.deepStrictEqual(summary.detectors, [...Backtest.defaultDetectors])
+      const resolved = Backtest.defaultResolved()
       assert.deepStrictEqual(resolved.thresholds, Detectors.Defaults.config.thresholds)
       const times = readLines(path("defaults.ndjson")).map((l) => JSON.parse(l).time)
       assert.include(times, T0 + 500 * MIN)
