@@ -18,9 +18,13 @@
  * Warm-up: the history starts from a prior (`prior` points of Gaussian-noise scores, |Z|), so a new series is
  * calibrated as if it were Gaussian and its own scores take over as they come; ready once the inner detector is
  * ready and `minHistory` of its raw scores were seen. Learning: every
- * point the inner detector learns adds its raw score; a point judged anomalous goes to the inner detector's own
- * bounded learning (`learnAnomaly`) and its raw score is learned too, so a lasting change that keeps scoring high
- * also becomes less rare: that is this wrapper's share of adaptation, on top of the inner detector's.
+ * point adds its raw score, **declustered by runs** (the peaks-over-threshold practice for dependent data): a run of
+ * consecutive points whose raw score is above the tail threshold, or that were judged anomalous, adds one raw score,
+ * the run's largest, when it ends. Without it a sustained anomaly (an hour-long provider slowdown, the rising flank
+ * of a CUSUM) adds dozens of high scores at once and teaches the series that such scores are usual, so the next
+ * incident is missed. A run still going after `clusterLength` points is a new regime: its later points are learned
+ * one by one, so a lasting change that the inner detector keeps scoring high also becomes less rare (this wrapper's
+ * share of adaptation, on top of the inner detector's own bounded learning, `learnAnomaly`).
  *
  * @since 0.2.0
  */
@@ -56,6 +60,15 @@ export interface Params {
    * Gaussian until its own scores outweigh the prior (and the prior is forgotten like any old score). Default 50.
    */
   readonly prior: number
+  /**
+   * Runs declustering: consecutive points whose raw score is above the fitted tail's threshold (where the top
+   * `tail` of the history begins), or that were judged anomalous, are one exceedance run, learned as one raw score
+   * (the run's largest) when it ends, so a sustained anomaly counts as one rare episode, not as dozens of points
+   * that teach the series that high scores are usual. A run counts as one episode for at most this many points
+   * (count): one that lasts longer is a new regime, and its later points are learned one by one (the wrapper's
+   * share of adapting to a lasting change that the inner detector keeps scoring high). Default 30.
+   */
+  readonly clusterLength: number
 }
 
 /**
@@ -67,7 +80,8 @@ export const defaults: Params = {
   memory: 1000,
   tail: 0.02,
   minHistory: 30,
-  prior: 50
+  prior: 50,
+  clusterLength: 30
 }
 
 const isDetector = (u: unknown): u is Detector.Any =>
@@ -88,7 +102,8 @@ export const ParamsSchema: Schema.Codec<Partial<Params>, unknown> = Schema.Struc
   memory: Schema.optionalKey(PositiveInt.check(Schema.isGreaterThanOrEqualTo(10))),
   tail: Schema.optionalKey(UnitInterval),
   minHistory: Schema.optionalKey(PositiveInt),
-  prior: Schema.optionalKey(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0)))
+  prior: Schema.optionalKey(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0))),
+  clusterLength: Schema.optionalKey(PositiveInt)
 })
 
 /** Bins per decade and the decades covered by the histogram of raw scores. */
@@ -113,6 +128,10 @@ export interface State {
   weight: number
   /** Raw scores learned in total. */
   seen: number
+  /** The largest raw score of the exceedance run in progress (0: none), learned when the run ends. */
+  run: number
+  /** Points in the exceedance run in progress. */
+  runLength: number
 }
 
 const binOf = (r: number): number => {
@@ -147,6 +166,24 @@ const priorBins: Float64Array = Float64Array.from({ length: BINS }, (_, b) => {
  * @category combinators
  * @since 0.2.0
  */
+/**
+ * The raw score where the top `tail` of the history's mass begins (the threshold of the fitted exponential tail,
+ * and of runs declustering).
+ *
+ * @category combinators
+ * @since 0.2.0
+ */
+export const tailThreshold = (s: Pick<State, "bins" | "total">, tail: number): number => {
+  const bins = s.bins
+  let mass = 0
+  let k = BINS - 1
+  for (; k > 0; k--) {
+    mass += bins[k]!
+    if (mass >= tail * s.total) break
+  }
+  return edgeOf(k)
+}
+
 export const logTail = (s: Pick<State, "bins" | "total">, r: number, tail: number): number => {
   const bins = s.bins
   const total = s.total
@@ -204,28 +241,40 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
       s.weight = 1
     }
   }
-  // `Detector.step` scores a point, then learns it: the inner assessment of the last score call is kept for the
-  // learn call on the same state and point (any learn clears it, so an in-place update can never make it stale)
+  // `Detector.step` scores a point, then learns it: the inner assessment and the calibrated score of the last score
+  // call are kept for the learn call on the same state and point (any learn clears them, so an in-place update can
+  // never make them stale)
   let cached:
-    | { readonly state: unknown; readonly x: number; readonly time: number; readonly a: Verdict.Assessment }
+    | {
+        readonly state: unknown
+        readonly x: number
+        readonly time: number
+        readonly a: Verdict.Assessment
+        z: number
+        logp: number
+      }
     | undefined
-  const innerScore = (s: State, x: number, time: number): Verdict.Assessment => {
+  const assess = (s: State, x: number, time: number): { readonly a: Verdict.Assessment; z: number; logp: number } => {
     const c = cached
-    if (c !== undefined && c.state === s.inner && c.x === x && c.time === time) return c.a
+    if (c !== undefined && c.state === s.inner && c.x === x && c.time === time) return c
     const a = inner.score(s.inner, x, time)
-    cached = { state: s.inner, x, time, a }
-    return a
+    const next = { state: s.inner, x, time, a, z: 0, logp: 0 }
+    if (a.ready) {
+      const logp = logTail(s, a.score, p.tail)
+      // what the inner detector calls small (a raw score under 3: a change under the metric's minimum, one
+      // quantum) stays small however steady the series was: below 3 the calibrated score is at most the raw one
+      const calibrated = Math.max(0, zFromLogTail(logp))
+      next.z = a.score < MIN_CHANGE_SCORE ? Math.min(calibrated, a.score) : calibrated
+      next.logp = logp
+    }
+    cached = next
+    return next
   }
   const score = (s: State, x: number, time: number): Verdict.Assessment => {
     if (!inner.accepts(x)) return rejected
-    const a = innerScore(s, x, time)
+    const { a, z, logp } = assess(s, x, time)
     if (!a.ready) return { ...a, score: 0, ready: false }
     const ready = s.seen >= p.minHistory
-    const logp = logTail(s, a.score, p.tail)
-    // what the inner detector calls small (a raw score under 3: a change under the metric's minimum, one quantum)
-    // stays small however steady the series was: below 3 the calibrated score is at most the raw one
-    const calibrated = Math.max(0, zFromLogTail(logp))
-    const z = a.score < MIN_CHANGE_SCORE ? Math.min(calibrated, a.score) : calibrated
     if (!ready || z < MIN_CHANGE_SCORE) return { score: z, expected: a.expected, lower: a.lower, upper: a.upper, ready }
     return {
       score: z,
@@ -236,19 +285,36 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
       reason: `${inner.name} score ${fmt(a.score)} is rarer than 1 in ${fmt(Math.round(Math.exp(-logp)))} for this series${a.reason === undefined ? "" : ` (${a.reason})`}`
     }
   }
+  // runs declustering: a point of an exceedance run (above the tail threshold, or judged anomalous) only raises the
+  // run's maximum; the first point after the run learns that maximum, once, and then itself
+  const learnScore = (s: State, x: number, time: number, anomalous: boolean): Verdict.Assessment => {
+    const { a } = assess(s, x, time)
+    cached = undefined
+    if (!a.ready || !Number.isFinite(a.score)) return a
+    const exceeds = anomalous || a.score > tailThreshold(s, p.tail)
+    if (exceeds && s.runLength < p.clusterLength) {
+      if (a.score > s.run) s.run = a.score
+      s.runLength++
+      return a
+    }
+    if (s.run > 0) {
+      addScore(s, s.run)
+      s.run = 0
+    }
+    // a run longer than `clusterLength` stays "in progress" (so it is not counted again) but learns point by point
+    s.runLength = exceeds ? s.runLength + 1 : 0
+    addScore(s, a.score)
+    return a
+  }
   const learn = (s: State, x: number, time: number): State => {
     if (!inner.accepts(x)) return s
-    const a = innerScore(s, x, time)
-    cached = undefined
-    if (a.ready) addScore(s, a.score)
+    learnScore(s, x, time, false)
     s.inner = inner.learn(s.inner, x, time)
     return s
   }
   const learnAnomaly = (s: State, x: number, time: number): State => {
     if (!inner.accepts(x)) return s
-    const a = innerScore(s, x, time)
-    cached = undefined
-    if (a.ready) addScore(s, a.score)
+    const a = learnScore(s, x, time, true)
     if (inner.learnAnomalies) s.inner = inner.learn(s.inner, x, time)
     else if (inner.learnAnomaly !== undefined) s.inner = inner.learnAnomaly(s.inner, x, time, a)
     return s
@@ -258,7 +324,9 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     bins: Detector.Float64ArrayState,
     total: Schema.Number,
     weight: Schema.Number,
-    seen: Schema.Number
+    seen: Schema.Number,
+    run: Schema.Number,
+    runLength: Schema.Number
   }) as unknown as Schema.Codec<State, unknown>
   return Detector.make<State>({
     name: `${name}(${inner.name})`,
@@ -268,7 +336,8 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
       memory: p.memory,
       tail: p.tail,
       minHistory: p.minHistory,
-      prior: p.prior
+      prior: p.prior,
+      clusterLength: p.clusterLength
     },
     minSamples: inner.minSamples + p.minHistory,
     adapt: learnAnomaly,
@@ -278,7 +347,9 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
       bins: priorBins.map((m) => m * p.prior),
       total: p.prior,
       weight: 1,
-      seen: 0
+      seen: 0,
+      run: 0,
+      runLength: 0
     }),
     score,
     learn,

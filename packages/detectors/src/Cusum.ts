@@ -6,11 +6,13 @@
  * Score: `4·max(S⁺, S⁻)/h`, so the classic alarm `S ≥ h` is the warning threshold 4 (and `S ≥ 1.5·h` critical).
  * A single spike of `c`σ scores `0.5·(c − k)` with the defaults; a sustained shift of `c`σ adds `c − k` per point.
  *
- * Reset: the sums stay at 0 during warm-up, and are reset to 0 when a learned point reaches `S ≥ h` (the usual
- * restart after a signal). Adaptation (`anomalies: "learn"`, the default): signalling points are learned, so after
- * a lasting shift the sums restart at each signal while the baseline (memory `2/alpha` points) moves to the new
- * level, and the detector is quiet again after a few hundred points; with `"skip"` it keeps signalling while the
- * shift lasts. The σ never falls below one learned quantum of the data or the metric's minimum change
+ * Re-baseline: the sums stay at 0 during warm-up. When a learned point reaches `S ≥ h`, the sums restart at 0 and
+ * the post-change mean the signal estimates, `μ ± σ·(k + S/N)` (`N` = points since that sum was last 0), becomes
+ * the baseline mean as soon as the next point confirms it (lies nearer to it than to the old mean; a lone spike
+ * does not), keeping σ and staying ready. Adaptation (`anomalies: "learn"`, the default): signalling points
+ * are learned, so a lasting shift signals once, at its start, and is the new baseline from then on (a slow baseline
+ * alone would lag behind the new level for `1/alpha` points and signal again and again); with `"skip"` it keeps
+ * signalling while the shift lasts. The σ never falls below one learned quantum of the data or the metric's minimum change
  * (`scaleFloor` in `internal.ts`); scores above 50 are squashed logarithmically.
  *
  * @since 0.1.0
@@ -34,6 +36,7 @@ import {
   PositiveInt,
   ResolutionFields,
   rejected,
+  scaleFloor,
   squash,
   UnitInterval,
   WARNING
@@ -98,6 +101,12 @@ export interface State {
   up: number
   /** S⁻, downward evidence (σ). */
   down: number
+  /** Points since S⁺ was last 0. */
+  upLength: number
+  /** Points since S⁻ was last 0. */
+  downLength: number
+  /** The post-change mean estimated by the last signal, until the next point confirms it or not (NaN: none). */
+  pending: number
   /** The last value learned (for the quantum). */
   last: number
   /** The smallest non-zero step between consecutive values seen. */
@@ -110,6 +119,9 @@ const StateSchema = Schema.Struct({
   variance: Detector.AnyNumberState,
   up: Detector.AnyNumberState,
   down: Detector.AnyNumberState,
+  upLength: Schema.Number,
+  downLength: Schema.Number,
+  pending: Detector.AnyNumberState,
   ...ResolutionFields
 })
 
@@ -129,38 +141,53 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
   const p = decodeParams(ParamsSchema, defaults, params)
   const { alpha, k, h } = p
   const minSamples = Math.max(2, p.minSamples)
+  // the mean `x` is judged against: the pending post-change mean when `x` confirms it, else the baseline's
+  const meanFor = (s: State, x: number): number =>
+    Number.isFinite(s.pending) && Math.abs(x - s.pending) < Math.abs(x - s.mean) ? s.pending : s.mean
   const score = (s: State, x: number): Verdict.Assessment => {
     if (!Number.isFinite(x)) return rejected
     if (s.n < 2)
       return { score: 0, expected: s.n === 1 ? s.mean : Number.NaN, lower: Number.NaN, upper: Number.NaN, ready: false }
-    const scale = baselineSigma(s, p)
-    const z = (x - s.mean) / scale
+    const mean = meanFor(s, x)
+    const scale = Math.max(Math.sqrt(Math.max(s.variance, 0)), scaleFloor(s, mean, p))
+    const z = (x - mean) / scale
     const up = Math.max(0, s.up + z - k)
     const down = Math.max(0, s.down - z - k)
     const result = squash((WARNING * Math.max(up, down)) / h)
-    const lower = s.mean - scale * (h - s.down + k)
-    const upper = s.mean + scale * (h - s.up + k)
+    const lower = mean - scale * (h - s.down + k)
+    const upper = mean + scale * (h - s.up + k)
     const ready = s.n >= minSamples
-    if (result < WARNING) return { score: result, expected: s.mean, lower, upper, ready }
+    if (result < WARNING) return { score: result, expected: mean, lower, upper, ready }
     return {
       score: result,
-      expected: s.mean,
+      expected: mean,
       lower,
       upper,
       ready,
-      reason: `CUSUM ${up >= down ? "upward" : "downward"} shift: S=${fmt(Math.max(up, down))}σ ≥ h=${fmt(h)} from mean ${fmt(s.mean)} (σ ${fmt(scale)})`
+      reason: `CUSUM ${up >= down ? "upward" : "downward"} shift: S=${fmt(Math.max(up, down))}σ ≥ h=${fmt(h)} from mean ${fmt(mean)} (σ ${fmt(scale)})`
     }
   }
   const learn = (s: State, x: number): State => {
     if (!Number.isFinite(x)) return s
     learnResolution(s, x)
+    if (Number.isFinite(s.pending)) {
+      s.mean = meanFor(s, x)
+      s.pending = Number.NaN
+    }
     if (s.n >= 2 && s.n >= minSamples) {
-      const z = (x - s.mean) / baselineSigma(s, p)
+      const scale = baselineSigma(s, p)
+      const z = (x - s.mean) / scale
       s.up = Math.max(0, s.up + z - k)
       s.down = Math.max(0, s.down - z - k)
+      s.upLength = s.up > 0 ? s.upLength + 1 : 0
+      s.downLength = s.down > 0 ? s.downLength + 1 : 0
       if (s.up >= h || s.down >= h) {
+        // the post-change mean: the evidence accumulated over the points since the sum left 0, plus the slack
+        s.pending = s.mean + (s.up >= s.down ? scale * (k + s.up / s.upLength) : -scale * (k + s.down / s.downLength))
         s.up = 0
         s.down = 0
+        s.upLength = 0
+        s.downLength = 0
       }
     }
     s.n++
@@ -173,7 +200,18 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     minSamples,
     ...adaptOptions(p.anomalies),
     state: StateSchema,
-    initial: () => ({ n: 0, mean: 0, variance: 0, up: 0, down: 0, last: Number.NaN, quantum: 0 }),
+    initial: () => ({
+      n: 0,
+      mean: 0,
+      variance: 0,
+      up: 0,
+      down: 0,
+      upLength: 0,
+      downLength: 0,
+      pending: Number.NaN,
+      last: Number.NaN,
+      quantum: 0
+    }),
     score,
     learn
   })

@@ -8,10 +8,12 @@
  * shift of `c`σ adds about `c − 0.5` per point (alarm after ~4 points at 3σ); a single spike of `c`σ scores
  * about `0.5·(c − 0.5)`, so this is a change detector, not a spike detector.
  *
- * Reset: when a learned point reaches `PH ≥ λ`, the whole test restarts (sums, mean and σ), learning the new
- * regime from scratch and warming up again: this is its adaptation to a lasting change (`anomalies: "learn"`, the
- * default), quiet again `minSamples` points after the signal. With `"skip"` it keeps signalling while the change
- * lasts. Sums stay at 0 during warm-up. The σ never falls below one learned quantum of the data or the metric's
+ * Re-baseline: when a learned point reaches `PH ≥ λ`, the sums restart at 0 and the post-change mean the signal
+ * estimates (`x̄ ± σ·(δ + PH/N)`, `N` = points since that sum was last 0) becomes the running mean as soon as the
+ * next point confirms it (lies nearer to it than to the old mean; a lone spike does not), keeping σ and staying
+ * ready, so a false alarm does not blind the test while it warms up again: this is its adaptation to a
+ * lasting change (`anomalies: "learn"`, the default), one signal at the change and the new level from then on.
+ * With `"skip"` it keeps signalling while the change lasts. Sums stay at 0 during warm-up. The σ never falls below one learned quantum of the data or the metric's
  * minimum change (`scaleFloor` in `internal.ts`); scores above 50 are squashed logarithmically.
  *
  * @since 0.1.0
@@ -35,6 +37,7 @@ import {
   PositiveInt,
   ResolutionFields,
   rejected,
+  scaleFloor,
   squash,
   UnitInterval,
   WARNING
@@ -58,7 +61,7 @@ export interface Params extends MinimumChange {
   readonly delta: number
   /** Alarm threshold λ on the cumulative deviation (in σ): reaching it scores 4 (warning). Default 8. */
   readonly lambda: number
-  /** Points to learn (after start or a reset) before the detector may fire (count, at least 2). Default 30. */
+  /** Points to learn before the detector may fire (count, at least 2). Default 30. */
   readonly minSamples: number
   /** How points judged anomalous are learned: `"learn"` in full, `"clip"` to the band, `"skip"`. Default `"learn"`. */
   readonly anomalies: Anomalies
@@ -107,6 +110,12 @@ export interface State {
   up: number
   /** `PH⁻ = m⁻ − M⁻` (σ). */
   down: number
+  /** Points since PH⁺ was last 0. */
+  upLength: number
+  /** Points since PH⁻ was last 0. */
+  downLength: number
+  /** The post-change mean estimated by the last signal, until the next point confirms it or not (NaN: none). */
+  pending: number
   /** The last value learned (for the quantum). */
   last: number
   /** The smallest non-zero step between consecutive values seen. */
@@ -119,6 +128,9 @@ const StateSchema = Schema.Struct({
   variance: Detector.AnyNumberState,
   up: Detector.AnyNumberState,
   down: Detector.AnyNumberState,
+  upLength: Schema.Number,
+  downLength: Schema.Number,
+  pending: Detector.AnyNumberState,
   ...ResolutionFields
 })
 
@@ -139,46 +151,60 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
   const { alpha, delta, lambda } = p
   const minSamples = Math.max(2, p.minSamples)
   // PH = m − min m evolves as PH' = max(0, PH + d): only the differences are kept
-  const deviation = (s: State, x: number): number => {
+  const deviation = (s: State, x: number, mean: number): number => {
     const a = Math.max(alpha, 1 / (s.n + 1))
-    return ((1 - a) * (x - s.mean)) / baselineSigma(s, p)
+    return ((1 - a) * (x - mean)) / Math.max(Math.sqrt(Math.max(s.variance, 0)), scaleFloor(s, mean, p))
   }
+  // the mean `x` is judged against: the pending post-change mean when `x` confirms it, else the running mean
+  const meanFor = (s: State, x: number): number =>
+    Number.isFinite(s.pending) && Math.abs(x - s.pending) < Math.abs(x - s.mean) ? s.pending : s.mean
   const score = (s: State, x: number): Verdict.Assessment => {
     if (!Number.isFinite(x)) return rejected
     if (s.n < 2)
       return { score: 0, expected: s.n === 1 ? s.mean : Number.NaN, lower: Number.NaN, upper: Number.NaN, ready: false }
-    const d = deviation(s, x)
+    const mean = meanFor(s, x)
+    const d = deviation(s, x, mean)
     const up = Math.max(0, s.up + d - delta)
     const down = Math.max(0, s.down - d - delta)
     const result = squash((WARNING * Math.max(up, down)) / lambda)
     const a = Math.max(alpha, 1 / (s.n + 1))
-    const unit = baselineSigma(s, p) / (1 - a || 1)
-    const lower = s.mean - unit * (lambda - s.down + delta)
-    const upper = s.mean + unit * (lambda - s.up + delta)
+    const unit = Math.max(Math.sqrt(Math.max(s.variance, 0)), scaleFloor(s, mean, p)) / (1 - a || 1)
+    const lower = mean - unit * (lambda - s.down + delta)
+    const upper = mean + unit * (lambda - s.up + delta)
     const ready = s.n >= minSamples
-    if (result < WARNING) return { score: result, expected: s.mean, lower, upper, ready }
+    if (result < WARNING) return { score: result, expected: mean, lower, upper, ready }
     return {
       score: result,
-      expected: s.mean,
+      expected: mean,
       lower,
       upper,
       ready,
-      reason: `Page-Hinkley ${up >= down ? "increase" : "decrease"}: PH=${fmt(Math.max(up, down))}σ ≥ λ=${fmt(lambda)} from mean ${fmt(s.mean)}`
+      reason: `Page-Hinkley ${up >= down ? "increase" : "decrease"}: PH=${fmt(Math.max(up, down))}σ ≥ λ=${fmt(lambda)} from mean ${fmt(mean)}`
     }
   }
   const learn = (s: State, x: number): State => {
     if (!Number.isFinite(x)) return s
     learnResolution(s, x)
+    if (Number.isFinite(s.pending)) {
+      s.mean = meanFor(s, x)
+      s.pending = Number.NaN
+    }
     if (s.n >= 2 && s.n >= minSamples) {
-      const d = deviation(s, x)
+      const d = deviation(s, x, s.mean)
       s.up = Math.max(0, s.up + d - delta)
       s.down = Math.max(0, s.down - d - delta)
+      s.upLength = s.up > 0 ? s.upLength + 1 : 0
+      s.downLength = s.down > 0 ? s.downLength + 1 : 0
       if (s.up >= lambda || s.down >= lambda) {
-        s.n = 0
-        s.mean = 0
-        s.variance = 0
+        // the post-change mean: the mean deviation over the points since the sum left 0 (d is in units of
+        // σ/(1 − a)), plus the tolerated δ
+        const unit = baselineSigma(s, p) / (1 - Math.max(alpha, 1 / (s.n + 1)) || 1)
+        s.pending =
+          s.mean + (s.up >= s.down ? unit * (delta + s.up / s.upLength) : -unit * (delta + s.down / s.downLength))
         s.up = 0
         s.down = 0
+        s.upLength = 0
+        s.downLength = 0
       }
     }
     s.n++
@@ -191,7 +217,18 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     minSamples,
     ...adaptOptions(p.anomalies),
     state: StateSchema,
-    initial: () => ({ n: 0, mean: 0, variance: 0, up: 0, down: 0, last: Number.NaN, quantum: 0 }),
+    initial: () => ({
+      n: 0,
+      mean: 0,
+      variance: 0,
+      up: 0,
+      down: 0,
+      upLength: 0,
+      downLength: 0,
+      pending: Number.NaN,
+      last: Number.NaN,
+      quantum: 0
+    }),
     score,
     learn
   })

@@ -31,6 +31,24 @@ describe("Cusum", () => {
     assert.strictEqual(s.down, 0)
   })
 
+  it("re-baselines on a signal: a lasting step signals once, a lone spike leaves the baseline", () => {
+    // a slow baseline (memory ~400 points) would lag a lasting step for hundreds of points and signal again and again
+    const d = Cusum.make({ alpha: 0.005, h: 12, anomalies: "learn" })
+    const xs = noise(2000, 45)
+    for (let i = 1000; i < 2000; i++) xs[i] = xs[i]! + 5 * 3
+    const fired = firing(Detector.run(d, xs).verdicts)
+    const starts = fired.filter((i, k) => k === 0 || fired[k - 1] !== i - 1)
+    assert.isAtLeast(fired[0]!, 1000)
+    assert.isBelow(fired[0]!, 1010)
+    assert.strictEqual(starts.length, 1, `signals starting at ${starts}`)
+    let s = d.initial()
+    for (const x of noise(500, 46)) s = d.learn(s, x, 0)
+    const before = s.mean
+    s = d.learn(s, 100 + 5 * 40, 0)
+    for (const x of noise(5, 47)) s = d.learn(s, x, 0)
+    assert.isBelow(Math.abs(s.mean - before), 2)
+  })
+
   it("is safe on flat series and non-finite input; snapshot/restore is exact; params are validated", () => {
     const flat = Detector.run(Cusum.make({ minSamples: 5 }), [...Array(20).fill(2), 2, 3]).verdicts
     assert.isFalse(flat[20]!.anomalous)

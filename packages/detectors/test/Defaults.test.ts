@@ -78,8 +78,9 @@ describe("Defaults", () => {
   })
 
   it("the default thresholds are what Verdict.threshold gets from the config", () => {
-    const a = { score: 3.9, expected: 0, lower: -1, upper: 1, ready: true }
-    assert.isTrue(Defaults.config.decide(a, 10).anomalous)
-    assert.isFalse(Verdict.threshold()(a, 10).anomalous) // the library default (4) would not fire: use the config
+    const between = { score: 4.1, expected: 0, lower: -1, upper: 1, ready: true }
+    assert.isFalse(Defaults.config.decide(between, 10).anomalous)
+    assert.isTrue(Verdict.threshold()(between, 10).anomalous) // the library default (4) would fire: use the config
+    assert.isTrue(Defaults.config.decide({ ...between, score: 4.4 }, 10).anomalous)
   })
 })

@@ -15,13 +15,26 @@ describe("PageHinkley", () => {
     }
   })
 
-  it("restarts after a learned signal and warms up again", () => {
+  it("re-baselines to the new level after a learned signal and stays ready", () => {
     const d = PageHinkley.make({ minSamples: 10, anomalies: "learn" })
     let s = d.initial()
     for (const x of noise(100, 52)) s = d.learn(s, x, 0)
     for (const x of noise(20, 53, 200)) s = d.learn(s, x, 0)
-    assert.strictEqual(s.n, 20) // restarted on the first point of the new regime
+    assert.strictEqual(s.n, 120) // no warm-up again: a false alarm cannot blind the test
     assert.isAbove(s.mean, 190)
+    const a = d.score(s, 200, 0)
+    assert.isTrue(a.ready)
+    assert.isBelow(a.score, 4)
+  })
+
+  it("a lone spike signals but does not move the baseline", () => {
+    const d = PageHinkley.make({ minSamples: 10 })
+    let s = d.initial()
+    for (const x of noise(200, 56)) s = d.learn(s, x, 0)
+    const before = s.mean
+    s = d.learn(s, 100 + 5 * 40, 0)
+    for (const x of noise(5, 57)) s = d.learn(s, x, 0)
+    assert.isBelow(Math.abs(s.mean - before), 5)
   })
 
   it("bounds are where the score reaches 4; snapshot/restore is exact; params are validated", () => {

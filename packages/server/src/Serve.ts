@@ -1,7 +1,8 @@
 /**
  * `sentinel serve`: the default composition. With no configuration it listens on `127.0.0.1:7300`, runs the
- * default pipeline (1-minute tumbling windows, the default signals, the default detectors — seasonal + MAD at
- * warning 6 / critical 8, see `Defaults` — and the default alert policy) on events posted to `POST /v1/events`,
+ * default pipeline (1-minute tumbling windows, the default signals, the default detectors — calibrated rate of
+ * change, MAD, seasonal and slow CUSUM at warning 4.3 / critical 5, see `Defaults.config` — and the default alert
+ * policy) on events posted to `POST /v1/events`,
  * stores anomalies in the embedded store (`<data-dir>/sentinel.db`) and logs alerts and dead letters.
  *
  * Accepted events are appended to the journal (`<data-dir>/journal/`) before the 202 is sent. Detector states,
