@@ -364,6 +364,17 @@ for (const s of all) {
       9
     )}${pad(fa.toFixed(2), 8)}`
   )
+  // where peers exist: what a cross-series peer stage would add (peer-group at its own decision, anomalies united)
+  const peer = w4.get("peer-group")?.get(s.name)
+  if (peer !== undefined && s.peers !== undefined) {
+    const both = Detectors.Backtest.evaluate([...new Set([...times, ...peer.anomalyTimes])], s.incidents, toleranceMs)
+    console.log(
+      `${"  + peer-group".padEnd(20)}${pad(f(both.f1), 6)}${pad(f(both.recall), 8)}${pad(f(both.precision), 10)}${pad(
+        both.meanDelayMs === null ? "–" : (both.meanDelayMs / MINUTE).toFixed(1),
+        9
+      )}${pad((both.falsePositives / s.days).toFixed(2), 8)}  (peer-group alone: F1 ${f(peer.metrics.f1)})`
+    )
+  }
 }
 console.log(`false alarms per day on the noise-only scenarios: ${(defaultsNoiseFa / defaultsNoiseDays).toFixed(2)}`)
 console.log(`\n(${((performance.now() - started) / 1000).toFixed(1)} s)`)
