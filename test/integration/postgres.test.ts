@@ -78,7 +78,7 @@ describe("Postgres", () => {
       // a replay of the same events (a restart) and the next transition of alert 1
       const second = yield* pg.recordAlertEvents([opened(1), opened(2), resolved(1)])
       assert.deepStrictEqual(
-        second.map((e) => e._tag),
+        second.map((e) => e.event._tag),
         ["resolved"]
       )
       assert.strictEqual((yield* pg.recordAlertEvents([resolved(1)])).length, 0)
@@ -87,6 +87,20 @@ describe("Postgres", () => {
         history.map((h) => h.kind),
         ["opened", "opened", "resolved"]
       )
+      // recorded in order, each with a sequence number: what the alert stream resumes from
+      assert.isTrue(first[0]!.seq < first[1]!.seq && first[1]!.seq < second[0]!.seq)
+      assert.deepStrictEqual(
+        (yield* pg.alertEventsAfter(first[0]!.seq, 10)).map((h) => h.seq),
+        [first[1]!.seq, second[0]!.seq]
+      )
+      assert.deepStrictEqual(
+        [...(yield* pg.recordedAlertEvents([first[0]!.id, "not-recorded"]))],
+        [first[0]!.id]
+      )
+      const newest = yield* pg.listAlerts({ limit: 1 })
+      const rest = yield* pg.listAlerts({ limit: 10, after: { openedAt: newest[0]!.openedAt, id: newest[0]!.id } })
+      assert.strictEqual(newest.length + rest.length, 2)
+      assert.strictEqual((yield* pg.listAlerts({ limit: 10, status: "resolved" })).length, 1)
       const open = yield* pg.alerts("open", 10)
       const done = yield* pg.alerts("resolved", 10)
       assert.deepStrictEqual(

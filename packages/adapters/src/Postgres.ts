@@ -228,6 +228,16 @@ SELECT CASE WHEN key = 'source/position' THEN '' ELSE substring(key FROM '^parti
 FROM checkpoints
 WHERE key = 'source/position' OR key LIKE 'partition/%/source/position'`
     ]
+  },
+  {
+    id: 5,
+    name: "alert_sequence",
+    statements: [
+      // the order alert events were recorded in: the ids of the server's alert stream (SSE Last-Event-ID)
+      "ALTER TABLE alert_events ADD COLUMN seq BIGSERIAL",
+      "CREATE UNIQUE INDEX alert_events_by_seq ON alert_events (seq)",
+      "CREATE INDEX alerts_by_opened ON alerts (opened_at DESC, id DESC)"
+    ]
   }
 ]
 
@@ -303,11 +313,33 @@ export const layerClient = (config: Config): Layer.Layer<PgClient.PgClient | Sql
  * @since 0.1.0
  */
 export interface StoredAlertEvent {
+  /** The order it was recorded in (increasing, gaps possible). */
+  readonly seq: number
   readonly id: string
   readonly alertId: string | null
   readonly kind: Alert.AlertEvent["_tag"]
   readonly eventTime: number
   readonly event: Alert.AlertEvent
+  readonly recordedAt: number
+}
+
+/**
+ * Filters of {@link Postgres}'s `listAlerts`: newest opened first, then id descending; `after` continues after
+ * the last alert of the previous page.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export interface AlertsQuery {
+  readonly status?: "open" | "resolved"
+  readonly service?: string
+  readonly model?: string
+  readonly metric?: string
+  readonly severity?: string
+  readonly since?: number
+  readonly until?: number
+  readonly after?: { readonly openedAt: number; readonly id: string }
+  readonly limit: number
 }
 
 /**
@@ -339,12 +371,24 @@ export class Postgres extends Context.Service<
     readonly health: Effect.Effect<boolean>
     readonly migrations: ReadonlyArray<number>
     readonly schema: string
-    /** Stores alert events once each (by delivery id) and updates their alerts; returns the events that were new. */
+    /**
+     * Stores alert events once each (by delivery id) and updates their alerts; returns the events that were new,
+     * in the order recorded.
+     */
     readonly recordAlertEvents: (
       events: ReadonlyArray<Alert.AlertEvent>
-    ) => Effect.Effect<ReadonlyArray<Alert.AlertEvent>, PostgresError>
+    ) => Effect.Effect<ReadonlyArray<StoredAlertEvent>, PostgresError>
+    /** Which of these delivery ids are recorded already. */
+    readonly recordedAlertEvents: (ids: ReadonlyArray<string>) => Effect.Effect<ReadonlySet<string>, PostgresError>
     /** The history of alert events, oldest first. */
     readonly alertEvents: (limit: number) => Effect.Effect<ReadonlyArray<StoredAlertEvent>, PostgresError>
+    /** Alert events recorded after the sequence number `seq`, in order. */
+    readonly alertEventsAfter: (
+      seq: number,
+      limit: number
+    ) => Effect.Effect<ReadonlyArray<StoredAlertEvent>, PostgresError>
+    /** Alerts in their latest state, filtered, newest opened first (at most `limit`). */
+    readonly listAlerts: (query: AlertsQuery) => Effect.Effect<ReadonlyArray<Alert.Alert>, PostgresError>
     /** Alerts by status, newest first. */
     readonly alerts: (
       status: "open" | "resolved",
@@ -554,7 +598,7 @@ const make = (sql: SqlClient.SqlClient, counters: Counters.Counters) => {
 
   const recordAlertEvents = (events: ReadonlyArray<Alert.AlertEvent>) =>
     events.length === 0
-      ? Effect.succeed([] as ReadonlyArray<Alert.AlertEvent>)
+      ? Effect.succeed([] as ReadonlyArray<StoredAlertEvent>)
       : Effect.flatMap(Clock.currentTimeMillis, (now) =>
           guarded(
             `record ${events.length} alert events`,
@@ -573,13 +617,22 @@ const make = (sql: SqlClient.SqlClient, counters: Counters.Counters) => {
                   recorded_at: now
                 }))
                 if (!Arr.isArrayNonEmpty(rows)) return []
-                const inserted = yield* sql<{ id: string }>`INSERT INTO alert_events ${sql.insert(rows)}
-                  ON CONFLICT (id) DO NOTHING RETURNING id`
-                const fresh = new Set(inserted.map((r) => r.id))
-                const out: Array<Alert.AlertEvent> = []
+                const inserted = yield* sql<{ id: string; seq: unknown }>`INSERT INTO alert_events ${sql.insert(rows)}
+                  ON CONFLICT (id) DO NOTHING RETURNING id, seq`
+                const fresh = new Map(inserted.map((r) => [r.id, Number(r.seq)]))
+                const out: Array<StoredAlertEvent> = []
                 for (const [id, e] of byId) {
-                  if (!fresh.has(id)) continue
-                  out.push(e)
+                  const seq = fresh.get(id)
+                  if (seq === undefined) continue
+                  out.push({
+                    seq,
+                    id,
+                    alertId: e._tag === "storm" ? null : e.alert.id,
+                    kind: e._tag,
+                    eventTime: AlertJson.eventTime(e),
+                    event: e,
+                    recordedAt: now
+                  })
                   if (e._tag === "storm") continue
                   const a = e.alert
                   const row = {
@@ -606,61 +659,88 @@ const make = (sql: SqlClient.SqlClient, counters: Counters.Counters) => {
                     updated_at = excluded.updated_at
                     WHERE alerts.status = 'open' AND excluded.last_anomaly_at >= alerts.last_anomaly_at`
                 }
-                return out
+                return out.sort((a, b) => a.seq - b.seq)
               })
             )
           )
         )
 
+  const toAlert = (r: Row): Alert.Alert => ({
+    id: r.id as string,
+    series: {
+      id: r.series_id as string,
+      service: r.service as string,
+      model: r.model as string,
+      metric: r.metric as string,
+      dimensions: {}
+    },
+    status: r.status as Alert.Alert["status"],
+    severity: r.severity as Alert.Alert["severity"],
+    openedAt: Number(r.opened_at),
+    lastAnomalyAt: Number(r.last_anomaly_at),
+    resolvedAt: num(r.resolved_at),
+    anomalies: Number(r.anomalies),
+    detectors: json<ReadonlyArray<string>>(r.detectors),
+    reason: r.reason as string
+  })
+
+  const toStored = (r: Row): StoredAlertEvent => ({
+    seq: Number(r.seq),
+    id: r.id as string,
+    alertId: (r.alert_id as string | null) ?? null,
+    kind: r.kind as Alert.AlertEvent["_tag"],
+    eventTime: Number(r.event_time),
+    event: json<Alert.AlertEvent>(r.payload),
+    recordedAt: Number(r.recorded_at)
+  })
+
   const alertEvents = (limit: number) =>
     guarded(
       "read alert events",
       0,
-      sql<Row>`SELECT id, alert_id, kind, event_time, payload FROM alert_events
+      sql<Row>`SELECT seq, id, alert_id, kind, event_time, payload, recorded_at FROM alert_events
         ORDER BY event_time, recorded_at, id LIMIT ${limit}`
-    ).pipe(
-      Effect.map((rows) =>
-        rows.map(
-          (r): StoredAlertEvent => ({
-            id: r.id as string,
-            alertId: (r.alert_id as string | null) ?? null,
-            kind: r.kind as Alert.AlertEvent["_tag"],
-            eventTime: Number(r.event_time),
-            event: json<Alert.AlertEvent>(r.payload)
-          })
-        )
-      )
-    )
+    ).pipe(Effect.map((rows) => rows.map(toStored)))
 
-  const alerts = (status: "open" | "resolved", limit: number) =>
+  const alertEventsAfter = (seq: number, limit: number) =>
     guarded(
+      "read alert events",
+      0,
+      sql<Row>`SELECT seq, id, alert_id, kind, event_time, payload, recorded_at FROM alert_events
+        WHERE seq > ${seq} ORDER BY seq LIMIT ${limit}`
+    ).pipe(Effect.map((rows) => rows.map(toStored)))
+
+  const recordedAlertEvents = (ids: ReadonlyArray<string>) =>
+    ids.length === 0
+      ? Effect.succeed(new Set<string>() as ReadonlySet<string>)
+      : guarded(
+          "read alert events",
+          0,
+          sql<{ id: string }>`SELECT id FROM alert_events WHERE ${sql.in("id", ids)}`
+        ).pipe(Effect.map((rows): ReadonlySet<string> => new Set(rows.map((r) => r.id))))
+
+  const listAlerts = (q: AlertsQuery) => {
+    const where = [
+      ...(q.status === undefined ? [] : [sql`status = ${q.status}`]),
+      ...(q.service === undefined ? [] : [sql`service = ${q.service}`]),
+      ...(q.model === undefined ? [] : [sql`model = ${q.model}`]),
+      ...(q.metric === undefined ? [] : [sql`metric = ${q.metric}`]),
+      ...(q.severity === undefined ? [] : [sql`severity = ${q.severity}`]),
+      ...(q.since === undefined ? [] : [sql`opened_at >= ${q.since}`]),
+      ...(q.until === undefined ? [] : [sql`opened_at < ${q.until}`]),
+      ...(q.after === undefined
+        ? []
+        : [sql`(opened_at < ${q.after.openedAt} OR (opened_at = ${q.after.openedAt} AND id < ${q.after.id}))`])
+    ]
+    return guarded(
       "read alerts",
       0,
-      sql<Row>`SELECT * FROM alerts WHERE status = ${status} ORDER BY opened_at DESC, id LIMIT ${limit}`
-    ).pipe(
-      Effect.map((rows) =>
-        rows.map(
-          (r): Alert.Alert => ({
-            id: r.id as string,
-            series: {
-              id: r.series_id as string,
-              service: r.service as string,
-              model: r.model as string,
-              metric: r.metric as string,
-              dimensions: {}
-            },
-            status: r.status as Alert.Alert["status"],
-            severity: r.severity as Alert.Alert["severity"],
-            openedAt: Number(r.opened_at),
-            lastAnomalyAt: Number(r.last_anomaly_at),
-            resolvedAt: num(r.resolved_at),
-            anomalies: Number(r.anomalies),
-            detectors: json<ReadonlyArray<string>>(r.detectors),
-            reason: r.reason as string
-          })
-        )
-      )
-    )
+      sql<Row>`SELECT * FROM alerts ${where.length === 0 ? sql.literal("") : sql`WHERE ${sql.and(where)}`}
+        ORDER BY opened_at DESC, id DESC LIMIT ${q.limit}`
+    ).pipe(Effect.map((rows) => rows.map(toAlert)))
+  }
+
+  const alerts = (status: "open" | "resolved", limit: number) => listAlerts({ status, limit })
 
   const writeDeadLetters = (rejected: ReadonlyArray<Event.Rejected>) =>
     rejected.length === 0
@@ -717,7 +797,18 @@ const make = (sql: SqlClient.SqlClient, counters: Counters.Counters) => {
       )
     )
 
-  return { anomalyStore, stateStore, recordAlertEvents, alertEvents, alerts, writeDeadLetters, deadLetters }
+  return {
+    anomalyStore,
+    stateStore,
+    recordAlertEvents,
+    recordedAlertEvents,
+    alertEvents,
+    alertEventsAfter,
+    alerts,
+    listAlerts,
+    writeDeadLetters,
+    deadLetters
+  }
 }
 
 /**
@@ -756,8 +847,11 @@ export const layer = (
         migrations: applied,
         schema,
         recordAlertEvents: store.recordAlertEvents,
+        recordedAlertEvents: store.recordedAlertEvents,
         alertEvents: store.alertEvents,
+        alertEventsAfter: store.alertEventsAfter,
         alerts: store.alerts,
+        listAlerts: store.listAlerts,
         writeDeadLetters: store.writeDeadLetters,
         deadLetters: store.deadLetters,
         counters
@@ -787,7 +881,7 @@ export const layerAlertSink = (
         write: (events) =>
           pg.recordAlertEvents(events).pipe(
             Effect.mapError(toSink),
-            Effect.flatMap((fresh) => (fresh.length === 0 ? Effect.void : next.write(fresh)))
+            Effect.flatMap((fresh) => (fresh.length === 0 ? Effect.void : next.write(fresh.map((s) => s.event))))
           )
       }
     })

@@ -21,6 +21,7 @@ import {
   HttpApiSchema,
   OpenApi
 } from "effect/http-api"
+import * as AlertLog from "./AlertLog.ts"
 import { DeadLetterStore } from "./DeadLetters.ts"
 import * as Problem from "./Problem.ts"
 import { Readiness } from "./Readiness.ts"
@@ -103,7 +104,10 @@ export type Unavailable = typeof Unavailable.Type
  * @category errors
  * @since 0.1.0
  */
-export const NotReady = problemSchema("not-ready", { checks: Schema.Record(Schema.String, Schema.Boolean) })
+export const NotReady = problemSchema("not-ready", {
+  checks: Schema.Record(Schema.String, Schema.Boolean),
+  adapters: Schema.Record(Schema.String, Schema.Boolean)
+})
 
 /**
  * @category errors
@@ -174,7 +178,9 @@ export const Health = Schema.Struct({ status: Schema.Literal("ok") })
  */
 export const Ready = Schema.Struct({
   status: Schema.Literal("ready"),
-  checks: Schema.Record(Schema.String, Schema.Boolean)
+  checks: Schema.Record(Schema.String, Schema.Boolean),
+  /** Each configured sink's health (`sink:<name>`), reported without deciding readiness. */
+  adapters: Schema.Record(Schema.String, Schema.Boolean)
 })
 
 /**
@@ -232,6 +238,45 @@ export class DeadLettersGroup extends HttpApiGroup.make("deadLetters").add(
       description:
         "Journal lines quarantined on replay (bad checksum, not a record) and journaled records that no longer " +
         "decode, each with its errors, source (file and byte offset) and payload."
+    })
+  )
+) {}
+
+/**
+ * The query string of `GET /v1/alerts`, validated by {@link parseAlertsQuery}.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export const AlertsQuery = {
+  status: filter("`open` (firing) or `resolved`; both when absent"),
+  service: filter("Only alerts of this service"),
+  model: filter("Only alerts of this model"),
+  metric: filter("Only alerts of this signal, e.g. `latency.p95`"),
+  severity: filter("`info`, `warning` or `critical`"),
+  since: filter("Opened at or after: ISO 8601 date-time with a time zone, or epoch milliseconds"),
+  until: filter("Opened before: ISO 8601 date-time with a time zone, or epoch milliseconds"),
+  limit: filter("Page size, 1 to 1000 (default 100)"),
+  cursor: filter("The `next` value of the previous page")
+}
+
+/**
+ * Alert queries.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export class AlertsGroup extends HttpApiGroup.make("alerts").add(
+  HttpApiEndpoint.get("list", "/v1/alerts", {
+    query: AlertsQuery,
+    success: AlertLog.Page,
+    error: [BadRequest, Unavailable]
+  }).annotateMerge(
+    OpenApi.annotations({
+      summary: "Alerts, firing and resolved, newest opened first",
+      description:
+        "Each alert in its latest state (`status` open or resolved). Ordered by `openedAt` descending, then id; " +
+        "pass `next` back as `cursor` for the next page. Live transitions: `GET /v1/stream/alerts` (server-sent events)."
     })
   )
 ) {}
@@ -414,6 +459,7 @@ export class Validation extends HttpApiMiddleware.Service<Validation>()("@llm-se
  */
 export class Api extends HttpApi.make("sentinel")
   .add(AnomaliesGroup)
+  .add(AlertsGroup)
   .add(DeadLettersGroup)
   .add(SeriesGroup)
   .add(DetectorsGroup)
@@ -534,6 +580,86 @@ export const parseQuery = (
   }
   return errors.length > 0 ? { _tag: "Invalid", errors } : { _tag: "Ok", query: out }
 }
+
+/**
+ * Validates the query string of `GET /v1/alerts`; every problem names its parameter.
+ *
+ * @category constructors
+ * @since 0.2.0
+ */
+export const parseAlertsQuery = (q: {
+  readonly [K in keyof typeof AlertsQuery]?: string | undefined
+}):
+  | { readonly _tag: "Ok"; readonly query: AlertLog.Query }
+  | { readonly _tag: "Invalid"; readonly errors: ReadonlyArray<FieldError> } => {
+  const errors: Array<FieldError> = []
+  const out: { -readonly [K in keyof AlertLog.Query]: AlertLog.Query[K] } = { limit: 100 }
+  if (q.status !== undefined) {
+    if (q.status === "open" || q.status === "resolved") out.status = q.status
+    else errors.push({ path: "status", message: `expected open or resolved, got ${JSON.stringify(q.status)}` })
+  }
+  for (const name of ["service", "model", "metric"] as const) {
+    const v = q[name]
+    if (v === undefined) continue
+    if (v.length === 0 || v.length > 256) errors.push({ path: name, message: "expected 1 to 256 characters" })
+    else out[name] = v
+  }
+  if (q.severity !== undefined) {
+    if (q.severity === "info" || q.severity === "warning" || q.severity === "critical") out.severity = q.severity
+    else {
+      errors.push({ path: "severity", message: `expected info, warning or critical, got ${JSON.stringify(q.severity)}` })
+    }
+  }
+  for (const name of ["since", "until"] as const) {
+    const v = q[name]
+    if (v === undefined) continue
+    const t = parseTime(v)
+    if (t === undefined) {
+      errors.push({
+        path: name,
+        message: `expected an ISO 8601 date-time with a time zone or epoch milliseconds, got ${JSON.stringify(v)}`
+      })
+    } else out[name] = t
+  }
+  out.limit = intParam(errors, "limit", q.limit, 1, 1000, 100)
+  if (q.cursor !== undefined) {
+    if (AlertLog.decodeCursor(q.cursor) === undefined) {
+      errors.push({ path: "cursor", message: "expected the `next` value of a previous page" })
+    } else out.cursor = q.cursor
+  }
+  if (out.since !== undefined && out.until !== undefined && out.until < out.since) {
+    errors.push({ path: "until", message: "expected until ≥ since" })
+  }
+  return errors.length > 0 ? { _tag: "Invalid", errors } : { _tag: "Ok", query: out }
+}
+
+/**
+ * The handler of `GET /v1/alerts`, over the `AlertLog` in context.
+ *
+ * @category layers
+ * @since 0.2.0
+ */
+export const layerAlerts = HttpApiBuilder.group(
+  Api,
+  "alerts",
+  Effect.fn(function* (handlers) {
+    const log = yield* AlertLog.AlertLog
+    return handlers.handle(
+      "list",
+      Effect.fn(function* ({ query }) {
+        const parsed = parseAlertsQuery(query)
+        if (parsed._tag === "Invalid") return yield* Effect.fail(badRequest("invalid query parameters", parsed.errors))
+        return yield* log.list(parsed.query).pipe(
+          Effect.mapError((e) =>
+            e.reason === "Invalid"
+              ? badRequest("invalid query parameters", [{ path: "cursor", message: e.message }])
+              : unavailable(e.message)
+          )
+        )
+      })
+    )
+  })
+)
 
 /**
  * The handlers of the query endpoints, over the `AnomalyStore` in context.
@@ -746,7 +872,7 @@ export const layerSystem = HttpApiBuilder.group(
       .handle("ready", () =>
         Effect.flatMap(readiness.report, (r) =>
           r.ready
-            ? Effect.succeed({ status: "ready" as const, checks: r.checks })
+            ? Effect.succeed({ status: "ready" as const, checks: r.checks, adapters: r.adapters })
             : Effect.fail(
                 Problem.make({
                   status: 503,
@@ -757,7 +883,7 @@ export const layerSystem = HttpApiBuilder.group(
                       .map(([name]) => name)
                       .join(", ") || "no checks"
                   }`,
-                  extensions: { checks: r.checks }
+                  extensions: { checks: r.checks, adapters: r.adapters }
                 }) as NotReady
               )
         )
@@ -774,7 +900,7 @@ export const layerSystem = HttpApiBuilder.group(
  */
 export const layer = HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(
   Layer.provide(
-    Layer.mergeAll(layerAnomalies, layerDeadLetters, layerSeries, layerDetectors, layerSystem).pipe(
+    Layer.mergeAll(layerAnomalies, layerAlerts, layerDeadLetters, layerSeries, layerDetectors, layerSystem).pipe(
       Layer.provideMerge(layerValidation)
     )
   )

@@ -22,6 +22,7 @@ import { dirname, join } from "node:path"
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite"
 import { type Anomaly, AnomalyStore, StateStore, StoreError as StoreErrors } from "@llm-sentinel/core"
 import { Clock, Context, Duration, Effect, Layer, Option } from "effect"
+import { adapter, sqliteError, transaction } from "./internal/sqlite.ts"
 
 const { StoreError } = StoreErrors
 type StoreError = StoreErrors.StoreError
@@ -89,6 +90,34 @@ CREATE TABLE dead_letters (
   received_at DOUBLE PRECISION NOT NULL
 );
 CREATE INDEX dead_letters_by_time ON dead_letters (received_at DESC, id);`
+  },
+  {
+    id: 3,
+    name: "alerts",
+    sql: `
+CREATE TABLE alerts (
+  id TEXT PRIMARY KEY,
+  series_id TEXT NOT NULL,
+  service TEXT NOT NULL,
+  model TEXT NOT NULL,
+  metric TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('open', 'resolved')),
+  severity TEXT NOT NULL,
+  opened_at DOUBLE PRECISION NOT NULL,
+  last_anomaly_at DOUBLE PRECISION NOT NULL,
+  payload TEXT NOT NULL,
+  updated_at DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX alerts_by_opened ON alerts (opened_at DESC, id);
+CREATE TABLE alert_events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  alert_id TEXT,
+  kind TEXT NOT NULL,
+  event_time DOUBLE PRECISION NOT NULL,
+  payload TEXT NOT NULL,
+  recorded_at DOUBLE PRECISION NOT NULL
+);`
   }
 ]
 
@@ -121,35 +150,6 @@ export interface Options {
   readonly path: string
   /** How long a statement waits for a lock held by another connection (default 5 s). */
   readonly busyTimeout?: Duration.Input
-}
-
-const adapter = "sqlite"
-
-const sqliteError = (message: string, cause: unknown): StoreError => {
-  const code = (cause as { readonly errcode?: number } | null)?.errcode
-  // SQLITE_BUSY (5), SQLITE_LOCKED (6), SQLITE_IOERR (10), SQLITE_FULL (13), SQLITE_CANTOPEN (14)
-  const primary = code === undefined ? undefined : code & 0xff
-  const retryable = primary === 5 || primary === 6 || primary === 10 || primary === 13 || primary === 14
-  const detail = cause instanceof Error ? cause.message : String(cause)
-  return new StoreError({
-    adapter,
-    reason: retryable || primary === undefined ? "Unavailable" : "Invalid",
-    message: `${message}: ${detail}`,
-    cause
-  })
-}
-
-/** Runs `body` in one transaction: committed if it returns, rolled back if it throws. */
-const transaction = <A>(db: DatabaseSync, body: () => A): A => {
-  db.exec("BEGIN")
-  try {
-    const result = body()
-    db.exec("COMMIT")
-    return result
-  } catch (e) {
-    if (db.isTransaction) db.exec("ROLLBACK")
-    throw e
-  }
 }
 
 const migrate = (db: DatabaseSync, now: number): ReadonlyArray<number> => {

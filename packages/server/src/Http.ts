@@ -26,6 +26,7 @@ import { HttpRouter, HttpServerError, HttpServerRequest } from "effect/http"
 import { HttpApi } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
 import * as Admission from "./Admission.ts"
+import * as AlertStream from "./AlertStream.ts"
 import * as Api from "./Api.ts"
 import * as Auth from "./Auth.ts"
 import type * as Config from "./Config.ts"
@@ -159,6 +160,7 @@ const plainRoutes: ReadonlyArray<readonly [string, RegExp]> = [
   ["POST", /^\/v1\/events$/],
   ["POST", /^\/v1\/traces$/],
   ["GET", /^\/metrics$/],
+  ["GET", /^\/v1\/stream\/alerts$/],
   ["GET", /^\/openapi\.json$/],
   ["GET", /^\/docs$/]
 ]
@@ -224,6 +226,7 @@ export const layerErrors: Layer.Layer<never, never, HttpRouter.HttpRouter> = Htt
 export const routes = (options: Ingest.Options & GuardOptions & { readonly auth?: Auth.Keyring } = {}) =>
   Layer.mergeAll(
     Api.layer,
+    AlertStream.layer,
     Docs.layer,
     Dashboard.layer,
     Ingest.layer(options),

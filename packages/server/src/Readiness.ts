@@ -14,7 +14,21 @@ import { Context, Effect, Layer } from "effect"
  */
 export interface Report {
   readonly ready: boolean
+  /** The checks that decide readiness (store, pipeline, replay, source). */
   readonly checks: Readonly<Record<string, boolean>>
+  /** Checks reported but not deciding readiness: each configured sink's health (`sink:<name>`). */
+  readonly adapters: Readonly<Record<string, boolean>>
+}
+
+/**
+ * Options of a check.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export interface CheckOptions {
+  /** Whether the check decides readiness (default `true`); `false` only reports it under `adapters`. */
+  readonly decides?: boolean
 }
 
 /**
@@ -25,10 +39,12 @@ export class Readiness extends Context.Service<
   Readiness,
   {
     /** Adds (or replaces) a named check. */
-    readonly register: (name: string, check: Effect.Effect<boolean>) => Effect.Effect<void>
+    readonly register: (name: string, check: Effect.Effect<boolean>, options?: CheckOptions) => Effect.Effect<void>
     readonly report: Effect.Effect<Report>
   }
 >()("@llm-sentinel/server/Readiness") {}
+
+const checkTimeout = "2 seconds"
 
 /**
  * A registry of checks, empty at first. With no checks registered the server is not ready.
@@ -37,21 +53,34 @@ export class Readiness extends Context.Service<
  * @since 0.1.0
  */
 export const layer: Layer.Layer<Readiness> = Layer.sync(Readiness, () => {
-  const checks = new Map<string, Effect.Effect<boolean>>()
+  const checks = new Map<string, { readonly check: Effect.Effect<boolean>; readonly decides: boolean }>()
   return {
-    register: (name, check) => Effect.sync(() => void checks.set(name, check)),
+    register: (name, check, options) =>
+      Effect.sync(() => void checks.set(name, { check, decides: options?.decides ?? true })),
     report: Effect.suspend(() =>
       Effect.map(
-        Effect.forEach([...checks], ([name, check]) =>
-          Effect.map(
-            Effect.catchCause(check, () => Effect.succeed(false)),
-            (ok) => [name, ok] as const
-          )
+        Effect.forEach(
+          [...checks],
+          ([name, { check, decides }]) =>
+            Effect.map(
+              // a check that does not answer in time (a sink's server that hangs) counts as failed
+              check.pipe(
+                Effect.timeoutOption(checkTimeout),
+                Effect.map((ok) => ok._tag === "Some" && ok.value),
+                Effect.catchCause(() => Effect.succeed(false))
+              ),
+              (ok) => [name, ok, decides] as const
+            ),
+          { concurrency: "unbounded" }
         ),
-        (results): Report => ({
-          ready: results.length > 0 && results.every(([, ok]) => ok),
-          checks: Object.fromEntries(results)
-        })
+        (results): Report => {
+          const deciding = results.filter(([, , decides]) => decides)
+          return {
+            ready: deciding.length > 0 && deciding.every(([, ok]) => ok),
+            checks: Object.fromEntries(deciding.map(([name, ok]) => [name, ok])),
+            adapters: Object.fromEntries(results.filter(([, , d]) => !d).map(([name, ok]) => [name, ok]))
+          }
+        }
       )
     )
   }

@@ -37,6 +37,7 @@ import { ByteSize, Console, Context, Duration, Effect, Fiber, Layer, Option, Red
 import { Command, Flag } from "effect/cli"
 import { HttpServer } from "effect/http"
 import type * as Admission from "./Admission.ts"
+import * as AlertLog from "./AlertLog.ts"
 import * as Config from "./Config.ts"
 import * as ConfigDetectors from "./ConfigDetectors.ts"
 import * as ConfigLoad from "./ConfigLoad.ts"
@@ -48,6 +49,7 @@ import * as Journal from "./Journal.ts"
 import * as Readiness from "./Readiness.ts"
 import * as Redaction from "./Redaction.ts"
 import * as SeriesRegistry from "./SeriesRegistry.ts"
+import * as Sinks from "./Sinks.ts"
 
 /**
  * Everything `serve` runs with.
@@ -246,6 +248,14 @@ export const layerPipeline = (
     })
   )
 
+/** A server layer with nothing left to provide (the compiler checks it), as the server's layer type. */
+const complete = <A, E>(layer: Layer.Layer<A, E, never>): Layer.Layer<HttpServer.HttpServer, unknown> =>
+  layer as unknown as Layer.Layer<HttpServer.HttpServer, unknown>
+
+/** The configured sinks, dead-lettering into the server's dead-letter store. */
+const configuredSinks = (options: Options) =>
+  Sinks.layer(options.sinks ?? [], options.alerts?.routes).pipe(Layer.provide(DeadLetters.layerSink))
+
 /**
  * The pipeline configuration of the options, or the first invalid setting (a window that is not positive, …).
  *
@@ -321,9 +331,12 @@ export const layer = (options: Options) =>
           replayed = true
         })
       }).pipe(Layer.provide(journal), Layer.provide(store), redactSource(options))
-      const base = Layer.mergeAll(source, Readiness.layer, SeriesRegistry.layer({ detectors: config.detectors })).pipe(
-        Layer.provideMerge(deadLetters)
-      )
+      const base = Layer.mergeAll(
+        source,
+        Readiness.layer,
+        SeriesRegistry.layer({ detectors: config.detectors }),
+        AlertLog.layerEmbedded
+      ).pipe(Layer.provideMerge(deadLetters))
       const checks = Layer.mergeAll(
         Readiness.check(
           "store",
@@ -335,10 +348,10 @@ export const layer = (options: Options) =>
         )
       )
       const sinks = Layer.mergeAll(
-        AnomalyStore.layerSink,
+        Sinks.layerAnomalySink(AnomalyStore.layerSink),
         DeadLetters.layerSink,
-        SeriesRegistry.layerAlertSink(AlertSink.layerLog)
-      )
+        SeriesRegistry.layerAlertSink(AlertLog.layerSink(Sinks.layerAlertSink(AlertSink.layerLog)))
+      ).pipe(Layer.provide(configuredSinks(options)))
       const pipeline = layerPipeline(config).pipe(Layer.provide(sinks))
       const http = Http.layer({
         host: options.host,
@@ -445,11 +458,11 @@ export const layerBackbone = (options: Options, pg: Postgres.Config) =>
         Effect.flatMap(Postgres.Postgres, (p) => p.health)
       )
       const sinks = Layer.mergeAll(
-        AnomalyStore.layerSink,
+        Sinks.layerAnomalySink(AnomalyStore.layerSink),
         DeadLetters.layerSink,
-        SeriesRegistry.layerAlertSink(Postgres.layerAlertSink(AlertSink.layerLog))
-      )
-      const registry = SeriesRegistry.layer({ detectors: config.detectors })
+        SeriesRegistry.layerAlertSink(AlertLog.layerSink(Sinks.layerAlertSink(AlertSink.layerLog)))
+      ).pipe(Layer.provide(configuredSinks(options)))
+      const registry = Layer.merge(SeriesRegistry.layer({ detectors: config.detectors }), AlertLog.layerPostgres)
       const http = Http.layer({
         host: options.host,
         port: options.port,
@@ -478,20 +491,15 @@ export const layerBackbone = (options: Options, pg: Postgres.Config) =>
             replayed = true
           })
         }).pipe(Layer.provide(journal), Layer.provide(store), redactSource(options))
-        const base = Layer.mergeAll(
-          source,
-          Readiness.layer,
-          SeriesRegistry.layer({ detectors: config.detectors })
-        ).pipe(Layer.provideMerge(deadLetters))
+        const base = Layer.mergeAll(source, Readiness.layer, registry).pipe(Layer.provideMerge(deadLetters))
         const replay = Readiness.check(
           "replay",
           Effect.sync(() => replayed)
         )
         const pipeline = layerPipeline(config).pipe(Layer.provide(sinks))
-        return http.pipe(
-          Layer.provideMerge(Layer.mergeAll(pipeline, checks, replay)),
-          Layer.provideMerge(base)
-        ) as Layer.Layer<HttpServer.HttpServer, unknown>
+        return complete(
+          http.pipe(Layer.provideMerge(Layer.mergeAll(pipeline, checks, replay)), Layer.provideMerge(base))
+        )
       }
       const connection = {
         brokers: k.brokers,
@@ -503,10 +511,7 @@ export const layerBackbone = (options: Options, pg: Postgres.Config) =>
       const queue = Kafka.layerEventQueue({ ...connection, topic: k.topic })
       const base = Layer.mergeAll(queue, Readiness.layer, registry).pipe(Layer.provideMerge(deadLetters))
       const pipeline = layerPartitioned(config).pipe(Layer.provide(Layer.merge(sinks, source)))
-      return http.pipe(Layer.provideMerge(Layer.merge(pipeline, checks)), Layer.provideMerge(base)) as Layer.Layer<
-        HttpServer.HttpServer,
-        unknown
-      >
+      return complete(http.pipe(Layer.provideMerge(Layer.merge(pipeline, checks)), Layer.provideMerge(base)))
     })
   )
 
@@ -703,8 +708,15 @@ export const fromConfig = (config: Config.Config): Effect.Effect<Options, ServeC
  * @since 0.2.0
  */
 export const notApplied = (config: Config.Config): Array<string> => [
+<<<<<<< HEAD
   ...((config.sinks ?? []).length > 0 ? ["sinks"] : []),
   ...(config.alerts?.routes !== undefined ? ["alerts.routes"] : []),
+=======
+  ...(config.sinks ?? []).flatMap((s, i) => (s.type === "file" ? [`sinks[${i}] (file)`] : [])),
+  ...((config.auth?.keys ?? []).length > 0 ? ["auth.keys"] : []),
+  ...(config.server?.tls !== undefined ? ["server.tls"] : []),
+  ...(config.privacy !== undefined ? ["privacy"] : []),
+>>>>>>> 2872dd5 (wip: alert log, alert stream, configured sinks)
   ...(config.observability !== undefined ? ["observability"] : []),
   ...(config.source?.type === "nats" ? ["source (nats)"] : [])
 ]

@@ -4,6 +4,7 @@ import { Catalog, Mad } from "@llm-sentinel/detectors"
 import { Context, Effect, Exit, Layer, Metric, Scope, Stream } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
 import * as Admission from "../src/Admission.ts"
+import * as AlertLog from "../src/AlertLog.ts"
 import * as DeadLetters from "../src/DeadLetters.ts"
 import * as Http from "../src/Http.ts"
 import type * as Ingest from "../src/Ingest.ts"
@@ -47,7 +48,8 @@ const makeApp = async (
         Readiness.layer,
         Admission.layer(options.admission),
         DeadLetters.layerMemory,
-        SeriesRegistry.layer({ detectors: [Mad.make()] })
+        SeriesRegistry.layer({ detectors: [Mad.make()] }),
+        AlertLog.layerMemory
       ),
       scope
     )

@@ -1,0 +1,268 @@
+/**
+ * The sinks of a configuration (`sinks:`), built for `serve` and routed (`alerts.routes`).
+ *
+ * What each type takes:
+ * | type       | alert events | anomalies |
+ * |------------|--------------|-----------|
+ * | `webhook`  | yes          | no        |
+ * | `slack`    | yes          | observed only (for the observed and expected values of its messages) |
+ * | `influxdb` | no           | yes       |
+ * | `nats`     | yes          | yes       |
+ * | `file`     | yes          | yes       |
+ *
+ * Routing: without `alerts.routes` every alert sink gets every alert event. With routes, an event goes to the
+ * sinks of every route whose filters it matches (severity of the alert, its service); a storm summary (which
+ * concerns every series) goes to the sinks of the routes without a `services` filter. An event that matches no
+ * route goes to no configured sink (it is still stored, logged and streamed).
+ *
+ * Each sink's health joins `/readyz` as `sink:<name>` (reported, not deciding readiness: a failing webhook must
+ * not take the instance out of the load balancer) and its counters appear in `/metrics` as
+ * `sentinel_adapter_*_total{adapter,name}`.
+ *
+ * @since 0.2.0
+ */
+import { Influx, Nats, Slack, Webhook } from "@llm-sentinel/adapters"
+import { type Alert, AlertSink, AnomalySink, DeadLetterSink, type Verdict } from "@llm-sentinel/core"
+import { Context, Effect, Layer, Schema, type Scope } from "effect"
+import * as Config from "./Config.ts"
+import * as Readiness from "./Readiness.ts"
+
+/**
+ * A configured sink that could not start (its configuration is refused, or its server does not answer).
+ *
+ * @category errors
+ * @since 0.2.0
+ */
+export class SinkStartError extends Schema.TaggedError<SinkStartError>("@llm-sentinel/server/SinkStartError")(
+  "SinkStartError",
+  { sink: Schema.String, message: Schema.String, cause: Schema.optionalKey(Schema.Defect()) }
+) {}
+
+/**
+ * One built sink.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export interface Destination {
+  readonly name: string
+  readonly type: Config.Sink["type"]
+  readonly alerts: AlertSink.AlertSink["Service"] | undefined
+  readonly anomalies: AnomalySink.AnomalySink["Service"] | undefined
+  readonly health: Effect.Effect<boolean>
+}
+
+const built = <I>(
+  name: string,
+  layer: Layer.Layer<I, unknown, DeadLetterSink.DeadLetterSink>
+): Effect.Effect<Context.Context<I>, SinkStartError, DeadLetterSink.DeadLetterSink | Scope.Scope> =>
+  Layer.build(layer).pipe(
+    Effect.mapError(
+      (cause) =>
+        new SinkStartError({
+          sink: name,
+          message: `sink ${name} did not start: ${cause instanceof Error ? cause.message : String(cause)}`,
+          cause
+        })
+    )
+  )
+
+/**
+ * Builds one configured sink (scoped: it stops with the scope).
+ *
+ * @category constructors
+ * @since 0.2.0
+ */
+export const build = (
+  sink: Config.Sink,
+  name: string
+): Effect.Effect<Destination, SinkStartError, DeadLetterSink.DeadLetterSink | Scope.Scope> =>
+  Effect.gen(function* () {
+    switch (sink.type) {
+      case "webhook": {
+        const { type: _, ...config } = sink
+        const ctx = yield* built(name, Webhook.layer({ ...config, name }))
+        return {
+          name,
+          type: sink.type,
+          alerts: Context.get(ctx, AlertSink.AlertSink),
+          anomalies: undefined,
+          health: Context.get(ctx, Webhook.Webhook).health
+        }
+      }
+      case "slack": {
+        const { type: _, ...config } = sink
+        const ctx = yield* built(name, Slack.layer({ ...config, name }))
+        const slack = Context.get(ctx, Slack.Slack)
+        return {
+          name,
+          type: sink.type,
+          alerts: Context.get(ctx, AlertSink.AlertSink),
+          anomalies: { write: slack.observe },
+          health: slack.health
+        }
+      }
+      case "influxdb": {
+        const { type: _, ...config } = sink
+        const ctx = yield* built(name, Influx.layer({ ...config, name }))
+        return {
+          name,
+          type: sink.type,
+          alerts: undefined,
+          anomalies: Context.get(ctx, AnomalySink.AnomalySink),
+          health: Context.get(ctx, Influx.Influx).health
+        }
+      }
+      case "nats": {
+        const { type: _, name: __, ...config } = sink
+        const ctx = yield* built(name, Nats.layerSink(config))
+        return {
+          name,
+          type: sink.type,
+          alerts: Context.get(ctx, AlertSink.AlertSink),
+          anomalies: Context.get(ctx, AnomalySink.AnomalySink),
+          health: Context.get(ctx, Nats.NatsSink).health
+        }
+      }
+      case "file":
+        return yield* new SinkStartError({
+          sink: name,
+          message: `sink ${name}: file sinks are not applied by serve yet`
+        })
+    }
+  })
+
+/**
+ * What an alert event is routed by: its severity and service (`undefined` for a storm summary).
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export interface RouteKey {
+  readonly severity: Verdict.Severity | undefined
+  readonly service: string | undefined
+}
+
+const keyOf = (e: Alert.AlertEvent): RouteKey =>
+  e._tag === "storm"
+    ? { severity: undefined, service: undefined }
+    : { severity: e.alert.severity, service: e.alert.series.service }
+
+/**
+ * The names of the sinks an alert event goes to, given the routes (all alert sinks without routes).
+ *
+ * @category constructors
+ * @since 0.2.0
+ */
+export const route = (
+  routes: ReadonlyArray<typeof Config.Route.Type> | undefined,
+  alertSinks: ReadonlyArray<string>,
+  event: Alert.AlertEvent
+): ReadonlySet<string> => {
+  if (routes === undefined) return new Set(alertSinks)
+  const k = keyOf(event)
+  const out = new Set<string>()
+  for (const r of routes) {
+    const storm = k.service === undefined
+    const bySeverity =
+      storm || r.severity === undefined || (k.severity !== undefined && r.severity.some((s) => s === k.severity))
+    const byService = storm ? r.services === undefined : r.services === undefined || r.services.includes(k.service!)
+    if (bySeverity && byService) for (const s of r.sinks) out.add(s)
+  }
+  return out
+}
+
+/**
+ * The configured sinks, built.
+ *
+ * @category services
+ * @since 0.2.0
+ */
+export class ConfiguredSinks extends Context.Service<
+  ConfiguredSinks,
+  {
+    readonly destinations: ReadonlyArray<Destination>
+    /** Writes alert events to the sinks their routes name, concurrently; fails when one of them fails. */
+    readonly writeAlerts: AlertSink.AlertSink["Service"]["write"]
+    /** Writes anomalies to every sink that takes them, concurrently. */
+    readonly writeAnomalies: AnomalySink.AnomalySink["Service"]["write"]
+  }
+>()("@llm-sentinel/server/ConfiguredSinks") {}
+
+/**
+ * Builds every configured sink, registers its health with readiness (reported, not deciding) and routes alert
+ * events by `routes`.
+ *
+ * @category layers
+ * @since 0.2.0
+ */
+export const layer = (
+  sinks: ReadonlyArray<Config.Sink>,
+  routes?: ReadonlyArray<typeof Config.Route.Type>
+): Layer.Layer<ConfiguredSinks, SinkStartError, DeadLetterSink.DeadLetterSink | Readiness.Readiness> =>
+  Layer.effect(
+    ConfiguredSinks,
+    Effect.gen(function* () {
+      const readiness = yield* Readiness.Readiness
+      const destinations = yield* Effect.forEach(sinks, (s, i) => build(s, Config.sinkName(s, i)))
+      for (const d of destinations) yield* readiness.register(`sink:${d.name}`, d.health, { decides: false })
+      const alerting = destinations.filter((d) => d.alerts !== undefined)
+      const names = alerting.map((d) => d.name)
+      const taking = destinations.filter((d) => d.anomalies !== undefined)
+      return {
+        destinations,
+        writeAlerts: (events) =>
+          Effect.forEach(
+            alerting,
+            (d) => {
+              const mine = events.filter((e) => route(routes, names, e).has(d.name))
+              return mine.length === 0 ? Effect.void : d.alerts!.write(mine)
+            },
+            { discard: true, concurrency: "unbounded" }
+          ),
+        writeAnomalies: (xs) =>
+          xs.length === 0
+            ? Effect.void
+            : Effect.forEach(taking, (d) => d.anomalies!.write(xs), { discard: true, concurrency: "unbounded" })
+      }
+    })
+  )
+
+/**
+ * An `AlertSink` writing to `inner` (e.g. the log), then to the configured sinks by their routes.
+ *
+ * @category layers
+ * @since 0.2.0
+ */
+export const layerAlertSink = <E, R>(
+  inner: Layer.Layer<AlertSink.AlertSink, E, R>
+): Layer.Layer<AlertSink.AlertSink, E, R | ConfiguredSinks> =>
+  Layer.effect(
+    AlertSink.AlertSink,
+    Effect.gen(function* () {
+      const first = yield* AlertSink.AlertSink
+      const configured = yield* ConfiguredSinks
+      return { write: (events) => Effect.andThen(first.write(events), configured.writeAlerts(events)) }
+    })
+  ).pipe(Layer.provide(inner))
+
+/**
+ * An `AnomalySink` writing to `inner` (the store) and to every configured sink that takes anomalies, concurrently.
+ *
+ * @category layers
+ * @since 0.2.0
+ */
+export const layerAnomalySink = <E, R>(
+  inner: Layer.Layer<AnomalySink.AnomalySink, E, R>
+): Layer.Layer<AnomalySink.AnomalySink, E, R | ConfiguredSinks> =>
+  Layer.effect(
+    AnomalySink.AnomalySink,
+    Effect.gen(function* () {
+      const first = yield* AnomalySink.AnomalySink
+      const configured = yield* ConfiguredSinks
+      return {
+        write: (xs) =>
+          Effect.all([first.write(xs), configured.writeAnomalies(xs)], { concurrency: "unbounded", discard: true })
+      }
+    })
+  ).pipe(Layer.provide(inner))
