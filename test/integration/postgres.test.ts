@@ -5,11 +5,14 @@ import { Postgres } from "@llm-sentinel/adapters"
 import { type Alert, AlertSink, DeadLetterSink } from "@llm-sentinel/core"
 import { Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
+import * as AlertLog from "../../packages/server/src/AlertLog.ts"
+import { alertLogCompliance } from "../compliance/alertlog.ts"
 import { storeCompliance } from "../compliance/stores.ts"
 import { opened, resolved } from "./fixtures.ts"
 import { admin, dropSchema, freshStore, newSchema, pgBase } from "./postgres.ts"
 
 storeCompliance("postgres", () => freshStore("compliance"))
+alertLogCompliance("postgres", () => AlertLog.layerPostgres.pipe(Layer.provide(freshStore("alertlog"))))
 
 describe("Postgres", () => {
   it.effect("migrations are versioned and idempotent, also when two instances start at once", () =>

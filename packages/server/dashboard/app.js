@@ -30,10 +30,11 @@ const api = async (path, init = {}) => {
   if (!res.ok) throw Object.assign(new Error(`${path}: ${res.status}`), { status: res.status })
   return res.json()
 }
-const streamUrl = async (path) => {
-  if (!storedKey()) return path
-  const { token } = await api("v1/stream/token", { method: "POST" })
-  return `${path}?access_token=${encodeURIComponent(token)}`
+const streamUrl = async (path, params = {}) => {
+  const query = new URLSearchParams(params)
+  if (storedKey()) query.set("access_token", (await api("v1/stream/token", { method: "POST" })).token)
+  const q = query.toString()
+  return q === "" ? path : `${path}?${q}`
 }
 const fmt = (v) => (v === null || v === undefined ? "–" : Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3))
 
@@ -134,7 +135,7 @@ const loadChart = async () => {
 }
 
 const alertItem = (kind, a) => {
-  const li = el("li", `${a.state === "resolved" ? "resolved" : a.severity}`)
+  const li = el("li", `${(a.status ?? a.state) === "resolved" ? "resolved" : a.severity}`)
   li.append(el("strong", "", `${kind} · ${a.severity}`), el("div", "id", a.series.id))
   li.append(el("div", "meta", `${new Date(a.lastAnomalyAt ?? a.openedAt).toISOString()} ${a.reason ?? ""}`))
   li.addEventListener("click", () => select(a.series.id))
@@ -150,9 +151,15 @@ const showAlert = (li) => {
 
 // The alert feed: the SSE stream when the server has it (it resumes with Last-Event-ID on reconnect), otherwise
 // the series that have a firing alert, refreshed with the list.
+// the id of the last alert event shown: a new stream (a new token) resumes after it, as EventSource's own
+// reconnects do with Last-Event-ID
+let lastEventId = null
 const openStream = async () => {
-  const source = new EventSource(await streamUrl("v1/stream/alerts"))
+  const source = new EventSource(
+    await streamUrl("v1/stream/alerts", lastEventId === null ? {} : { after: lastEventId })
+  )
   source.addEventListener("alert", (e) => {
+    lastEventId = e.lastEventId
     const ev = JSON.parse(e.data)
     showAlert(alertItem(ev._tag ?? ev.kind, ev.alert))
     void loadChart()
@@ -167,7 +174,7 @@ const openStream = async () => {
 const startAlerts = async () => {
   try {
     const page = await api("v1/alerts?limit=50")
-    for (const a of page.items.reverse()) showAlert(alertItem(a.state, a))
+    for (const a of page.items.reverse()) showAlert(alertItem(a.status === "open" ? "firing" : a.status, a))
     await openStream()
     state.sse = true
   } catch {

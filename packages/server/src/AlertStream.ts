@@ -115,7 +115,8 @@ export const layer: Layer.Layer<never, never, HttpRouter.HttpRouter | AlertLog.A
         const search = request.url.indexOf("?")
         const query = new URLSearchParams(search < 0 ? "" : request.url.slice(search + 1))
         for (const name of query.keys()) {
-          if (name !== "after") return badRequest(name, "unknown parameter (known: after)")
+          // access_token: the short-lived stream token of clients that cannot send Authorization (see Auth)
+          if (name !== "after" && name !== "access_token") return badRequest(name, "unknown parameter (known: after)")
         }
         const fromHeader = header !== undefined && header !== ""
         const raw = fromHeader ? header : (query.get("after") ?? undefined)

@@ -708,15 +708,7 @@ export const fromConfig = (config: Config.Config): Effect.Effect<Options, ServeC
  * @since 0.2.0
  */
 export const notApplied = (config: Config.Config): Array<string> => [
-<<<<<<< HEAD
-  ...((config.sinks ?? []).length > 0 ? ["sinks"] : []),
-  ...(config.alerts?.routes !== undefined ? ["alerts.routes"] : []),
-=======
   ...(config.sinks ?? []).flatMap((s, i) => (s.type === "file" ? [`sinks[${i}] (file)`] : [])),
-  ...((config.auth?.keys ?? []).length > 0 ? ["auth.keys"] : []),
-  ...(config.server?.tls !== undefined ? ["server.tls"] : []),
-  ...(config.privacy !== undefined ? ["privacy"] : []),
->>>>>>> 2872dd5 (wip: alert log, alert stream, configured sinks)
   ...(config.observability !== undefined ? ["observability"] : []),
   ...(config.source?.type === "nats" ? ["source (nats)"] : [])
 ]

@@ -173,7 +173,7 @@ describe("EmbeddedStore", () => {
         const input = make(120)
         yield* Effect.gen(function* () {
           const handle = yield* EmbeddedStore.EmbeddedStore
-          assert.deepStrictEqual(handle.migrations, [1, 2])
+          assert.deepStrictEqual(handle.migrations, [1, 2, 3])
           const mode = handle.database.prepare("PRAGMA journal_mode").get()
           assert.strictEqual(mode?.journal_mode, "wal")
           const sync = handle.database.prepare("PRAGMA synchronous").get()

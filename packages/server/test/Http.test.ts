@@ -506,9 +506,16 @@ describe("health, readiness, schema, errors", () => {
     assert.deepStrictEqual(notYet.body.checks, { store: true, pipeline: false })
     assert.match(notYet.body.detail, /pipeline/)
     pipeline = true
+    // a sink's health is reported, but does not decide readiness (a failing webhook must not stop ingest)
+    await Effect.runPromise(app.readiness.register("sink:pager", Effect.succeed(false), { decides: false }))
+    await Effect.runPromise(app.readiness.register("sink:hangs", Effect.never, { decides: false }))
     const ready = await app.fetch("/readyz")
     assert.strictEqual(ready.status, 200)
-    assert.deepStrictEqual(ready.body, { status: "ready", checks: { store: true, pipeline: true } })
+    assert.deepStrictEqual(ready.body, {
+      status: "ready",
+      checks: { store: true, pipeline: true },
+      adapters: { "sink:pager": false, "sink:hangs": false }
+    })
     await app.close()
   })
 
