@@ -60,7 +60,12 @@ export const alertLogCompliance = <E>(name: string, make: () => Layer.Layer<Aler
           (yield* log.unseen([opened(1), opened(2), resolved(1)])).map((e) => e._tag),
           ["resolved"]
         )
-        const second = yield* log.record([opened(1), opened(2), resolved(1), { _tag: "storm", time: base, suppressed: 7 }])
+        const second = yield* log.record([
+          opened(1),
+          opened(2),
+          resolved(1),
+          { _tag: "storm", time: base, suppressed: 7 }
+        ])
         assert.deepStrictEqual(
           second.map((r) => r.event._tag),
           ["resolved", "storm"]
@@ -87,7 +92,10 @@ export const alertLogCompliance = <E>(name: string, make: () => Layer.Layer<Aler
         const page = yield* log.list({ limit: 10 })
         assert.strictEqual(page.items.length, 1)
         assert.strictEqual(page.items[0]!.status, "resolved")
-        assert.deepStrictEqual(page.items[0], resolved(1)._tag === "resolved" ? (resolved(1) as { alert: Alert.Alert }).alert : undefined)
+        assert.deepStrictEqual(
+          page.items[0],
+          resolved(1)._tag === "resolved" ? (resolved(1) as { alert: Alert.Alert }).alert : undefined
+        )
       }).pipe(Effect.provide(make()))
     )
 

@@ -3,8 +3,10 @@
  * sequence number, and each alert's latest state. It answers `GET /v1/alerts` (firing and resolved alerts,
  * filtered and paged) and feeds `GET /v1/stream/alerts` (live events, resumable from a sequence number).
  *
- * Delivery ({@link layerSink}): each batch of alert events is first narrowed to the events not recorded yet (a
- * journal replay after a restart produces again the events since the last checkpoint; they are not sent twice),
+ * Delivery ({@link layerSink}): each batch of alert events is first narrowed to the events not recorded yet (the
+ * pipeline already skips transitions it emitted before a restart, by its `alerts/emitted/` markers; this catches
+ * what it cannot: a crash between a sink accepting events and the marker being written, or a partition taken over
+ * by another instance whose markers lag), so no event is sent twice,
  * then written to the configured alert sinks, then recorded and published to live subscribers. An event whose
  * sinks failed is not recorded, so it is sent again when the pipeline retries; a crash between sending and
  * recording sends it again after the restart (at least once, with the same delivery id for receivers to drop).
@@ -231,7 +233,10 @@ export const layerMemory: Layer.Layer<AlertLog> = Layer.effect(
       (what, f) =>
         Effect.try({
           try: f,
-          catch: (e) => (e instanceof StoreError ? e : new StoreError({ adapter: "memory", reason: "Invalid", message: `${what}: ${String(e)}` }))
+          catch: (e) =>
+            e instanceof StoreError
+              ? e
+              : new StoreError({ adapter: "memory", reason: "Invalid", message: `${what}: ${String(e)}` })
         })
     )
   })
@@ -255,9 +260,7 @@ const makeSqlite = (db: DatabaseSync) => {
       "payload = excluded.payload, updated_at = excluded.updated_at " +
       "WHERE alerts.status = 'open' AND excluded.last_anomaly_at >= alerts.last_anomaly_at"
   )
-  const after = db.prepare(
-    "SELECT seq, id, payload, recorded_at FROM alert_events WHERE seq > ? ORDER BY seq LIMIT ?"
-  )
+  const after = db.prepare("SELECT seq, id, payload, recorded_at FROM alert_events WHERE seq > ? ORDER BY seq LIMIT ?")
   const lists = new Map<number, StatementSync>()
   const listFor = (mask: number): StatementSync => {
     let stmt = lists.get(mask)

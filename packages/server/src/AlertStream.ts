@@ -14,7 +14,7 @@
  * @since 0.2.0
  */
 import { AlertJson } from "@llm-sentinel/adapters"
-import { type Duration, Effect, Layer, Option, Stream } from "effect"
+import { type Duration, Effect, type Layer, Option, Stream } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as AlertLog from "./AlertLog.ts"
 import * as Problem from "./Problem.ts"
@@ -93,9 +93,7 @@ export const events = (
   )
 
 const badRequest = (path: string, message: string) =>
-  Problem.response(
-    Problem.validation("invalid alert stream position", [{ path, message }])
-  )
+  Problem.response(Problem.validation("invalid alert stream position", [{ path, message }]))
 
 /**
  * The route.

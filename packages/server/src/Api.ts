@@ -587,9 +587,11 @@ export const parseQuery = (
  * @category constructors
  * @since 0.2.0
  */
-export const parseAlertsQuery = (q: {
-  readonly [K in keyof typeof AlertsQuery]?: string | undefined
-}):
+export const parseAlertsQuery = (
+  q: {
+    readonly [K in keyof typeof AlertsQuery]?: string | undefined
+  }
+):
   | { readonly _tag: "Ok"; readonly query: AlertLog.Query }
   | { readonly _tag: "Invalid"; readonly errors: ReadonlyArray<FieldError> } => {
   const errors: Array<FieldError> = []
@@ -607,7 +609,10 @@ export const parseAlertsQuery = (q: {
   if (q.severity !== undefined) {
     if (q.severity === "info" || q.severity === "warning" || q.severity === "critical") out.severity = q.severity
     else {
-      errors.push({ path: "severity", message: `expected info, warning or critical, got ${JSON.stringify(q.severity)}` })
+      errors.push({
+        path: "severity",
+        message: `expected info, warning or critical, got ${JSON.stringify(q.severity)}`
+      })
     }
   }
   for (const name of ["since", "until"] as const) {
@@ -649,13 +654,15 @@ export const layerAlerts = HttpApiBuilder.group(
       Effect.fn(function* ({ query }) {
         const parsed = parseAlertsQuery(query)
         if (parsed._tag === "Invalid") return yield* Effect.fail(badRequest("invalid query parameters", parsed.errors))
-        return yield* log.list(parsed.query).pipe(
-          Effect.mapError((e) =>
-            e.reason === "Invalid"
-              ? badRequest("invalid query parameters", [{ path: "cursor", message: e.message }])
-              : unavailable(e.message)
+        return yield* log
+          .list(parsed.query)
+          .pipe(
+            Effect.mapError((e) =>
+              e.reason === "Invalid"
+                ? badRequest("invalid query parameters", [{ path: "cursor", message: e.message }])
+                : unavailable(e.message)
+            )
           )
-        )
       })
     )
   })

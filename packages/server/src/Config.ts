@@ -707,8 +707,10 @@ export const decode = (
       }
     })
     const names = new Map<string, number>()
+    const types = new Map<string, Sink["type"]>()
     config.sinks?.forEach((s, i) => {
       const name = sinkName(s, i)
+      types.set(name, s.type)
       if (names.has(name)) {
         issues.push({
           path: `sinks[${i}].name`,
@@ -722,6 +724,11 @@ export const decode = (
           issues.push({
             path: `alerts.routes[${i}].sinks[${j}]`,
             message: `expected the name of a configured sink (${[...names.keys()].join(", ") || "none configured"}), got ${JSON.stringify(s)}`
+          })
+        } else if (types.get(s) === "influxdb") {
+          issues.push({
+            path: `alerts.routes[${i}].sinks[${j}]`,
+            message: `expected a sink that takes alert events (webhook, slack, nats, file), got ${JSON.stringify(s)} (influxdb takes anomalies)`
           })
         }
       })

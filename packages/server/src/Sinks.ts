@@ -22,7 +22,7 @@
  * @since 0.2.0
  */
 import { Influx, Nats, Slack, Webhook } from "@llm-sentinel/adapters"
-import { type Alert, AlertSink, AnomalySink, DeadLetterSink, type Verdict } from "@llm-sentinel/core"
+import { type Alert, AlertSink, AnomalySink, type DeadLetterSink, type Verdict } from "@llm-sentinel/core"
 import { Context, Effect, Layer, Schema, type Scope } from "effect"
 import * as Config from "./Config.ts"
 import * as Readiness from "./Readiness.ts"

@@ -27,7 +27,12 @@ const messages = (stream: Stream.Stream<Uint8Array>, n: number) =>
     Stream.map((b) => decoder.decode(b)),
     Stream.take(n),
     Stream.runCollect,
-    Effect.map((xs) => xs.join("").split("\n\n").filter((m) => m !== ""))
+    Effect.map((xs) =>
+      xs
+        .join("")
+        .split("\n\n")
+        .filter((m) => m !== "")
+    )
   )
 
 const ids = (ms: ReadonlyArray<string>) => ms.flatMap((m) => /^id: (\d+)$/m.exec(m)?.[1] ?? [])
@@ -66,9 +71,7 @@ describe("AlertStream", () => {
   it.effect("a keep-alive comment on an idle stream", () =>
     Effect.gen(function* () {
       const log = yield* AlertLog.AlertLog
-      const reading = yield* messages(AlertStream.events(log, Option.none(), "15 seconds"), 2).pipe(
-        Effect.forkScoped
-      )
+      const reading = yield* messages(AlertStream.events(log, Option.none(), "15 seconds"), 2).pipe(Effect.forkScoped)
       yield* TestClock.adjust("31 seconds")
       assert.deepStrictEqual(yield* Fiber.join(reading), ["retry: 3000", ": keepalive"])
     }).pipe(Effect.scoped, Effect.provide(AlertLog.layerMemory))

@@ -3,12 +3,13 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { assert, describe, it } from "@effect/vitest"
-import { Detector, Series } from "@llm-sentinel/core"
+import { type Alert, Detector, Series } from "@llm-sentinel/core"
 import { Effect, Exit, Option } from "effect"
 import * as Config from "../src/Config.ts"
 import * as ConfigDetectors from "../src/ConfigDetectors.ts"
 import * as ConfigLoad from "../src/ConfigLoad.ts"
 import * as Serve from "../src/Serve.ts"
+import * as Sinks from "../src/Sinks.ts"
 
 const examplePath = join(import.meta.dirname, "..", "..", "..", "sentinel.example.yaml")
 
@@ -77,6 +78,15 @@ describe("Config", () => {
         found.map((i) => i.path),
         ["sinks[1].name", "alerts.routes[0].sinks[0]", "source"]
       )
+      const influx = yield* issues({
+        sinks: [{ type: "influxdb", name: "tsdb", url: "http://127.0.0.1:8086", database: "s" }],
+        alerts: { routes: [{ sinks: ["tsdb"] }] }
+      })
+      assert.deepStrictEqual(
+        influx.map((i) => i.path),
+        ["alerts.routes[0].sinks[0]"]
+      )
+      assert.match(influx[0]!.message, /takes alert events/)
       const key = yield* issues({ auth: { keys: [{ name: "k", scopes: ["read"], sha256: "ab", env: "X" }] } })
       assert.deepStrictEqual(
         key.map((i) => i.path),
@@ -159,5 +169,40 @@ describe("Config", () => {
     // key order does not change the fingerprint; values do
     assert.strictEqual(ConfigDetectors.fingerprint({ a: 1, b: 2 }), ConfigDetectors.fingerprint({ b: 2, a: 1 }))
     assert.notStrictEqual(ConfigDetectors.fingerprint({ a: 1 }), ConfigDetectors.fingerprint({ a: 2 }))
+  })
+})
+
+describe("Sinks.route", () => {
+  const event = (service: string, severity: "warning" | "critical"): Alert.AlertEvent => ({
+    _tag: "opened",
+    alert: {
+      id: "a",
+      series: Series.makeKey(service, "gpt-4o", "latency.p95"),
+      status: "open",
+      severity,
+      openedAt: 0,
+      lastAnomalyAt: 0,
+      resolvedAt: null,
+      anomalies: 1,
+      detectors: ["mad"],
+      reason: "r"
+    }
+  })
+  const storm: Alert.AlertEvent = { _tag: "storm", time: 0, suppressed: 3 }
+  const all = ["pager", "chat", "billing"]
+  const routes = [
+    { sinks: ["pager"], severity: ["critical" as const] },
+    { sinks: ["chat"] },
+    { sinks: ["billing"], services: ["billing"] }
+  ]
+  it("without routes every alert sink gets every event", () => {
+    assert.deepStrictEqual([...Sinks.route(undefined, all, event("x", "warning"))], all)
+  })
+  it("routes by severity and service; a storm goes to the routes without a services filter", () => {
+    assert.deepStrictEqual([...Sinks.route(routes, all, event("search", "warning"))], ["chat"])
+    assert.deepStrictEqual([...Sinks.route(routes, all, event("search", "critical"))], ["pager", "chat"])
+    assert.deepStrictEqual([...Sinks.route(routes, all, event("billing", "warning"))], ["chat", "billing"])
+    assert.deepStrictEqual([...Sinks.route(routes, all, storm)], ["pager", "chat"])
+    assert.deepStrictEqual([...Sinks.route([{ sinks: ["billing"], services: ["billing"] }], all, storm)], [])
   })
 })

@@ -184,7 +184,7 @@ describe("EmbeddedStore", () => {
 
         yield* Effect.gen(function* () {
           const handle = yield* EmbeddedStore.EmbeddedStore
-          assert.deepStrictEqual(handle.migrations, [1, 2])
+          assert.deepStrictEqual(handle.migrations, [1, 2, 3])
           const count = handle.database.prepare("SELECT count(*) AS n FROM sentinel_migrations").get()
           assert.strictEqual(count?.n, 2)
           const store = yield* AnomalyStore.AnomalyStore

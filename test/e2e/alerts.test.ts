@@ -1,0 +1,248 @@
+// End to end: alerts through the real `sentinel` binary, configured by a file. Two webhook sinks (real local
+// receivers that verify signatures) with routes: `pager` gets every alert of `search`, `billing` only alerts of
+// the billing service (none here). Two services post one event per second for 30 minutes into 10-second windows;
+// `search` gets a latency spike at minute 25. Then: the alert opens and resolves, GET /v1/alerts lists it with
+// filters, the SSE stream delivers its events and resumes after Last-Event-ID without repeats, the pager
+// receiver got each event once with a valid signature and billing nothing, /readyz reports both sinks and
+// /metrics counts what each sent. After kill -9 and a restart (the journal replays from before the spike) nothing
+// is delivered twice and the alert log is the same.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, assert, describe, it } from "@effect/vitest"
+import { Effect, Exit, Scope } from "effect"
+import { type Receiver, receiver } from "../integration/receiver.ts"
+import { eventually, kill, killAll, mulberry32, sleep, start, stop } from "./sentinel.ts"
+
+const T0 = Date.UTC(2026, 10, 26, 12, 0, 0)
+const secret = "e2e-webhook-secret"
+
+afterAll(() => killAll())
+
+const postNdjson = async (url: string, events: ReadonlyArray<Record<string, unknown>>) => {
+  for (let i = 0; i < events.length; i += 2000) {
+    const body = `${events
+      .slice(i, i + 2000)
+      .map((e) => JSON.stringify(e))
+      .join("\n")}\n`
+    for (;;) {
+      const res = await fetch(`${url}/v1/events`, {
+        method: "POST",
+        headers: { "content-type": "application/x-ndjson" },
+        body
+      })
+      if (res.status === 429) {
+        await sleep(200)
+        continue
+      }
+      assert.strictEqual(res.status, 202, await res.clone().text())
+      break
+    }
+  }
+}
+
+interface Sse {
+  readonly id: number
+  readonly event: string
+  readonly data: { _tag: string; alert?: { id: string; status: string; series: { service: string } } }
+}
+
+/** Reads SSE messages from `path` until `until` says enough (or the time is up), then closes the stream. */
+const readSse = async (
+  url: string,
+  headers: Record<string, string>,
+  until: (got: ReadonlyArray<Sse>) => boolean,
+  timeoutMs = 30_000
+): Promise<Array<Sse>> => {
+  const controller = new AbortController()
+  const timer = setTimeout(() => controller.abort(), timeoutMs)
+  const got: Array<Sse> = []
+  try {
+    const res = await fetch(url, { headers, signal: controller.signal })
+    assert.strictEqual(res.status, 200)
+    assert.match(res.headers.get("content-type") ?? "", /^text\/event-stream/)
+    const reader = res.body!.getReader()
+    const decoder = new TextDecoder()
+    let buffer = ""
+    while (!until(got)) {
+      const { value, done } = await reader.read()
+      if (done) break
+      buffer += decoder.decode(value, { stream: true })
+      let end = buffer.indexOf("\n\n")
+      while (end >= 0) {
+        const block = buffer.slice(0, end)
+        buffer = buffer.slice(end + 2)
+        end = buffer.indexOf("\n\n")
+        const fields = Object.fromEntries(
+          block
+            .split("\n")
+            .filter((l) => !l.startsWith(":"))
+            .map((l) => [l.slice(0, l.indexOf(":")), l.slice(l.indexOf(":") + 2)])
+        )
+        if (fields.data !== undefined) {
+          got.push({ id: Number(fields.id), event: fields.event ?? "message", data: JSON.parse(fields.data) })
+        }
+      }
+    }
+    await reader.cancel()
+  } catch (e) {
+    if (!controller.signal.aborted) throw e
+  } finally {
+    clearTimeout(timer)
+  }
+  return got
+}
+
+const workload = () => {
+  const random = mulberry32(11)
+  const events: Array<Record<string, unknown>> = []
+  for (let s = 0; s < 30 * 60; s++) {
+    for (const service of ["chat", "search"]) {
+      const spike = service === "search" && s >= 25 * 60 && s < 25 * 60 + 30
+      events.push({
+        timestamp: T0 + s * 1000,
+        service,
+        model: "gpt-4o",
+        latencyMs: Math.round(spike ? 3000 + random() * 100 : 480 + random() * 40),
+        inputTokens: 200,
+        outputTokens: 300
+      })
+    }
+  }
+  return events
+}
+
+describe("sentinel serve: alerts (end to end)", () => {
+  it("routes alerts to webhooks, lists them, streams them over SSE with resume, and delivers each once across a restart", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "sentinel-e2e-alerts-"))
+    const scope = Effect.runSync(Scope.make())
+    try {
+      const [pager, billing] = (await Effect.runPromise(
+        Effect.all([receiver(secret), receiver(secret)]).pipe(Scope.provide(scope))
+      )) as [Receiver, Receiver]
+      const config = join(dataDir, "sentinel.yaml")
+      writeFileSync(
+        config,
+        [
+          "pipeline:",
+          "  window: 10 seconds",
+          "  maxDelay: 5 seconds",
+          "  idleTimeout: 10 minutes",
+          "  checkpointEvery: 10 minutes",
+          "alerts:",
+          "  resolveAfter: 3",
+          "  routes:",
+          "    - { sinks: [pager], services: [search] }",
+          "    - { sinks: [billing], services: [billing] }",
+          "sinks:",
+          `  - { type: webhook, name: pager, url: "${pager.url}", secret: ${secret} }`,
+          `  - { type: webhook, name: billing, url: "${billing.url}", secret: ${secret} }`,
+          ""
+        ].join("\n")
+      )
+      const server = await start(dataDir, ["--config", config])
+      const ready = (await (await fetch(`${server.url}/readyz`)).json()) as { adapters: Record<string, boolean> }
+      assert.deepStrictEqual(ready.adapters, { "sink:pager": true, "sink:billing": true })
+
+      // a live SSE client from the start, before any alert
+      const live = readSse(`${server.url}/v1/stream/alerts`, {}, (got) => got.some((e) => e.data._tag === "resolved"))
+      await sleep(300)
+      await postNdjson(server.url, workload())
+      // a later event closes the windows after the spike, so the alert resolves
+      await postNdjson(server.url, [
+        { timestamp: T0 + 40 * 60_000, service: "search", model: "gpt-4o", latencyMs: 500 },
+        { timestamp: T0 + 40 * 60_000, service: "chat", model: "gpt-4o", latencyMs: 500 }
+      ])
+      const streamed = await live
+      const opened = streamed.find((e) => e.data._tag === "opened")
+      assert.isDefined(opened, JSON.stringify(streamed))
+      assert.strictEqual(opened?.event, "alert")
+      assert.strictEqual(opened?.data.alert?.series.service, "search")
+      const ids = streamed.map((e) => e.id)
+      assert.deepStrictEqual(
+        ids,
+        [...ids].sort((a, b) => a - b)
+      )
+
+      // GET /v1/alerts: the resolved alert, with filters and problem documents for bad parameters
+      const page = (await (await fetch(`${server.url}/v1/alerts?service=search`)).json()) as {
+        items: Array<{ id: string; status: string; series: { service: string } }>
+        next: string | null
+      }
+      assert.isAbove(page.items.length, 0)
+      assert.isTrue(page.items.every((a) => a.series.service === "search"))
+      assert.isTrue(page.items.some((a) => a.id === opened?.data.alert?.id && a.status === "resolved"))
+      const none = (await (await fetch(`${server.url}/v1/alerts?service=chat&status=open`)).json()) as {
+        items: Array<unknown>
+      }
+      assert.deepStrictEqual(none.items, [])
+      const bad = await fetch(`${server.url}/v1/alerts?status=firing&limit=0`)
+      assert.strictEqual(bad.status, 400)
+      assert.strictEqual(bad.headers.get("content-type"), "application/problem+json")
+      const problem = (await bad.json()) as { errors: Array<{ path: string }> }
+      assert.deepStrictEqual(problem.errors.map((e) => e.path).sort(), ["limit", "status"])
+      const badResume = await fetch(`${server.url}/v1/stream/alerts`, { headers: { "last-event-id": "abc" } })
+      assert.strictEqual(badResume.status, 400)
+      assert.strictEqual(
+        ((await badResume.json()) as { errors: Array<{ path: string }> }).errors[0]?.path,
+        "Last-Event-ID"
+      )
+
+      // resume: after the first event, the rest, none repeated
+      const resumed = await readSse(
+        `${server.url}/v1/stream/alerts`,
+        { "last-event-id": String(streamed[0]!.id) },
+        (got) => got.length >= streamed.length - 1,
+        10_000
+      )
+      // (more alerts may have been recorded since the live client stopped reading: the resumed stream has them too)
+      const resumedIds = resumed.map((e) => e.id)
+      assert.deepStrictEqual(resumedIds.slice(0, ids.length - 1), ids.slice(1))
+      assert.strictEqual(new Set(resumedIds).size, resumedIds.length)
+      assert.isFalse(resumedIds.includes(ids[0]!))
+
+      // the routed webhook got each event once, signed; the other route nothing
+      const recorded = await readSse(
+        `${server.url}/v1/stream/alerts?after=0`,
+        {},
+        (got) => got.length >= resumedIds.length + 1,
+        10_000
+      )
+      // routed to the pager: the events of search's alerts (a storm summary goes only to routes without services)
+      const forPager = recorded.filter((e) => e.data.alert?.series.service === "search")
+      assert.isAbove(forPager.length, 1)
+      await eventually(
+        `the pager's deliveries (${forPager.length} of ${recorded.length} recorded events: ${recorded.map((e) => `${e.data._tag}:${e.data.alert?.series.service}`).join(", ")})`,
+        async () => pager.received.length >= forPager.length,
+        10_000
+      )
+      assert.isTrue(pager.received.every((r) => r.signatureOk === true))
+      const delivered = pager.received.map((r) => r.headers["x-sentinel-delivery"])
+      assert.strictEqual(new Set(delivered).size, delivered.length)
+      assert.strictEqual(billing.received.length, 0)
+
+      const metrics = await (await fetch(`${server.url}/metrics`)).text()
+      const sent = /sentinel_adapter_sent_total\{[^}]*adapter="webhook"[^}]*name="pager"[^}]*\} (\d+)/.exec(metrics)
+      assert.isNotNull(sent, metrics.slice(0, 2000))
+      assert.strictEqual(Number(sent?.[1]), pager.received.length)
+
+      // kill -9 before any checkpoint (checkpointEvery is 10 minutes): the restart replays the whole journal, the
+      // policy produces every alert event again, and none is sent again
+      const before = pager.received.length
+      const alertsBefore = await (await fetch(`${server.url}/v1/alerts`)).json()
+      await kill(server)
+      const again = await start(dataDir, ["--config", config])
+      await eventually("the replayed spike", async () => {
+        const res = await fetch(`${again.url}/v1/series/${encodeURIComponent("search/gpt-4o/latency.p95")}/points`)
+        return res.status === 200 && ((await res.json()) as { series: { anomalies: number } }).series.anomalies > 0
+      })
+      await sleep(1000)
+      assert.strictEqual(pager.received.length, before)
+      assert.deepStrictEqual(await (await fetch(`${again.url}/v1/alerts`)).json(), alertsBefore)
+      assert.strictEqual((await stop(again)).code, 0, again.output())
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+      rmSync(dataDir, { recursive: true, force: true })
+    }
+  }, 120_000)
+})
