@@ -96,10 +96,7 @@ describe("Postgres", () => {
         (yield* pg.alertEventsAfter(first[0]!.seq, 10)).map((h) => h.seq),
         [first[1]!.seq, second[0]!.seq]
       )
-      assert.deepStrictEqual(
-        [...(yield* pg.recordedAlertEvents([first[0]!.id, "not-recorded"]))],
-        [first[0]!.id]
-      )
+      assert.deepStrictEqual([...(yield* pg.recordedAlertEvents([first[0]!.id, "not-recorded"]))], [first[0]!.id])
       const newest = yield* pg.listAlerts({ limit: 1 })
       const rest = yield* pg.listAlerts({ limit: 10, after: { openedAt: newest[0]!.openedAt, id: newest[0]!.id } })
       assert.strictEqual(newest.length + rest.length, 2)

@@ -8,6 +8,20 @@
 export * as Admission from "./Admission.ts"
 
 /**
+ * The alert log of a running server:
+ *
+ * @since 0.1.0
+ */
+export * as AlertLog from "./AlertLog.ts"
+
+/**
+ * `GET /v1/stream/alerts`:
+ *
+ * @since 0.1.0
+ */
+export * as AlertStream from "./AlertStream.ts"
+
+/**
  * The HTTP API of `sentinel serve`, declared with Effect's HttpApi (served with its OpenAPI document at `/openapi.json`):
  *
  * @since 0.1.0
@@ -153,6 +167,13 @@ export * as SeriesRegistry from "./SeriesRegistry.ts"
  * @since 0.1.0
  */
 export * as Serve from "./Serve.ts"
+
+/**
+ * The sinks of a configuration (`sinks:`), built for `serve` and routed (`alerts.routes`).
+ *
+ * @since 0.1.0
+ */
+export * as Sinks from "./Sinks.ts"
 
 /**
  * HTTPS by configuration (`server.tls`):

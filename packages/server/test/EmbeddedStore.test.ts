@@ -186,7 +186,7 @@ describe("EmbeddedStore", () => {
           const handle = yield* EmbeddedStore.EmbeddedStore
           assert.deepStrictEqual(handle.migrations, [1, 2, 3])
           const count = handle.database.prepare("SELECT count(*) AS n FROM sentinel_migrations").get()
-          assert.strictEqual(count?.n, 2)
+          assert.strictEqual(count?.n, 3)
           const store = yield* AnomalyStore.AnomalyStore
           const { items } = yield* collectAll(store, { limit: 1000 })
           assert.deepStrictEqual(
