@@ -562,19 +562,17 @@ const ndjsonWriter = <A>(
         message: `${options.path}: ${e.message}`,
         cause: e
       })
-    const file = yield* fs
-      .open(options.path, { flag: options.truncate === true ? "w" : "a" })
-      .pipe(
-        Effect.mapError(
-          (e) =>
-            new SinkError.SinkError({
-              adapter: "file",
-              reason: "Invalid",
-              message: `${options.path}: ${e.message}`,
-              cause: e
-            })
-        )
+    const file = yield* fs.open(options.path, { flag: options.truncate === true ? "w" : "a" }).pipe(
+      Effect.mapError(
+        (e) =>
+          new SinkError.SinkError({
+            adapter: "file",
+            reason: "Invalid",
+            message: `${options.path}: ${e.message}`,
+            cause: e
+          })
       )
+    )
     const lock = yield* Semaphore.make(1)
     const counters = Counters.make("file", options.path)
     return (items: ReadonlyArray<A>) =>

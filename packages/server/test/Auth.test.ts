@@ -8,6 +8,7 @@ import { Mad } from "@llm-sentinel/detectors"
 import { Effect, Exit, Layer, Redacted, Scope } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
 import * as Admission from "../src/Admission.ts"
+import * as AlertLog from "../src/AlertLog.ts"
 import * as Auth from "../src/Auth.ts"
 import * as Config from "../src/Config.ts"
 import * as DeadLetters from "../src/DeadLetters.ts"
@@ -44,7 +45,8 @@ const makeApp = async (keyring: Auth.Keyring) => {
         Readiness.layer,
         Admission.layer(),
         DeadLetters.layerMemory,
-        SeriesRegistry.layer({ detectors: [Mad.make()] })
+        SeriesRegistry.layer({ detectors: [Mad.make()] }),
+        AlertLog.layerMemory
       ),
       scope
     )

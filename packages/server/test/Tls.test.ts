@@ -10,6 +10,7 @@ import { AnomalyStore, EventSource } from "@llm-sentinel/core"
 import { Mad } from "@llm-sentinel/detectors"
 import { Context, Effect, Exit, Layer, Scope } from "effect"
 import { HttpServer } from "effect/http"
+import * as AlertLog from "../src/AlertLog.ts"
 import * as DeadLetters from "../src/DeadLetters.ts"
 import * as Http from "../src/Http.ts"
 import * as Readiness from "../src/Readiness.ts"
@@ -75,7 +76,8 @@ beforeAll(async () => {
     EventSource.layerQueue({ capacity: 16 }),
     Readiness.layer,
     DeadLetters.layerMemory,
-    SeriesRegistry.layer({ detectors: [Mad.make()] })
+    SeriesRegistry.layer({ detectors: [Mad.make()] }),
+    AlertLog.layerMemory
   )
   const context = await Effect.runPromise(
     Layer.buildWithScope(
