@@ -17,6 +17,7 @@ export const entryPoints: Record<string, string> = {
   "@llm-sentinel/core": "packages/core/src/index.ts",
   "@llm-sentinel/detectors": "packages/detectors/src/index.ts",
   "@llm-sentinel/detectors/testing": "packages/detectors/src/testing/index.ts",
+  "@llm-sentinel/detectors/toolkit": "packages/detectors/src/toolkit/index.ts",
   "@llm-sentinel/adapters": "packages/adapters/src/index.ts",
   "@llm-sentinel/server": "packages/server/src/index.ts"
 }

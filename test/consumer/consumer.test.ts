@@ -3,8 +3,8 @@
 // `allowImportingTsExtensions`, nothing linked) installs the tarballs and, from the npm registry, Effect, fast-check,
 // vitest, TypeScript and the lowest Node the packages declare. There it type-checks and runs, on Node 24 and on
 // that lowest Node: the README's compose example, a whole pipeline over an NDJSON file with a custom sink layer,
-// a user detector's law tests under vitest (and a broken detector the installed law suite must catch), and the
-// `sentinel` bin. A registry that cannot be reached or an install that fails fails this test: it never skips.
+// a user detector's law tests under vitest (and one built from /toolkit, and a broken detector the installed law
+// suite must catch), and the `sentinel` bin. A registry that cannot be reached or an install that fails fails this test: it never skips.
 import { type ExecFileException, execFile } from "node:child_process"
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -296,10 +296,14 @@ describe("the packed packages, installed in a fresh project outside the reposito
       ]) {
         expect(passed).toContain(`token-budget:${law}`)
       }
+      for (const law of ["determinism", "totality", "snapshotRestore", "sensitivity", "shiftInvariance"]) {
+        expect(passed).toContain(`median-jump:${law}`) // the toolkit's user detector
+      }
       expect(passed).toContain("catches a detector that cannot see the spike it claims, and passes the laws it keeps")
       expect(passed).toContain("runs on the Node the consumer test asked for")
       // only the project's own tests ran: none of ours came with the packages
       expect(results.testResults.map((f) => relative(dir, f.name)).sort()).toEqual([
+        "test/MedianJump.spec.ts",
         "test/TokenBudget.spec.ts",
         "test/caught.spec.ts",
         "test/runtime.spec.ts"

@@ -153,7 +153,7 @@ describe("each law catches a detector that breaks it", () => {
     expectCaught("totality", d, {}, /is Infinity/)
   })
 
-  it("noInputMutation: score caches into the state", () => {
+  it("noStateMutation: score caches into the state", () => {
     interface C extends W {
       last: number
     }
@@ -168,7 +168,7 @@ describe("each law catches a detector that breaks it", () => {
       },
       learn: (s, x) => ({ ...learnW(s, x), last: s.last })
     })
-    expectCaught("noInputMutation", d, {}, /score mutated the state/)
+    expectCaught("noStateMutation", d, {}, /score mutated the state/)
   })
 
   it("noInputMutation: learn sorts the input vector in place to take its median", () => {

@@ -19,6 +19,7 @@ export const universalLaws = [
   "determinism",
   "totality",
   "noInputMutation",
+  "noStateMutation",
   "warmUp",
   "quietOnConstant",
   "snapshotRestore",
