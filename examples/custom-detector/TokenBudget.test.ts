@@ -3,10 +3,10 @@
 import { Detector } from "@llm-sentinel/core"
 import { runLaws } from "@llm-sentinel/detectors/testing"
 import { describe, expect, it } from "vitest"
-import { laws, make } from "./TokenBudget.ts"
+import { claims, make } from "./TokenBudget.ts"
 
 describe("TokenBudget", () => {
-  runLaws(it, make, laws)
+  runLaws(it, make, claims)
 
   it("flags a request that uses ten times the usual tokens", () => {
     const usual = Array.from({ length: 60 }, (_, i) => 800 + ((i * 37) % 200))

@@ -81,7 +81,7 @@ export const make = (params: Partial<Params> = {}): Detector.Detector<State, num
 }
 
 /** What the detector claims; the law suite checks every claim. */
-export const laws: LawClaims<Params> = {
+export const claims: LawClaims<Params> = {
   positive: true,
   scaleInvariant: true,
   monotonic: true,

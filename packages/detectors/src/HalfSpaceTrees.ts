@@ -366,7 +366,7 @@ const lagPairs = (series: ReadonlyArray<number>): ReadonlyArray<ReadonlyArray<nu
  * @category testing
  * @since 0.1.0
  */
-export const laws: LawClaims<Params, ReadonlyArray<number>> = {
+export const claims: LawClaims<Params, ReadonlyArray<number>> = {
   adapts: { size: 10, within: 600 },
   input: lagPairs,
   // masses are counts over a random partition: the score is a step function of the probe, and the ranges come

@@ -159,7 +159,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
  * @category testing
  * @since 0.1.0
  */
-export const laws: LawClaims<Params> = {
+export const claims: LawClaims<Params> = {
   adapts: { size: 10, within: 200 },
   // the scale floor is relative to |median|, so a shift changes it, but it applies only to all-equal windows
   shiftInvariant: true,

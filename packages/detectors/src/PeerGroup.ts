@@ -234,7 +234,7 @@ const lagPeers = (series: ReadonlyArray<number>): ReadonlyArray<Input> =>
  * @category testing
  * @since 0.1.0
  */
-export const laws: LawClaims<Params, Input> = {
+export const claims: LawClaims<Params, Input> = {
   adapts: { size: 10, within: 200 },
   input: lagPeers,
   // the scale of an all-equal group is relative to its level (scaleFloor·|median|), which a shift changes

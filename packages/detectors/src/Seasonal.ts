@@ -280,7 +280,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
  * @category testing
  * @since 0.1.0
  */
-export const laws: LawClaims<Params> = {
+export const claims: LawClaims<Params> = {
   // the laws' points are a minute apart: a lasting step moves the level (memory 30 min here) within a few hours
   adapts: { size: 10, within: 300 },
   shiftInvariant: true,

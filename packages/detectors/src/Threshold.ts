@@ -175,7 +175,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
  * @category testing
  * @since 0.1.0
  */
-export const laws: LawClaims<Params> = {
+export const claims: LawClaims<Params> = {
   // fires on absolute bounds, not on changes relative to the noise: no shift, scale or sensitivity claims
   shiftInvariant: false,
   scaleInvariant: false,

@@ -224,7 +224,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
  * @category testing
  * @since 0.1.0
  */
-export const laws: LawClaims<Params> = {
+export const claims: LawClaims<Params> = {
   adapts: { size: 10, within: 150 },
   shiftInvariant: true,
   scaleInvariant: true,

@@ -1,5 +1,5 @@
 // Runs the law suite on every shipped detector: walks the detectors barrel, and for each module with `make` and
-// `laws` registers one test per law it must satisfy (universal laws plus its claims, minus its exemptions), named
+// `claims` registers one test per law it must satisfy (universal laws plus its claims, minus its exemptions), named
 // `Detector:law`. The seed is fixed (SENTINEL_LAW_SEED or the suite's default) so CI is reproducible.
 import { describe, expect, it } from "vitest"
 import * as Detectors from "../src/index.ts"
@@ -13,7 +13,7 @@ describe("detector laws", () => {
     expect(modules.length).toBeGreaterThanOrEqual(1)
   })
 
-  it("every module with a detector factory declares its laws", () => {
+  it("every module with a detector factory declares its claims", () => {
     const undeclared = exported
       .filter(([, m]) => typeof (m as { make?: unknown }).make === "function" && !isDetectorModule(m))
       .map(([name]) => name)
@@ -24,7 +24,7 @@ describe("detector laws", () => {
   // user's (an SLO): a lasting breach is still a breach
   const notAdapting: Readonly<Record<string, string>> = { threshold: "fixed bounds set by the user" }
   it("every shipped detector claims the adaptation law, except fixed-bound ones", () => {
-    const unclaimed = modules.filter((m) => m.laws.adapts === undefined).map((m) => m.name)
+    const unclaimed = modules.filter((m) => m.claims.adapts === undefined).map((m) => m.name)
     expect(unclaimed.sort()).toEqual(Object.keys(notAdapting).sort())
   })
 

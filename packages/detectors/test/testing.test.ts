@@ -338,7 +338,7 @@ describe("claims", () => {
   })
 
   it("recognises detector modules", () => {
-    expect(isDetectorModule({ name: "x", make: () => welford, laws: {} })).toBe(true)
+    expect(isDetectorModule({ name: "x", make: () => welford, claims: {} })).toBe(true)
     expect(isDetectorModule({ name: "x", make: () => welford })).toBe(false)
     expect(isDetectorModule(welford)).toBe(false)
   })

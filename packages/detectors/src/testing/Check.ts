@@ -221,8 +221,8 @@ export const assertLaw = <S, In>(
  * @example
  * ```ts
  * import { checkDetector } from "@llm-sentinel/detectors/testing"
- * import { make, laws } from "@llm-sentinel/detectors/ZScore"
- * const failures = checkDetector(make, laws).filter((r) => !r.ok)
+ * import { claims, make } from "@llm-sentinel/detectors/ZScore"
+ * const failures = checkDetector(make, claims).filter((r) => !r.ok)
  * for (const f of failures) console.error(f.report)
  * ```
  * @category testing

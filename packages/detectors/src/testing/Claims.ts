@@ -2,7 +2,7 @@
  * What a detector declares about itself for the law suite: which optional laws it claims, which universal laws it
  * is exempt from (with a reason), and how to test it (parameters, input domain, a generator for non-number input).
  *
- * Every shipped detector module exports one of these as `laws`, and `laws.test.ts` runs the claimed laws on it.
+ * Every shipped detector module exports one of these as `claims`, and `laws.test.ts` runs the claimed laws on it.
  *
  * @since 0.1.0
  */
@@ -110,7 +110,7 @@ export interface BaseClaims<P> {
  * ```ts
  * import type { LawClaims } from "@llm-sentinel/detectors/testing"
  * interface Params { readonly window: number; readonly threshold: number }
- * export const laws: LawClaims<Params> = {
+ * export const claims: LawClaims<Params> = {
  *   shiftInvariant: true,
  *   scaleInvariant: true,
  *   sensitivity: { kind: "spike", size: 6 },

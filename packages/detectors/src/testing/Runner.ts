@@ -21,7 +21,7 @@ export interface TestFunction {
 
 /**
  * A module that ships a detector the way `@llm-sentinel/detectors` modules do: a `name`, a `make` factory and
- * `laws` claims.
+ * `claims` (its {@link LawClaims}; `laws` in `@llm-sentinel/detectors/testing` are the law implementations).
  *
  * @category models
  * @since 0.1.0
@@ -29,7 +29,8 @@ export interface TestFunction {
 export interface DetectorModule<S = unknown, In = number, P = Readonly<Record<string, unknown>>> {
   readonly name: string
   readonly make: (params?: Partial<P>) => Detector.Detector<S, In>
-  readonly laws: LawClaims<P, In>
+  /** What the detector claims for the law suite. */
+  readonly claims: LawClaims<P, In>
 }
 
 /**
@@ -43,8 +44,8 @@ export const isDetectorModule = (u: unknown): u is DetectorModule<unknown, unkno
   u !== null &&
   typeof (u as { name?: unknown }).name === "string" &&
   typeof (u as { make?: unknown }).make === "function" &&
-  typeof (u as { laws?: unknown }).laws === "object" &&
-  (u as { laws?: unknown }).laws !== null
+  typeof (u as { claims?: unknown }).claims === "object" &&
+  (u as { claims?: unknown }).claims !== null
 
 /**
  * Registers one test per law the claims select, named `${name}:${law}` (the name defaults to the detector's).
@@ -52,9 +53,9 @@ export const isDetectorModule = (u: unknown): u is DetectorModule<unknown, unkno
  * @example
  * ```ts
  * import { describe, it } from "vitest"
- * import { ZScore } from "@llm-sentinel/detectors" // or your own detector module's `make` and `laws`
+ * import { ZScore } from "@llm-sentinel/detectors" // or your own detector module's `make` and `claims`
  * import { runLaws } from "@llm-sentinel/detectors/testing"
- * describe("laws", () => runLaws(it, ZScore.make, ZScore.laws))
+ * describe("laws", () => runLaws(it, ZScore.make, ZScore.claims))
  * ```
  * @category testing
  * @since 0.1.0
@@ -86,4 +87,4 @@ export const runModuleLaws = <S, In, P>(
   test: TestFunction,
   module: DetectorModule<S, In, P>,
   options: CheckOptions<In> = {}
-): void => runLaws(test, module.make, module.laws, { name: module.name, ...options })
+): void => runLaws(test, module.make, module.claims, { name: module.name, ...options })
