@@ -46,6 +46,7 @@ import * as EmbeddedStore from "./EmbeddedStore.ts"
 import * as Http from "./Http.ts"
 import * as Ingest from "./Ingest.ts"
 import * as Journal from "./Journal.ts"
+import * as NatsIngest from "./NatsIngest.ts"
 import * as Readiness from "./Readiness.ts"
 import * as Redaction from "./Redaction.ts"
 import * as SeriesRegistry from "./SeriesRegistry.ts"
@@ -367,7 +368,10 @@ export const layer = (options: Options) =>
         ...(options.tls === undefined ? {} : { tls: options.tls }),
         ...(options.privacy === undefined ? {} : { privacy: options.privacy })
       })
-      return http.pipe(Layer.provideMerge(Layer.merge(pipeline, checks)), Layer.provideMerge(base))
+      return http.pipe(
+        Layer.provideMerge(Layer.mergeAll(pipeline, checks, natsSource(options))),
+        Layer.provideMerge(base)
+      )
     })
   )
 
@@ -498,7 +502,10 @@ export const layerBackbone = (options: Options, pg: Postgres.Config) =>
         )
         const pipeline = layerPipeline(config).pipe(Layer.provide(sinks))
         return complete(
-          http.pipe(Layer.provideMerge(Layer.mergeAll(pipeline, checks, replay)), Layer.provideMerge(base))
+          http.pipe(
+            Layer.provideMerge(Layer.mergeAll(pipeline, checks, replay, natsSource(options))),
+            Layer.provideMerge(base)
+          )
         )
       }
       const connection = {
@@ -516,6 +523,18 @@ export const layerBackbone = (options: Options, pg: Postgres.Config) =>
   )
 
 // replayed and consumed records are decoded and redacted as live ingest does (privacy)
+const withoutType = <A extends { readonly type: string }>({ type: _, ...rest }: A): Omit<A, "type"> => rest
+
+/** The NATS source of the configuration (if any), feeding the journal beside HTTP ingest. */
+const natsSource = (options: Options) =>
+  options.nats === undefined
+    ? Layer.empty
+    : NatsIngest.layer({
+        config: options.nats,
+        redactor: Redaction.make(options.privacy),
+        timeBounds: options.timeBounds
+      }).pipe(Layer.provide(DeadLetters.layerSink))
+
 const redactSource = (options: Options) =>
   Redaction.layerSource(Redaction.make(options.privacy), { timeBounds: options.timeBounds })
 
@@ -683,7 +702,7 @@ export const fromConfig = (config: Config.Config): Effect.Effect<Options, ServeC
       ...(server.tls === undefined ? {} : { tls: server.tls }),
       ...(config.privacy === undefined ? {} : { privacy: config.privacy }),
       ...(config.observability === undefined ? {} : { observability: config.observability }),
-      ...(source?.type === "nats" ? { nats: source } : {}),
+      ...(source?.type === "nats" ? { nats: withoutType(source) } : {}),
       ...(store?.type === "postgres"
         ? { postgres: { url: store.url, ...(store.schema === undefined ? {} : { schema: store.schema }) } }
         : {}),
@@ -710,7 +729,6 @@ export const fromConfig = (config: Config.Config): Effect.Effect<Options, ServeC
 export const notApplied = (config: Config.Config): Array<string> => [
   ...(config.sinks ?? []).flatMap((s, i) => (s.type === "file" ? [`sinks[${i}] (file)`] : [])),
   ...(config.observability !== undefined ? ["observability"] : []),
-  ...(config.source?.type === "nats" ? ["source (nats)"] : [])
 ]
 
 /**
