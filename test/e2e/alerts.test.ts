@@ -1,4 +1,5 @@
-// End to end: alerts through the real `sentinel` binary, configured by a file. Two webhook sinks (real local
+// End to end: the real `sentinel` binary, configured by a file, bound to 0.0.0.0 with API keys (ingest, read), fed
+// by HTTP (NDJSON) and OTLP (a GenAI span). Two webhook sinks (real local
 // receivers that verify signatures) with routes: `pager` gets every alert of `search`, `billing` only alerts of
 // the billing service (none here). Two services post one event per second for 30 minutes into 10-second windows;
 // `search` gets a latency spike at minute 25. Then: the alert opens and resolves, GET /v1/alerts lists it with
@@ -6,6 +7,7 @@
 // receiver got each event once with a valid signature and billing nothing, /readyz reports both sinks and
 // /metrics counts what each sent. After kill -9 and a restart (the journal replays from before the spike) nothing
 // is delivered twice and the alert log is the same.
+import { createHash, randomBytes } from "node:crypto"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -16,6 +18,12 @@ import { eventually, kill, killAll, mulberry32, sleep, start, stop } from "./sen
 
 const T0 = Date.UTC(2026, 10, 26, 12, 0, 0)
 const secret = "e2e-webhook-secret"
+// keys on a non-loopback bind (0.0.0.0): ingest for posting, read for queries, streams and metrics
+const ingestKey = `sntl_${randomBytes(24).toString("hex")}`
+const readKey = `sntl_${randomBytes(24).toString("hex")}`
+const sha256 = (key: string) => createHash("sha256").update(key).digest("hex")
+const bearer = (key: string) => ({ authorization: `Bearer ${key}` })
+const get = (url: string, key = readKey) => fetch(url, { headers: bearer(key) })
 
 afterAll(() => killAll())
 
@@ -28,7 +36,7 @@ const postNdjson = async (url: string, events: ReadonlyArray<Record<string, unkn
     for (;;) {
       const res = await fetch(`${url}/v1/events`, {
         method: "POST",
-        headers: { "content-type": "application/x-ndjson" },
+        headers: { "content-type": "application/x-ndjson", ...bearer(ingestKey) },
         body
       })
       if (res.status === 429) {
@@ -124,6 +132,12 @@ describe("sentinel serve: alerts (end to end)", () => {
       writeFileSync(
         config,
         [
+          "server:",
+          "  host: 0.0.0.0",
+          "auth:",
+          "  keys:",
+          `    - { name: ingest, scopes: [ingest], sha256: ${sha256(ingestKey)} }`,
+          `    - { name: dashboard, scopes: [read], sha256: ${sha256(readKey)} }`,
           "pipeline:",
           "  window: 10 seconds",
           "  maxDelay: 5 seconds",
@@ -143,9 +157,57 @@ describe("sentinel serve: alerts (end to end)", () => {
       const server = await start(dataDir, ["--config", config])
       const ready = (await (await fetch(`${server.url}/readyz`)).json()) as { adapters: Record<string, boolean> }
       assert.deepStrictEqual(ready.adapters, { "sink:pager": true, "sink:billing": true })
+      // keys are required on this bind: none is a 401, the wrong scope a 403, both problem documents
+      const anonymous = await fetch(`${server.url}/v1/alerts`)
+      assert.strictEqual(anonymous.status, 401)
+      assert.strictEqual(anonymous.headers.get("content-type"), "application/problem+json")
+      assert.match(anonymous.headers.get("www-authenticate") ?? "", /^Bearer/)
+      const readOnly = await fetch(`${server.url}/v1/events`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...bearer(readKey) },
+        body: "{}"
+      })
+      assert.strictEqual(readOnly.status, 403)
+      assert.strictEqual((await get(`${server.url}/v1/stream/alerts`, ingestKey)).status, 403)
+
+      // OTLP ingest with the ingest key: a GenAI span becomes an event of its service
+      const start0 = BigInt(T0) * 1_000_000n
+      const otlp = await fetch(`${server.url}/v1/traces`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...bearer(ingestKey) },
+        body: JSON.stringify({
+          resourceSpans: [
+            {
+              resource: { attributes: [{ key: "service.name", value: { stringValue: "otlp-chat" } }] },
+              scopeSpans: [
+                {
+                  // two spans 20 minutes apart: the second closes the first one's window
+                  spans: [0n, 1_200_000_000_000n].map((offset, i) => ({
+                    traceId: "5b8efff798038103d269b633813fc60c",
+                    spanId: `eee19b7ec3c1b17${i}`,
+                    name: "chat gpt-4o",
+                    startTimeUnixNano: String(start0 + offset),
+                    endTimeUnixNano: String(start0 + offset + 812_000_000n),
+                    attributes: [
+                      { key: "gen_ai.operation.name", value: { stringValue: "chat" } },
+                      { key: "gen_ai.provider.name", value: { stringValue: "openai" } },
+                      { key: "gen_ai.request.model", value: { stringValue: "gpt-4o" } },
+                      { key: "gen_ai.usage.output_tokens", value: { intValue: "230" } }
+                    ]
+                  }))
+                }
+              ]
+            }
+          ]
+        })
+      })
+      assert.strictEqual(otlp.status, 200, await otlp.clone().text())
+      assert.isUndefined(((await otlp.json()) as { partialSuccess?: unknown }).partialSuccess)
 
       // a live SSE client from the start, before any alert
-      const live = readSse(`${server.url}/v1/stream/alerts`, {}, (got) => got.some((e) => e.data._tag === "resolved"))
+      const live = readSse(`${server.url}/v1/stream/alerts`, bearer(readKey), (got) =>
+        got.some((e) => e.data._tag === "resolved")
+      )
       await sleep(300)
       await postNdjson(server.url, workload())
       // a later event closes the windows after the spike, so the alert resolves
@@ -165,23 +227,25 @@ describe("sentinel serve: alerts (end to end)", () => {
       )
 
       // GET /v1/alerts: the resolved alert, with filters and problem documents for bad parameters
-      const page = (await (await fetch(`${server.url}/v1/alerts?service=search`)).json()) as {
+      const page = (await (await get(`${server.url}/v1/alerts?service=search`)).json()) as {
         items: Array<{ id: string; status: string; series: { service: string } }>
         next: string | null
       }
       assert.isAbove(page.items.length, 0)
       assert.isTrue(page.items.every((a) => a.series.service === "search"))
       assert.isTrue(page.items.some((a) => a.id === opened?.data.alert?.id && a.status === "resolved"))
-      const none = (await (await fetch(`${server.url}/v1/alerts?service=chat&status=open`)).json()) as {
+      const none = (await (await get(`${server.url}/v1/alerts?service=chat&status=open`)).json()) as {
         items: Array<unknown>
       }
       assert.deepStrictEqual(none.items, [])
-      const bad = await fetch(`${server.url}/v1/alerts?status=firing&limit=0`)
+      const bad = await get(`${server.url}/v1/alerts?status=firing&limit=0`)
       assert.strictEqual(bad.status, 400)
       assert.strictEqual(bad.headers.get("content-type"), "application/problem+json")
       const problem = (await bad.json()) as { errors: Array<{ path: string }> }
       assert.deepStrictEqual(problem.errors.map((e) => e.path).sort(), ["limit", "status"])
-      const badResume = await fetch(`${server.url}/v1/stream/alerts`, { headers: { "last-event-id": "abc" } })
+      const badResume = await fetch(`${server.url}/v1/stream/alerts`, {
+        headers: { "last-event-id": "abc", ...bearer(readKey) }
+      })
       assert.strictEqual(badResume.status, 400)
       assert.strictEqual(
         ((await badResume.json()) as { errors: Array<{ path: string }> }).errors[0]?.path,
@@ -191,7 +255,7 @@ describe("sentinel serve: alerts (end to end)", () => {
       // resume: after the first event, the rest, none repeated
       const resumed = await readSse(
         `${server.url}/v1/stream/alerts`,
-        { "last-event-id": String(streamed[0]!.id) },
+        { "last-event-id": String(streamed[0]!.id), ...bearer(readKey) },
         (got) => got.length >= streamed.length - 1,
         10_000
       )
@@ -204,7 +268,7 @@ describe("sentinel serve: alerts (end to end)", () => {
       // the routed webhook got each event once, signed; the other route nothing
       const recorded = await readSse(
         `${server.url}/v1/stream/alerts?after=0`,
-        {},
+        bearer(readKey),
         (got) => got.length >= resumedIds.length + 1,
         10_000
       )
@@ -221,7 +285,8 @@ describe("sentinel serve: alerts (end to end)", () => {
       assert.strictEqual(new Set(delivered).size, delivered.length)
       assert.strictEqual(billing.received.length, 0)
 
-      const metrics = await (await fetch(`${server.url}/metrics`)).text()
+      assert.strictEqual((await fetch(`${server.url}/metrics`)).status, 401)
+      const metrics = await (await get(`${server.url}/metrics`)).text()
       const sent = /sentinel_adapter_sent_total\{[^}]*adapter="webhook"[^}]*name="pager"[^}]*\} (\d+)/.exec(metrics)
       assert.isNotNull(sent, metrics.slice(0, 2000))
       assert.strictEqual(Number(sent?.[1]), pager.received.length)
@@ -229,16 +294,19 @@ describe("sentinel serve: alerts (end to end)", () => {
       // kill -9 before any checkpoint (checkpointEvery is 10 minutes): the restart replays the whole journal, the
       // policy produces every alert event again, and none is sent again
       const before = pager.received.length
-      const alertsBefore = await (await fetch(`${server.url}/v1/alerts`)).json()
+      const alertsBefore = await (await get(`${server.url}/v1/alerts`)).json()
+      // the OTLP span's series is live
+      const otlpSeries = (await (await get(`${server.url}/v1/series?service=otlp-chat`)).json()) as { total: number }
+      assert.isAbove(otlpSeries.total, 0)
       await kill(server)
       const again = await start(dataDir, ["--config", config])
       await eventually("the replayed spike", async () => {
-        const res = await fetch(`${again.url}/v1/series/${encodeURIComponent("search/gpt-4o/latency.p95")}/points`)
+        const res = await get(`${again.url}/v1/series/${encodeURIComponent("search/gpt-4o/latency.p95")}/points`)
         return res.status === 200 && ((await res.json()) as { series: { anomalies: number } }).series.anomalies > 0
       })
       await sleep(1000)
       assert.strictEqual(pager.received.length, before)
-      assert.deepStrictEqual(await (await fetch(`${again.url}/v1/alerts`)).json(), alertsBefore)
+      assert.deepStrictEqual(await (await get(`${again.url}/v1/alerts`)).json(), alertsBefore)
       assert.strictEqual((await stop(again)).code, 0, again.output())
     } finally {
       await Effect.runPromise(Scope.close(scope, Exit.void))
