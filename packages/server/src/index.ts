@@ -120,6 +120,13 @@ export * as Ingest from "./Ingest.ts"
 export * as Journal from "./Journal.ts"
 
 /**
+ * `source:
+ *
+ * @since 0.1.0
+ */
+export * as NatsIngest from "./NatsIngest.ts"
+
+/**
  * OTLP/HTTP trace ingest:
  *
  * @since 0.1.0
