@@ -11,7 +11,18 @@
  *
  * @since 0.1.0
  */
-import { Array as Arr, Clock, Duration, Effect, Schema, SchemaIssue, SchemaTransformation, Stream } from "effect"
+import {
+  Array as Arr,
+  Clock,
+  Duration,
+  Effect,
+  Option,
+  Result,
+  Schema,
+  SchemaIssue,
+  SchemaTransformation,
+  Stream
+} from "effect"
 import { dual } from "effect/Function"
 import { fastDecode } from "./internal/fastDecode.ts"
 import { maxDateMs, parseIsoDateTime as parseIsoDateTime_ } from "./internal/isoTime.ts"
@@ -214,6 +225,9 @@ export interface Decoded {
  * (`1e15` read as ms) or a clock skewed by a year never reaches the windows. Epoch seconds sent as milliseconds
  * (`1764600000`, January 1970) fall below any sensible `min`.
  *
+ * A resolved value, built by {@link timeBounds} from `min` (a date) and `maxFuture` (a `Duration.Input`): options
+ * take durations under the plain name, the resolved value holds milliseconds under the name with `Ms`.
+ *
  * @category models
  * @since 0.1.0
  */
@@ -231,6 +245,64 @@ export interface TimeBounds {
  * @since 0.1.0
  */
 export const defaultTimeBounds: TimeBounds = { minMs: Date.UTC(2000, 0, 1), maxFutureMs: 5 * 60_000 }
+
+/**
+ * Invalid time bounds: a `min` that is not a date, or a `maxFuture` that is not a finite non-negative duration.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class InvalidTimeBounds extends Schema.TaggedError<InvalidTimeBounds>(
+  "@llm-sentinel/core/Event/InvalidTimeBounds"
+)("InvalidTimeBounds", { parameter: Schema.String, message: Schema.String }) {}
+
+/**
+ * Builds {@link TimeBounds}: `min` as epoch ms or an ISO 8601 date-time, `maxFuture` as a `Duration.Input`; each
+ * defaults to {@link defaultTimeBounds}'. An invalid one is an {@link InvalidTimeBounds} naming it.
+ *
+ * @example
+ * ```ts
+ * import { Event, Pipeline } from "@llm-sentinel/core"
+ * import { ZScore } from "@llm-sentinel/detectors"
+ * import { Result } from "effect"
+ * const bounds = Result.getOrThrow(Event.timeBounds({ min: "2026-01-01T00:00:00Z", maxFuture: "1 minute" }))
+ * const config = Pipeline.makeConfig({ detectors: [ZScore.make()], timeBounds: bounds })
+ * ```
+ * @category constructors
+ * @since 0.1.0
+ */
+export const timeBounds = (
+  options: { readonly min?: number | string; readonly maxFuture?: Duration.Input } = {}
+): Result.Result<TimeBounds, InvalidTimeBounds> => {
+  const min =
+    options.min === undefined
+      ? defaultTimeBounds.minMs
+      : typeof options.min === "number"
+        ? options.min
+        : parseIsoDateTime(options.min)
+  if (min === undefined || !Number.isFinite(min)) {
+    return Result.fail(
+      new InvalidTimeBounds({
+        parameter: "min",
+        message: `min must be epoch ms or an ISO 8601 date-time, got ${String(options.min)}`
+      })
+    )
+  }
+  const maxFuture =
+    options.maxFuture === undefined
+      ? defaultTimeBounds.maxFutureMs
+      : Option.map(Duration.fromInput(options.maxFuture), Duration.toMillis)
+  const ms = typeof maxFuture === "number" ? maxFuture : Option.getOrUndefined(maxFuture)
+  if (ms === undefined || !Number.isFinite(ms) || ms < 0) {
+    return Result.fail(
+      new InvalidTimeBounds({
+        parameter: "maxFuture",
+        message: `maxFuture must be a finite non-negative duration, got ${String(options.maxFuture)}`
+      })
+    )
+  }
+  return Result.succeed({ minMs: min, maxFutureMs: ms })
+}
 
 /**
  * Options of {@link decodeBatch}.

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Stream } from "effect"
+import { Effect, Result, Stream } from "effect"
 import * as fc from "fast-check"
 import { Event } from "../src/index.ts"
 
@@ -77,6 +77,28 @@ describe("Event.decodeBatch", () => {
       assert.deepStrictEqual(dead[0]!.payload, { bad: true })
     })
   )
+
+  it("timeBounds: a date and a Duration.Input resolved to milliseconds; invalid ones name their option", () => {
+    assert.deepStrictEqual(Result.getOrThrow(Event.timeBounds()), Event.defaultTimeBounds)
+    assert.deepStrictEqual(
+      Result.getOrThrow(Event.timeBounds({ min: "2026-01-01T00:00:00Z", maxFuture: "1 minute" })),
+      {
+        minMs: Date.UTC(2026, 0, 1),
+        maxFutureMs: 60_000
+      }
+    )
+    assert.deepStrictEqual(Result.getOrThrow(Event.timeBounds({ min: 0, maxFuture: 0 })), { minMs: 0, maxFutureMs: 0 })
+    for (const [options, parameter] of [
+      [{ min: "soon" }, "min"],
+      [{ min: Number.NaN }, "min"],
+      [{ maxFuture: "later" as never }, "maxFuture"],
+      [{ maxFuture: -5 }, "maxFuture"]
+    ] as const) {
+      const result = Event.timeBounds(options)
+      assert.ok(Result.isFailure(result), JSON.stringify(options))
+      if (Result.isFailure(result)) assert.strictEqual(result.failure.parameter, parameter)
+    }
+  })
 
   it.effect("the decode operator checks event times against the Clock when given time bounds", () =>
     Effect.gen(function* () {
