@@ -728,7 +728,7 @@ export const fromConfig = (config: Config.Config): Effect.Effect<Options, ServeC
  */
 export const notApplied = (config: Config.Config): Array<string> => [
   ...(config.sinks ?? []).flatMap((s, i) => (s.type === "file" ? [`sinks[${i}] (file)`] : [])),
-  ...(config.observability !== undefined ? ["observability"] : []),
+  ...(config.observability !== undefined ? ["observability"] : [])
 ]
 
 /**
