@@ -17,7 +17,7 @@
  *
  * Options: `--seed N` (default 42), `--tolerance MINUTES` (default 5).
  */
-import { Detector, Series, Verdict } from "@llm-sentinel/core"
+import { Detector, Peers, Series, Verdict } from "@llm-sentinel/core"
 import * as Detectors from "@llm-sentinel/detectors"
 import { DAY, MINUTE, type Scenario, scenarios } from "./scenarios.ts"
 
@@ -364,15 +364,25 @@ for (const s of all) {
       9
     )}${pad(fa.toFixed(2), 8)}`
   )
-  // where peers exist: what a cross-series peer stage would add (peer-group at its own decision, anomalies united)
-  const peer = w4.get("peer-group")?.get(s.name)
-  if (peer !== undefined && s.peers !== undefined) {
-    const both = Detectors.Backtest.evaluate([...new Set([...times, ...peer.anomalyTimes])], s.incidents, toleranceMs)
+  // where peers exist: the defaults with the live peer stage (`Peers.makePeerFn` with `Defaults.config.peerOptions()`,
+  // as the pipeline's `peers` option runs it): the peers are the same model on other services, fed in time order
+  // after this series (so this series sees its peers' previous minute, as a window closing first would live)
+  if (s.peers !== undefined) {
+    const peerFn = Peers.makePeerFn({ ...defaultsConfig.peerOptions(), maxAgeMs: MINUTE, onlyAnomalous: true })
+    const peerKeys = s.peers.map((_, k) => Series.makeKey(`peer-${k}`, s.name, s.metric))
+    const both = new Set(times)
+    for (let i = 0; i < s.values.length; i++) {
+      const points: Array<Series.MetricPoint> = [{ key, time: s.times[i]!, value: s.values[i]! }]
+      for (let k = 0; k < peerKeys.length; k++)
+        points.push({ key: peerKeys[k]!, time: s.times[i]!, value: s.peers[k]![i]! })
+      for (const scored of peerFn.apply(points)) if (scored.point.key.id === key.id) both.add(scored.point.time)
+    }
+    const m = Detectors.Backtest.evaluate([...both], s.incidents, toleranceMs)
     console.log(
-      `${"  + peer-group".padEnd(20)}${pad(f(both.f1), 6)}${pad(f(both.recall), 8)}${pad(f(both.precision), 10)}${pad(
-        both.meanDelayMs === null ? "–" : (both.meanDelayMs / MINUTE).toFixed(1),
+      `${"  + peer stage".padEnd(20)}${pad(f(m.f1), 6)}${pad(f(m.recall), 8)}${pad(f(m.precision), 10)}${pad(
+        m.meanDelayMs === null ? "–" : (m.meanDelayMs / MINUTE).toFixed(1),
         9
-      )}${pad((both.falsePositives / s.days).toFixed(2), 8)}  (peer-group alone: F1 ${f(peer.metrics.f1)})`
+      )}${pad((m.falsePositives / s.days).toFixed(2), 8)}  (the defaults with the live peer stage)`
     )
   }
 }

@@ -30,6 +30,7 @@ import * as Event from "./Event.ts"
 import { EventSource, type Partition, PartitionedSource } from "./EventSource.ts"
 import * as Extract from "./Extract.ts"
 import { toMillis } from "./internal/millis.ts"
+import * as Peers from "./Peers.ts"
 import * as Series from "./Series.ts"
 import type { SinkError } from "./SinkError.ts"
 import type { SourceError } from "./SourceError.ts"
@@ -56,6 +57,8 @@ export interface Config {
   readonly signals: ReadonlyArray<string>
   readonly detectors: Detector.Selection
   readonly decide?: Verdict.Decide
+  /** The cross-series peer stage ({@link Peers}), run beside the detectors on the same points; absent: none. */
+  readonly peers?: Peers.Options
   readonly alert: Alert.Policy
   readonly metrics: ReadonlyArray<Extract.MetricSpec>
   /** Bound on distinct series (base metrics and signals together). */
@@ -140,6 +143,7 @@ export const makeConfig = (options: {
   readonly expireAfter?: import("effect").Duration.Input
   readonly signals?: ReadonlyArray<string>
   readonly decide?: Verdict.Decide
+  readonly peers?: Peers.Options
   readonly alert?: Alert.Policy
   readonly metrics?: ReadonlyArray<Extract.MetricSpec>
   readonly maxSeries?: number
@@ -176,6 +180,7 @@ export const makeConfig = (options: {
       signals: options.signals ?? Extract.defaultSignals,
       detectors: options.detectors,
       ...(options.decide !== undefined ? { decide: options.decide } : {}),
+      ...(options.peers !== undefined ? { peers: options.peers } : {}),
       alert: options.alert ?? Alert.defaultPolicy,
       metrics: options.metrics ?? Extract.builtins,
       maxSeries: options.maxSeries ?? 100_000,
@@ -487,6 +492,14 @@ const build = (config: Config, options: MakeOptions): Built => {
     },
     onRestoreFailure: (seriesId, detector) => void undecodable.push(checkpointKey(detector, seriesId))
   })
+  // a window's time waits for the peers' same window until a peer is one slide further
+  const peerFn =
+    config.peers === undefined
+      ? undefined
+      : Peers.makePeerFn({
+          maxAgeMs: config.window._tag === "Session" ? config.window.gapMs : config.window.slideMs,
+          ...config.peers
+        })
   const alertFn = Alert.makeAlertFn(config.alert)
   const s = {
     received: 0,
@@ -596,6 +609,7 @@ const build = (config: Config, options: MakeOptions): Built => {
     if (input.end && config.flushOnEnd) out.windows.push(...windower.flush().windows)
     const signals = signalFn(out.windows)
     const scored = detectFn.apply(signals)
+    if (peerFn !== undefined) for (const sc of peerFn.apply(signals, input.end && config.flushOnEnd)) scored.push(sc)
     if (options.onScored !== undefined && scored.length > 0) options.onScored(scored)
     const anomalies: Array<Anomaly.Anomaly> = []
     for (const sc of scored) if (sc.verdict.anomalous) anomalies.push(Anomaly.fromScored(sc, now))

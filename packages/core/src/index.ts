@@ -78,6 +78,13 @@ export * as EventSource from "./EventSource.ts"
 export * as Extract from "./Extract.ts"
 
 /**
+ * The cross-series peer stage:
+ *
+ * @since 0.1.0
+ */
+export * as Peers from "./Peers.ts"
+
+/**
  * The pipeline:
  *
  * @since 0.1.0

@@ -45,9 +45,13 @@ export const name = "calibrated"
  * @category models
  * @since 0.2.0
  */
-export interface Params {
-  /** The detector whose raw scores are calibrated (over numbers). Default `RateOfChange.make({ alpha: 0.01 })`. */
-  readonly detector: Detector.Any
+export interface Params<In = number> {
+  /**
+   * The detector whose raw scores are calibrated (over numbers, or any input: a peer-group detector's
+   * `{ value, peers }`). Default `RateOfChange.make({ alpha: 0.01 })`.
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: the inner detector's state is opaque here
+  readonly detector: Detector.Detector<any, In>
   /** How many recent raw scores the calibration remembers (exponential forgetting, count). Default 1000. */
   readonly memory: number
   /** The top fraction of the score distribution where the exponential tail is fitted, in (0, 1]. Default 0.02. */
@@ -223,8 +227,8 @@ export const logTail = (s: Pick<State, "bins" | "total">, r: number, tail: numbe
  * @category constructors
  * @since 0.2.0
  */
-export const make = (params?: Partial<Params>): Detector.Detector<State, number> => {
-  const p = decodeParams(ParamsSchema, defaults, params)
+export const make = <In = number>(params?: Partial<Params<In>>): Detector.Detector<State, In> => {
+  const p = decodeParams(ParamsSchema, defaults, params) as unknown as Params<In>
   const inner = p.detector
   const grow = 1 / (1 - 1 / p.memory)
   const addScore = (s: State, r: number): void => {
@@ -247,14 +251,14 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
   let cached:
     | {
         readonly state: unknown
-        readonly x: number
+        readonly x: In
         readonly time: number
         readonly a: Verdict.Assessment
         z: number
         logp: number
       }
     | undefined
-  const assess = (s: State, x: number, time: number): { readonly a: Verdict.Assessment; z: number; logp: number } => {
+  const assess = (s: State, x: In, time: number): { readonly a: Verdict.Assessment; z: number; logp: number } => {
     const c = cached
     if (c !== undefined && c.state === s.inner && c.x === x && c.time === time) return c
     const a = inner.score(s.inner, x, time)
@@ -270,7 +274,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     cached = next
     return next
   }
-  const score = (s: State, x: number, time: number): Verdict.Assessment => {
+  const score = (s: State, x: In, time: number): Verdict.Assessment => {
     if (!inner.accepts(x)) return rejected
     const { a, z, logp } = assess(s, x, time)
     if (!a.ready) return { ...a, score: 0, ready: false }
@@ -287,7 +291,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
   }
   // runs declustering: a point of an exceedance run (above the tail threshold, or judged anomalous) only raises the
   // run's maximum; the first point after the run learns that maximum, once, and then itself
-  const learnScore = (s: State, x: number, time: number, anomalous: boolean): Verdict.Assessment => {
+  const learnScore = (s: State, x: In, time: number, anomalous: boolean): Verdict.Assessment => {
     const { a } = assess(s, x, time)
     cached = undefined
     if (!a.ready || !Number.isFinite(a.score)) return a
@@ -306,13 +310,13 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     addScore(s, a.score)
     return a
   }
-  const learn = (s: State, x: number, time: number): State => {
+  const learn = (s: State, x: In, time: number): State => {
     if (!inner.accepts(x)) return s
     learnScore(s, x, time, false)
     s.inner = inner.learn(s.inner, x, time)
     return s
   }
-  const learnAnomaly = (s: State, x: number, time: number): State => {
+  const learnAnomaly = (s: State, x: In, time: number): State => {
     if (!inner.accepts(x)) return s
     const a = learnScore(s, x, time, true)
     if (inner.learnAnomalies) s.inner = inner.learn(s.inner, x, time)
@@ -328,7 +332,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     run: Schema.Number,
     runLength: Schema.Number
   }) as unknown as Schema.Codec<State, unknown>
-  return Detector.make<State>({
+  return Detector.make<State, In>({
     name: `${name}(${inner.name})`,
     params: {
       detector: inner.name,

@@ -15,11 +15,12 @@
  *
  * @since 0.1.0
  */
-import { type Detector, Verdict } from "@llm-sentinel/core"
+import { type Detector, type Peers, Verdict } from "@llm-sentinel/core"
 import * as Calibrated from "./Calibrated.ts"
 import * as Cusum from "./Cusum.ts"
 import type { MinimumChange } from "./internal.ts"
 import * as Mad from "./Mad.ts"
+import * as PeerGroup from "./PeerGroup.ts"
 import * as RateOfChange from "./RateOfChange.ts"
 import * as Seasonal from "./Seasonal.ts"
 
@@ -62,6 +63,11 @@ export interface Config {
   readonly detectors: (metric?: string) => ReadonlyArray<Detector.Any>
   /** The detect-stage options (`Detector.makeDetectFn`, `Detector.detect`, the pipeline): per-series detectors and `decide`. */
   readonly detectOptions: () => { readonly detectors: Detector.Selection; readonly decide: Verdict.Decide }
+  /**
+   * The peer-stage options (`Peers.makePeerFn`, the pipeline's `peers`): a {@link PeerGroup} detector per series,
+   * judged against the same model's series on other services, with the same deciding step.
+   */
+  readonly peerOptions: () => Peers.Options
 }
 
 /**
@@ -144,7 +150,10 @@ export const configure = (
     decide,
     minimumChanges: table,
     detectors,
-    detectOptions: () => ({ detectors: (key) => detectors(key.metric), decide })
+    detectOptions: () => ({ detectors: (key) => detectors(key.metric), decide }),
+    // not calibrated: a lasting offset from the peers is what it reports, and a per-series calibration would learn
+    // it away; its scale is pooled over time and corrected for small groups, so its σ units are honest as they are
+    peerOptions: () => ({ detector: () => PeerGroup.make({ minSamples: 30 }), decide })
   }
 }
 

@@ -4,9 +4,12 @@
  *
  * The input is `{ value, peers }`. Score: `|value − median(peers)| / scale` in σ units (4 = warning), where
  * `scale` is the peers' `1.4826·MAD` (σ for normal data), falling back to their mean absolute deviation ·1.2533
- * when the MAD is 0, and to `scaleFloor·|median|` (or 1e-12) when all peers are equal. The MAD of a small group is noisy, so the scale actually used blends the
- * current one with its exponentially weighted history (`alpha`): `√((scale² + ewScale²)/2)`; a shift shared by the
- * whole group does not change the scale and does not fire. Non-finite peers are ignored; with fewer than
+ * when the MAD is 0, and to `scaleFloor·|median|` (or 1e-12) when all peers are equal. The MAD of a small group is
+ * noisy (a raw threshold on it fires many times a day with five peers), so the scale actually used pools it with
+ * its exponentially weighted history (`alpha`), weighted by how many groups each holds:
+ * `√((scale² + m·ewScale²)/(1 + m))`, `m = min(n, 1/alpha)`, each MAD corrected for its small sample (Croux &
+ * Rousseeuw) and the result widened by the median's own error, `√(1 + π/(2k))` for `k` peers; a shift shared by
+ * the whole group does not change the median's distance and does not fire. Non-finite peers are ignored; with fewer than
  * `minPeers` finite peers the assessment is not ready. A whole group can also be scored at once with
  * {@link outliers}.
  *
@@ -104,6 +107,15 @@ export interface State {
 
 const StateSchema = Schema.Struct({ n: Schema.Number, scale2: Detector.AnyNumberState })
 
+/**
+ * Small-sample consistency of the MAD for normal data (Croux & Rousseeuw, 1992): `1.4826·MAD` of a handful of
+ * values underestimates σ (by a third for three values), so it is multiplied by this.
+ */
+const madCorrection = (k: number): number => {
+  const table = [1, 1, 1.196, 1.495, 1.363, 1.206, 1.2, 1.14, 1.129, 1.107]
+  return k < table.length ? table[k]! : k / (k - 0.8)
+}
+
 /** Copies the finite values into a sorted typed array (reusing `scratch` when it is large enough). */
 const sortedFinite = (values: ReadonlyArray<number>, scratch: Float64Array<ArrayBuffer>): Float64Array<ArrayBuffer> => {
   const buffer = scratch.length >= values.length ? scratch : new Float64Array(values.length)
@@ -183,8 +195,12 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, Input> 
     const k = sorted.length
     if (k === 0) return { score: 0, expected: Number.NaN, lower: Number.NaN, upper: Number.NaN, ready: false }
     const median = quantile(sorted, k, 0.5)
-    const current = robustScale(sorted, k, median, p.scaleFloor)
-    const scale = s.n > 0 ? Math.sqrt((current * current + s.scale2) / 2) : current
+    const current = robustScale(sorted, k, median, p.scaleFloor) * madCorrection(k)
+    // the group's spread pooled over time: the history holds about min(n, 1/alpha) groups' worth of it, the
+    // current group one, so the noisy MAD of a handful of peers moves the scale by its share only; the distance
+    // from the median of k peers also carries the median's own error (variance π/(2k) σ² for normal data)
+    const m = Math.min(s.n, 1 / p.alpha)
+    const scale = Math.sqrt((current * current + m * s.scale2) / (1 + m)) * Math.sqrt(1 + Math.PI / (2 * k))
     const z = (x - median) / scale
     const result = squash(Math.abs(z))
     const lower = median - WARNING * scale
@@ -205,7 +221,9 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, Input> 
     if (scratch.length < input.peers.length) scratch = new Float64Array(input.peers.length)
     const sorted = sortedFinite(input.peers, scratch)
     if (sorted.length === 0) return s
-    const current = robustScale(sorted, sorted.length, quantile(sorted, sorted.length, 0.5), p.scaleFloor)
+    const current =
+      robustScale(sorted, sorted.length, quantile(sorted, sorted.length, 0.5), p.scaleFloor) *
+      madCorrection(sorted.length)
     s.n++
     const a = Math.max(p.alpha, 1 / s.n)
     s.scale2 += a * (current * current - s.scale2)

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Detector, Series, Verdict } from "@llm-sentinel/core"
+import { Detector, Peers, Series, Verdict } from "@llm-sentinel/core"
 import { Defaults } from "@llm-sentinel/detectors"
 import { gaussian } from "./fixtures.ts"
 
@@ -82,5 +82,27 @@ describe("Defaults", () => {
     assert.isFalse(Defaults.config.decide(between, 10).anomalous)
     assert.isTrue(Verdict.threshold()(between, 10).anomalous) // the library default (4) would fire: use the config
     assert.isTrue(Defaults.config.decide({ ...between, score: 4.4 }, 10).anomalous)
+  })
+
+  it("peer options: one service's model degrading is found, a slowdown every service shares is not", () => {
+    const g = gaussian(83)
+    const fn = Peers.makePeerFn({ ...Defaults.config.peerOptions(), maxAgeMs: MINUTE })
+    const services = ["chat", "search", "summarize", "translate", "rank"]
+    const fired: Array<[string, number]> = []
+    for (let i = 0; i < 600; i++) {
+      // minutes 300–359: every service 70% slower (the provider); from 450: search alone 35% slower
+      const shared = i >= 300 && i < 360 ? 1.7 : 1
+      const points = services.map((service) => ({
+        key: Series.makeKey(service, "gpt-4o", "latency.p95"),
+        time: T0 + i * MINUTE,
+        value: 800 * shared * (service === "search" && i >= 450 ? 1.35 : 1) * Math.exp(0.05 * g())
+      }))
+      for (const s of fn.apply(points)) if (s.verdict.anomalous) fired.push([s.point.key.service, i])
+    }
+    assert.isAbove(fired.length, 0)
+    for (const [service, i] of fired) {
+      assert.strictEqual(service, "search", `${service} at ${i}`)
+      assert.isAtLeast(i, 450)
+    }
   })
 })
