@@ -8,7 +8,7 @@
 // /metrics counts what each sent. After kill -9 and a restart (the journal replays from before the spike) nothing
 // is delivered twice and the alert log is the same.
 import { createHash, randomBytes } from "node:crypto"
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
@@ -129,6 +129,7 @@ describe("sentinel serve: alerts (end to end)", () => {
         Effect.all([receiver(secret), receiver(secret)]).pipe(Scope.provide(scope))
       )) as [Receiver, Receiver]
       const config = join(dataDir, "sentinel.yaml")
+      const archive = join(dataDir, "archive.ndjson")
       writeFileSync(
         config,
         [
@@ -148,15 +149,17 @@ describe("sentinel serve: alerts (end to end)", () => {
           "  routes:",
           "    - { sinks: [pager], services: [search] }",
           "    - { sinks: [billing], services: [billing] }",
+          "    - { sinks: [archive] }",
           "sinks:",
           `  - { type: webhook, name: pager, url: "${pager.url}", secret: ${secret} }`,
           `  - { type: webhook, name: billing, url: "${billing.url}", secret: ${secret} }`,
+          `  - { type: file, name: archive, path: "${archive}" }`,
           ""
         ].join("\n")
       )
       const server = await start(dataDir, ["--config", config])
       const ready = (await (await fetch(`${server.url}/readyz`)).json()) as { adapters: Record<string, boolean> }
-      assert.deepStrictEqual(ready.adapters, { "sink:pager": true, "sink:billing": true })
+      assert.deepStrictEqual(ready.adapters, { "sink:pager": true, "sink:billing": true, "sink:archive": true })
       // keys are required on this bind: none is a 401, the wrong scope a 403, both problem documents
       const anonymous = await fetch(`${server.url}/v1/alerts`)
       assert.strictEqual(anonymous.status, 401)
@@ -284,6 +287,13 @@ describe("sentinel serve: alerts (end to end)", () => {
       const delivered = pager.received.map((r) => r.headers["x-sentinel-delivery"])
       assert.strictEqual(new Set(delivered).size, delivered.length)
       assert.strictEqual(billing.received.length, 0)
+      // the file sink (a route without filters): every alert event, and every anomaly, one JSON line each
+      const lines = readFileSync(archive, "utf8")
+        .split("\n")
+        .filter((l) => l !== "")
+        .map((l) => JSON.parse(l) as { _tag?: string; detector?: string })
+      assert.strictEqual(lines.filter((l) => l._tag !== undefined).length, recorded.length)
+      assert.isAbove(lines.filter((l) => l.detector !== undefined).length, 0)
 
       assert.strictEqual((await fetch(`${server.url}/metrics`)).status, 401)
       const metrics = await (await get(`${server.url}/metrics`)).text()

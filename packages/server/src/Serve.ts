@@ -20,6 +20,7 @@
  */
 
 import { join } from "node:path"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { AdapterError, Kafka, type Nats, Postgres } from "@llm-sentinel/adapters"
 import {
   Alert,
@@ -255,7 +256,9 @@ const complete = <A, E>(layer: Layer.Layer<A, E, never>): Layer.Layer<HttpServer
 
 /** The configured sinks, dead-lettering into the server's dead-letter store. */
 const configuredSinks = (options: Options) =>
-  Sinks.layer(options.sinks ?? [], options.alerts?.routes).pipe(Layer.provide(DeadLetters.layerSink))
+  Sinks.layer(options.sinks ?? [], options.alerts?.routes).pipe(
+    Layer.provide(Layer.merge(DeadLetters.layerSink, NodeFileSystem.layer))
+  )
 
 /**
  * The pipeline configuration of the options, or the first invalid setting (a window that is not positive, …).
@@ -727,7 +730,6 @@ export const fromConfig = (config: Config.Config): Effect.Effect<Options, ServeC
  * @since 0.2.0
  */
 export const notApplied = (config: Config.Config): Array<string> => [
-  ...(config.sinks ?? []).flatMap((s, i) => (s.type === "file" ? [`sinks[${i}] (file)`] : [])),
   ...(config.observability !== undefined ? ["observability"] : [])
 ]
 

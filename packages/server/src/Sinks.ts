@@ -8,7 +8,7 @@
  * | `slack`    | yes          | observed only (for the observed and expected values of its messages) |
  * | `influxdb` | no           | yes       |
  * | `nats`     | yes          | yes       |
- * | `file`     | yes          | yes       |
+ * | `file`     | yes          | yes       | (one NDJSON file, a line per alert event and per anomaly)
  *
  * Routing: without `alerts.routes` every alert sink gets every alert event. With routes, an event goes to the
  * sinks of every route whose filters it matches (severity of the alert, its service); a storm summary (which
@@ -21,9 +21,9 @@
  *
  * @since 0.2.0
  */
-import { Influx, Nats, Slack, Webhook } from "@llm-sentinel/adapters"
+import { File, Influx, Nats, Slack, Webhook } from "@llm-sentinel/adapters"
 import { type Alert, AlertSink, AnomalySink, type DeadLetterSink, type Verdict } from "@llm-sentinel/core"
-import { Context, Effect, Layer, Schema, type Scope } from "effect"
+import { Context, Effect, FileSystem, Layer, Schema, type Scope } from "effect"
 import * as Config from "./Config.ts"
 import * as Readiness from "./Readiness.ts"
 
@@ -76,7 +76,7 @@ const built = <I>(
 export const build = (
   sink: Config.Sink,
   name: string
-): Effect.Effect<Destination, SinkStartError, DeadLetterSink.DeadLetterSink | Scope.Scope> =>
+): Effect.Effect<Destination, SinkStartError, DeadLetterSink.DeadLetterSink | FileSystem.FileSystem | Scope.Scope> =>
   Effect.gen(function* () {
     switch (sink.type) {
       case "webhook": {
@@ -124,11 +124,25 @@ export const build = (
           health: Context.get(ctx, Nats.NatsSink).health
         }
       }
-      case "file":
-        return yield* new SinkStartError({
-          sink: name,
-          message: `sink ${name}: file sinks are not applied by serve yet`
-        })
+      case "file": {
+        const fs = yield* FileSystem.FileSystem
+        const options = { path: sink.path }
+        const both = Layer.merge(File.layerAnomalySink(options), File.layerAlertSink(options)).pipe(
+          Layer.provide(Layer.succeed(FileSystem.FileSystem, fs))
+        )
+        const ctx = yield* built(name, both)
+        return {
+          name,
+          type: sink.type,
+          alerts: Context.get(ctx, AlertSink.AlertSink),
+          anomalies: Context.get(ctx, AnomalySink.AnomalySink),
+          // the file can still be written (its directory not gone, the disk not read-only)
+          health: fs.access(sink.path, { writable: true }).pipe(
+            Effect.as(true),
+            Effect.catch(() => Effect.succeed(false))
+          )
+        }
+      }
     }
   })
 
@@ -199,7 +213,11 @@ export class ConfiguredSinks extends Context.Service<
 export const layer = (
   sinks: ReadonlyArray<Config.Sink>,
   routes?: ReadonlyArray<typeof Config.Route.Type>
-): Layer.Layer<ConfiguredSinks, SinkStartError, DeadLetterSink.DeadLetterSink | Readiness.Readiness> =>
+): Layer.Layer<
+  ConfiguredSinks,
+  SinkStartError,
+  DeadLetterSink.DeadLetterSink | Readiness.Readiness | FileSystem.FileSystem
+> =>
   Layer.effect(
     ConfiguredSinks,
     Effect.gen(function* () {
