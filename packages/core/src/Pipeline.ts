@@ -776,9 +776,21 @@ const build = (config: Config, options: MakeOptions): Built => {
       Stream.concat(end),
       Stream.mapArrayEffect((inputs) => Effect.flatMap(Clock.currentTimeMillis, (now) => decodeStage(inputs, now))),
       Stream.buffer({ capacity: config.capacity }),
-      Stream.mapEffect((d) => Effect.flatMap(Clock.currentTimeMillis, (now) => analyzeStage(d, now))),
+      Stream.mapEffect((d) => {
+        const analyze = Effect.flatMap(Clock.currentTimeMillis, (now) => analyzeStage(d, now))
+        // a span per batch of events (not per idle tick), so a tracer shows where detection time goes
+        return d.events.length === 0
+          ? analyze
+          : Effect.withSpan(analyze, "sentinel.pipeline.detect", { attributes: { events: d.events.length } })
+      }),
       Stream.buffer({ capacity: config.capacity }),
-      Stream.runForEach(sinkStage),
+      Stream.runForEach((a) =>
+        a.anomalies.length === 0 && a.alerts.length === 0
+          ? sinkStage(a)
+          : Effect.withSpan(sinkStage(a), "sentinel.pipeline.sinks", {
+              attributes: { anomalies: a.anomalies.length, alerts: a.alerts.length }
+            })
+      ),
       Effect.forkChild
     )
     yield* Fiber.join(fiber).pipe(

@@ -396,7 +396,7 @@ export const Privacy = Schema.Struct({
  * @since 0.2.0
  */
 export const Observability = Schema.Struct({
-  /** `json` (one object per line, default) or `text`. */
+  /** `text` (human-readable, the default) or `json` (one object per line, with `traceId`/`spanId` inside spans). */
   logFormat: Schema.optionalKey(Schema.Literals(["json", "text"])),
   /** The lowest level logged (default `info`). */
   logLevel: Schema.optionalKey(Schema.Literals(["trace", "debug", "info", "warn", "error"])),

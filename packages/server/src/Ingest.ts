@@ -447,7 +447,7 @@ export const accept = (
       }
     }
     return { _tag: "Accepted", events: events.length, rejected } as const
-  })
+  }).pipe(Effect.withSpan("sentinel.ingest", { attributes: { records: parsed.records.length } }))
 
 /**
  * Reads a request body chunk by chunk within the body limit and the admission's bytes in flight, handing each

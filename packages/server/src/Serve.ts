@@ -48,6 +48,8 @@ import * as Http from "./Http.ts"
 import * as Ingest from "./Ingest.ts"
 import * as Journal from "./Journal.ts"
 import * as NatsIngest from "./NatsIngest.ts"
+import * as Observability from "./Observability.ts"
+import * as ProcessMetrics from "./ProcessMetrics.ts"
 import * as Readiness from "./Readiness.ts"
 import * as Redaction from "./Redaction.ts"
 import * as SeriesRegistry from "./SeriesRegistry.ts"
@@ -372,7 +374,7 @@ export const layer = (options: Options) =>
         ...(options.privacy === undefined ? {} : { privacy: options.privacy })
       })
       return http.pipe(
-        Layer.provideMerge(Layer.mergeAll(pipeline, checks, natsSource(options))),
+        Layer.provideMerge(Layer.mergeAll(pipeline, checks, natsSource(options), ProcessMetrics.layer)),
         Layer.provideMerge(base)
       )
     })
@@ -506,7 +508,7 @@ export const layerBackbone = (options: Options, pg: Postgres.Config) =>
         const pipeline = layerPipeline(config).pipe(Layer.provide(sinks))
         return complete(
           http.pipe(
-            Layer.provideMerge(Layer.mergeAll(pipeline, checks, replay, natsSource(options))),
+            Layer.provideMerge(Layer.mergeAll(pipeline, checks, replay, natsSource(options), ProcessMetrics.layer)),
             Layer.provideMerge(base)
           )
         )
@@ -521,7 +523,9 @@ export const layerBackbone = (options: Options, pg: Postgres.Config) =>
       const queue = Kafka.layerEventQueue({ ...connection, topic: k.topic })
       const base = Layer.mergeAll(queue, Readiness.layer, registry).pipe(Layer.provideMerge(deadLetters))
       const pipeline = layerPartitioned(config).pipe(Layer.provide(Layer.merge(sinks, source)))
-      return complete(http.pipe(Layer.provideMerge(Layer.merge(pipeline, checks)), Layer.provideMerge(base)))
+      return complete(
+        http.pipe(Layer.provideMerge(Layer.mergeAll(pipeline, checks, ProcessMetrics.layer)), Layer.provideMerge(base))
+      )
     })
   )
 
@@ -579,7 +583,9 @@ const byteSize = (parameter: string, input: string): Effect.Effect<number, Serve
  * @since 0.1.0
  */
 export const run = (options: Options) =>
-  options.postgres !== undefined || options.kafka !== undefined ? runBackbone(options) : runEmbedded(options)
+  (options.postgres !== undefined || options.kafka !== undefined ? runBackbone(options) : runEmbedded(options)).pipe(
+    Effect.provide(Observability.layer(options.observability))
+  )
 
 const runBackbone = (options: Options) =>
   Effect.gen(function* () {
@@ -723,17 +729,6 @@ export const fromConfig = (config: Config.Config): Effect.Effect<Options, ServeC
   })
 
 /**
- * The settings of a configuration that `serve` decodes but does not apply yet (it refuses to start with them
- * rather than run without keys, TLS, redaction or sinks the operator asked for).
- *
- * @category constructors
- * @since 0.2.0
- */
-export const notApplied = (config: Config.Config): Array<string> => [
-  ...(config.observability !== undefined ? ["observability"] : [])
-]
-
-/**
  * The `serve` subcommand.
  *
  * @example
@@ -750,13 +745,6 @@ export const command = Command.make(
   ConfigLoad.flags,
   Effect.fn(function* (flags) {
     const config = yield* ConfigLoad.load(flags)
-    const pending = notApplied(config)
-    if (pending.length > 0) {
-      return yield* new ServeConfigError({
-        parameter: pending[0]!,
-        message: `${pending.join(", ")}: validated by check-config but not applied by serve yet; remove ${pending.length === 1 ? "it" : "them"} to run (the server must not pretend to route, authenticate, encrypt or redact)`
-      })
-    }
     yield* run(yield* fromConfig(config))
   })
 ).pipe(

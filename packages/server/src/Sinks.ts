@@ -22,8 +22,8 @@
  * @since 0.2.0
  */
 import { File, Influx, Nats, Slack, Webhook } from "@llm-sentinel/adapters"
-import { type Alert, AlertSink, AnomalySink, type DeadLetterSink, type Verdict } from "@llm-sentinel/core"
-import { Context, Effect, FileSystem, Layer, Schema, type Scope } from "effect"
+import { type Alert, AlertSink, type Anomaly, AnomalySink, type DeadLetterSink, type Verdict } from "@llm-sentinel/core"
+import { Context, Effect, FileSystem, Layer, Metric, Schema, type Scope } from "effect"
 import * as Config from "./Config.ts"
 import * as Readiness from "./Readiness.ts"
 
@@ -146,6 +146,31 @@ export const build = (
     }
   })
 
+const writeSeconds = Metric.histogram("sentinel_sink_write_seconds", {
+  description: "time one write to a configured sink took (retries included), by sink and what was written",
+  boundaries: Metric.exponentialBoundaries({ start: 0.001, factor: 2, count: 16 })
+})
+
+/** A write to a destination, in a span, with its duration in `sentinel_sink_write_seconds{sink,type,items}`. */
+const timed = <E>(
+  d: Destination,
+  items: "alerts" | "anomalies",
+  count: number,
+  write: Effect.Effect<void, E>
+): Effect.Effect<void, E> =>
+  Effect.suspend(() => {
+    const started = performance.now()
+    return write.pipe(
+      Effect.ensuring(
+        Metric.update(
+          Metric.withAttributes(writeSeconds, { sink: d.name, type: d.type, items }),
+          (performance.now() - started) / 1000
+        )
+      ),
+      Effect.withSpan(`sentinel.sink.${d.type}`, { attributes: { "sink.name": d.name, items, count } })
+    )
+  })
+
 /**
  * What an alert event is routed by: its severity and service (`undefined` for a storm summary).
  *
@@ -234,14 +259,17 @@ export const layer = (
             alerting,
             (d) => {
               const mine = events.filter((e) => route(routes, names, e).has(d.name))
-              return mine.length === 0 ? Effect.void : d.alerts!.write(mine)
+              return mine.length === 0 ? Effect.void : timed(d, "alerts", mine.length, d.alerts!.write(mine))
             },
             { discard: true, concurrency: "unbounded" }
           ),
         writeAnomalies: (xs) =>
           xs.length === 0
             ? Effect.void
-            : Effect.forEach(taking, (d) => d.anomalies!.write(xs), { discard: true, concurrency: "unbounded" })
+            : Effect.forEach(taking, (d) => timed(d, "anomalies", xs.length, d.anomalies!.write(xs)), {
+                discard: true,
+                concurrency: "unbounded"
+              })
       }
     })
   )
@@ -264,6 +292,27 @@ export const layerAlertSink = <E, R>(
     })
   ).pipe(Layer.provide(inner))
 
+const anomaliesBy = Metric.counter("sentinel_anomalies_by_detector_total", {
+  description: "anomalies stored, by detector and severity",
+  incremental: true
+})
+
+const countAnomalies = (xs: ReadonlyArray<Anomaly.Anomaly>): Effect.Effect<void> => {
+  const counts = new Map<string, number>()
+  for (const a of xs) {
+    const k = `${a.detector}\u0000${a.severity}`
+    counts.set(k, (counts.get(k) ?? 0) + 1)
+  }
+  return Effect.forEach(
+    counts,
+    ([k, n]) => {
+      const [detector, severity] = k.split("\u0000") as [string, string]
+      return Metric.update(Metric.withAttributes(anomaliesBy, { detector, severity }), n)
+    },
+    { discard: true }
+  )
+}
+
 /**
  * An `AnomalySink` writing to `inner` (the store) and to every configured sink that takes anomalies, concurrently.
  *
@@ -280,7 +329,10 @@ export const layerAnomalySink = <E, R>(
       const configured = yield* ConfiguredSinks
       return {
         write: (xs) =>
-          Effect.all([first.write(xs), configured.writeAnomalies(xs)], { concurrency: "unbounded", discard: true })
+          Effect.all([first.write(xs), configured.writeAnomalies(xs), countAnomalies(xs)], {
+            concurrency: "unbounded",
+            discard: true
+          })
       }
     })
   ).pipe(Layer.provide(inner))

@@ -127,6 +127,13 @@ export * as Journal from "./Journal.ts"
 export * as NatsIngest from "./NatsIngest.ts"
 
 /**
+ * Sentinel's own logs and traces (`observability:` of the configuration).
+ *
+ * @since 0.1.0
+ */
+export * as Observability from "./Observability.ts"
+
+/**
  * OTLP/HTTP trace ingest:
  *
  * @since 0.1.0
@@ -139,6 +146,13 @@ export * as OtlpIngest from "./OtlpIngest.ts"
  * @since 0.1.0
  */
 export * as Problem from "./Problem.ts"
+
+/**
+ * Process and queue gauges for `/metrics`, sampled every 2 seconds while the server runs:
+ *
+ * @since 0.1.0
+ */
+export * as ProcessMetrics from "./ProcessMetrics.ts"
 
 /**
  * Readiness:

@@ -126,7 +126,6 @@ describe("Config", () => {
       assert.deepStrictEqual(config, {})
       const options = yield* Serve.fromConfig(config)
       assert.deepStrictEqual(options, Serve.defaults)
-      assert.deepStrictEqual(Serve.notApplied(config), [])
     }).pipe(Effect.provide(NodeServices.layer))
   )
 
