@@ -425,6 +425,11 @@ export interface MakeOptions {
    * series). Must be quick and must not throw.
    */
   readonly onScored?: (scored: ReadonlyArray<Detector.Scored>) => void
+  /**
+   * Sees every closed window (its key and summary) in the analyze stage, e.g. to write window aggregates to a
+   * time-series database. Must be quick (buffer, do not wait for a server): the pipeline waits for it.
+   */
+  readonly onWindows?: (windows: ReadonlyArray<Window.WindowResult>) => Effect.Effect<void>
 }
 
 /**
@@ -637,7 +642,8 @@ const build = (config: Config, options: MakeOptions): Built => {
                   .join(", ")}`
               ),
           Metric.update(metrics.anomalies, anomalies.length),
-          Metric.update(metrics.alertEvents, alerts.length)
+          Metric.update(metrics.alertEvents, alerts.length),
+          options.onWindows !== undefined && out.windows.length > 0 ? options.onWindows(out.windows) : Effect.void
         ],
         { discard: true }
       ),
@@ -887,7 +893,10 @@ const addStats = (a: Stats, b: Stats): Stats => {
  * @category constructors
  * @since 0.1.0
  */
-export const makePartitioned = (config: Config, options: Pick<MakeOptions, "onScored"> = {}): Partitioned => {
+export const makePartitioned = (
+  config: Config,
+  options: Pick<MakeOptions, "onScored" | "onWindows"> = {}
+): Partitioned => {
   const running = new Map<string, Built>()
   const finished = new Map<string, Stats>()
   const assigned = new Map<string, number>()

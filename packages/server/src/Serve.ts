@@ -182,6 +182,19 @@ export class ServeConfigError extends Schema.TaggedError<ServeConfigError>("@llm
 export const defaultDetectors: Detector.Selection = (key) => Defaults.detectors(key.metric)
 
 /**
+ * The pipeline's hooks from the services in context: the live series registry sees every scored point, the
+ * configured sinks that take window aggregates (InfluxDB) every closed window.
+ */
+const hooks = Effect.gen(function* () {
+  const registry = yield* Effect.serviceOption(SeriesRegistry.SeriesRegistry)
+  const sinks = yield* Effect.serviceOption(Sinks.ConfiguredSinks)
+  return {
+    ...(Option.isSome(registry) ? { onScored: registry.value.observe } : {}),
+    ...(Option.isSome(sinks) && sinks.value.takesWindows ? { onWindows: sinks.value.writeWindows } : {})
+  }
+})
+
+/**
  * The running pipeline.
  *
  * @category services
@@ -219,8 +232,7 @@ export const layerPipeline = (
     Effect.gen(function* () {
       const queue = yield* EventSource.EventQueue
       const readiness = yield* Readiness.Readiness
-      const registry = yield* Effect.serviceOption(SeriesRegistry.SeriesRegistry)
-      const pipeline = Pipeline.make(config, Option.isSome(registry) ? { onScored: registry.value.observe } : {})
+      const pipeline = Pipeline.make(config, yield* hooks)
       let running = true
       const fiber = yield* pipeline.run.pipe(
         Effect.tapCause((cause) => Effect.logError("the pipeline stopped with an error", cause)),
@@ -357,7 +369,7 @@ export const layer = (options: Options) =>
         Sinks.layerAnomalySink(AnomalyStore.layerSink),
         DeadLetters.layerSink,
         SeriesRegistry.layerAlertSink(AlertLog.layerSink(Sinks.layerAlertSink(AlertSink.layerLog)))
-      ).pipe(Layer.provide(configuredSinks(options)))
+      ).pipe(Layer.provideMerge(configuredSinks(options)))
       const pipeline = layerPipeline(config).pipe(Layer.provide(sinks))
       const http = Http.layer({
         host: options.host,
@@ -419,10 +431,9 @@ export const layerPartitioned = (config: Pipeline.Config) =>
     Effect.gen(function* () {
       const readiness = yield* Readiness.Readiness
       const kafka = yield* Kafka.KafkaSource
-      const registry = yield* Effect.serviceOption(SeriesRegistry.SeriesRegistry)
       const partitioned = Pipeline.makePartitioned(
         config,
-        Option.isSome(registry) ? { onScored: registry.value.observe } : {}
+        yield* hooks
       )
       let running = true
       const fiber = yield* partitioned.run.pipe(
@@ -470,7 +481,7 @@ export const layerBackbone = (options: Options, pg: Postgres.Config) =>
         Sinks.layerAnomalySink(AnomalyStore.layerSink),
         DeadLetters.layerSink,
         SeriesRegistry.layerAlertSink(AlertLog.layerSink(Sinks.layerAlertSink(AlertSink.layerLog)))
-      ).pipe(Layer.provide(configuredSinks(options)))
+      ).pipe(Layer.provideMerge(configuredSinks(options)))
       const registry = Layer.merge(SeriesRegistry.layer({ detectors: config.detectors }), AlertLog.layerPostgres)
       const http = Http.layer({
         host: options.host,

@@ -6,7 +6,7 @@
  * |------------|--------------|-----------|
  * | `webhook`  | yes          | no        |
  * | `slack`    | yes          | observed only (for the observed and expected values of its messages) |
- * | `influxdb` | no           | yes       |
+ * | `influxdb` | no           | yes, and every closed window's aggregates (`sentinel_window`) |
  * | `nats`     | yes          | yes       |
  * | `file`     | yes          | yes       | (one NDJSON file, a line per alert event and per anomaly)
  *
@@ -22,7 +22,15 @@
  * @since 0.2.0
  */
 import { File, Influx, Nats, Slack, Webhook } from "@llm-sentinel/adapters"
-import { type Alert, AlertSink, type Anomaly, AnomalySink, type DeadLetterSink, type Verdict } from "@llm-sentinel/core"
+import {
+  type Alert,
+  AlertSink,
+  type Anomaly,
+  AnomalySink,
+  type DeadLetterSink,
+  type Verdict,
+  type Window
+} from "@llm-sentinel/core"
 import { Context, Effect, FileSystem, Layer, Metric, Schema, type Scope } from "effect"
 import * as Config from "./Config.ts"
 import * as Readiness from "./Readiness.ts"
@@ -49,6 +57,8 @@ export interface Destination {
   readonly type: Config.Sink["type"]
   readonly alerts: AlertSink.AlertSink["Service"] | undefined
   readonly anomalies: AnomalySink.AnomalySink["Service"] | undefined
+  /** Window aggregates (InfluxDB): buffered, returns at once. */
+  readonly windows?: (windows: ReadonlyArray<Window.WindowResult>) => Effect.Effect<void>
   readonly health: Effect.Effect<boolean>
 }
 
@@ -105,12 +115,14 @@ export const build = (
       case "influxdb": {
         const { type: _, ...config } = sink
         const ctx = yield* built(name, Influx.layer({ ...config, name }))
+        const influx = Context.get(ctx, Influx.Influx)
         return {
           name,
           type: sink.type,
           alerts: undefined,
           anomalies: Context.get(ctx, AnomalySink.AnomalySink),
-          health: Context.get(ctx, Influx.Influx).health
+          windows: influx.writeWindows,
+          health: influx.health
         }
       }
       case "nats": {
@@ -225,6 +237,10 @@ export class ConfiguredSinks extends Context.Service<
     readonly writeAlerts: AlertSink.AlertSink["Service"]["write"]
     /** Writes anomalies to every sink that takes them, concurrently. */
     readonly writeAnomalies: AnomalySink.AnomalySink["Service"]["write"]
+    /** Whether a sink takes window aggregates. */
+    readonly takesWindows: boolean
+    /** Hands closed windows to every sink that takes them (buffered: returns at once). */
+    readonly writeWindows: (windows: ReadonlyArray<Window.WindowResult>) => Effect.Effect<void>
   }
 >()("@llm-sentinel/server/ConfiguredSinks") {}
 
@@ -252,8 +268,11 @@ export const layer = (
       const alerting = destinations.filter((d) => d.alerts !== undefined)
       const names = alerting.map((d) => d.name)
       const taking = destinations.filter((d) => d.anomalies !== undefined)
+      const windowed = destinations.flatMap((d) => (d.windows === undefined ? [] : [d.windows]))
       return {
         destinations,
+        takesWindows: windowed.length > 0,
+        writeWindows: (ws) => Effect.forEach(windowed, (write) => write(ws), { discard: true }),
         writeAlerts: (events) =>
           Effect.forEach(
             alerting,
