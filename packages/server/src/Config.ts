@@ -429,7 +429,7 @@ export const Config = Schema.Struct({
   pipeline: Schema.optionalKey(PipelineSection),
   /** Detectors per signal (default: the built-in `Defaults.config`). */
   detectors: Schema.optionalKey(Schema.Array(DetectorRule).check(Schema.isMinLength(1))),
-  /** Score thresholds (default: warning 3.7 / critical 5 with the default detectors, else warning 4 / critical 6). */
+  /** Score thresholds (default: warning 4.3 / critical 5 with the default detectors, else warning 4 / critical 6). */
   thresholds: Schema.optionalKey(Thresholds),
   /** Where anomalies, alerts, dead letters and checkpoints live (default `embedded`). */
   store: Schema.optionalKey(Store),

@@ -304,6 +304,8 @@ export const pipelineConfig = (options: Options) =>
     const config = Pipeline.makeConfig({
       detectors: options.detectors ?? defaultDetectors,
       decide: options.thresholds === undefined ? Defaults.decide : Verdict.threshold(options.thresholds),
+      // the live peer-group stage comes with the default detectors (a configured detector set is taken as it is)
+      ...(options.detectors === undefined ? { peers: Defaults.config.peerOptions() } : {}),
       ...(options.maxSeries === undefined ? {} : { maxSeries: options.maxSeries }),
       ...(options.dimension === undefined ? {} : { dimension: options.dimension }),
       ...(options.signals === undefined ? {} : { signals: options.signals }),
@@ -431,10 +433,7 @@ export const layerPartitioned = (config: Pipeline.Config) =>
     Effect.gen(function* () {
       const readiness = yield* Readiness.Readiness
       const kafka = yield* Kafka.KafkaSource
-      const partitioned = Pipeline.makePartitioned(
-        config,
-        yield* hooks
-      )
+      const partitioned = Pipeline.makePartitioned(config, yield* hooks)
       let running = true
       const fiber = yield* partitioned.run.pipe(
         Effect.tapCause((cause) => Effect.logError("the pipeline stopped with an error", cause)),
