@@ -104,10 +104,20 @@ describe("sentinel serve: its own logs, traces and metrics (end to end)", () => 
       assert.isTrue(names().has("POST"), [...names()].join(", "))
       assert.deepStrictEqual([...otlp.services], ["sentinel-e2e"])
 
-      const metrics = await (await fetch(`${server.url}/metrics`)).text()
+      // the gauges are sampled every 2 s: wait for a sample after the first verdicts
+      let metrics = ""
+      await eventually("a sample of the detection lag", async () => {
+        metrics = await (await fetch(`${server.url}/metrics`)).text()
+        return /^sentinel_detection_lag_seconds \d/m.test(metrics)
+      })
       assert.match(metrics, /sentinel_sink_write_seconds_bucket\{[^}]*sink="archive"/)
       assert.match(metrics, /sentinel_anomalies_by_detector_total\{[^}]*severity="(warning|critical)"/)
-      for (const gauge of ["process_resident_memory_bytes", "process_cpu_seconds_total", "sentinel_queue_batches"]) {
+      for (const gauge of [
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
+        "sentinel_queue_batches",
+        "sentinel_detection_lag_seconds"
+      ]) {
         assert.match(metrics, new RegExp(`^${gauge} \\d`, "m"), gauge)
       }
       await sleep(200)

@@ -22,6 +22,7 @@ import {
   OpenApi
 } from "effect/http-api"
 import * as AlertLog from "./AlertLog.ts"
+import * as Auth from "./Auth.ts"
 import { DeadLetterStore } from "./DeadLetters.ts"
 import * as Problem from "./Problem.ts"
 import { Readiness } from "./Readiness.ts"
@@ -452,6 +453,34 @@ export class Validation extends HttpApiMiddleware.Service<Validation>()("@llm-se
 }) {}
 
 /**
+ * Declares the bearer scheme and, on every operation, the scope `Auth.required` asks of it (none for the open
+ * routes), so the OpenAPI document says what the server enforces.
+ */
+const withSecurity = (spec: Record<string, any>): Record<string, any> => {
+  const paths: Record<string, Record<string, Record<string, unknown>>> = spec.paths ?? {}
+  for (const [path, operations] of Object.entries(paths)) {
+    for (const [method, operation] of Object.entries(operations)) {
+      const scope = Auth.required(method, path)
+      operation.security = scope === "open" ? [] : [{ bearer: [scope] }]
+    }
+  }
+  return {
+    ...spec,
+    components: {
+      ...spec.components,
+      securitySchemes: {
+        ...spec.components?.securitySchemes,
+        bearer: {
+          type: "http",
+          scheme: "bearer",
+          description: "An API key (`sentinel hash-key`), required when keys are configured; scopes ingest, read, admin"
+        }
+      }
+    }
+  }
+}
+
+/**
  * The API.
  *
  * @category models
@@ -472,7 +501,9 @@ export class Api extends HttpApi.make("sentinel")
       version: "0.1.0",
       description:
         "Streaming anomaly detection on LLM telemetry. Ingest: POST /v1/events (JSON object, JSON " +
-        "array or NDJSON), answered 202 with `{ accepted, rejected }`."
+        "array or NDJSON), answered 202 with `{ accepted, rejected }`. With API keys configured, requests send " +
+        "`Authorization: Bearer <key>`; each operation names the scope it needs (`admin` has every scope).",
+      transform: withSecurity
     })
   ) {}
 

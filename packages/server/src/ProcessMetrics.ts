@@ -8,7 +8,7 @@
  * @since 0.2.0
  */
 import { monitorEventLoopDelay } from "node:perf_hooks"
-import { EventSource } from "@llm-sentinel/core"
+import { type Detector, EventSource } from "@llm-sentinel/core"
 import { Effect, Layer, Metric, Schedule } from "effect"
 
 const gauges = {
@@ -23,7 +23,22 @@ const gauges = {
   }),
   queue: Metric.gauge("sentinel_queue_batches", {
     description: "batches accepted by ingest that the pipeline has not taken yet"
+  }),
+  lag: Metric.gauge("sentinel_detection_lag_seconds", {
+    description: "wall-clock time minus the event time of the newest point scored (window length included)"
   })
+}
+
+let newestScored = Number.NaN
+
+/**
+ * Sees the scored points of the pipeline (its `onScored` hook) for `sentinel_detection_lag_seconds`.
+ *
+ * @category constructors
+ * @since 0.2.0
+ */
+export const observeScored = (scored: ReadonlyArray<Detector.Scored>): void => {
+  for (const s of scored) if (!(s.point.time <= newestScored)) newestScored = s.point.time
 }
 
 /**
@@ -53,6 +68,7 @@ export const layer: Layer.Layer<never, never, EventSource.EventQueue> = Layer.ef
       yield* Metric.update(gauges.loopMax, delay.max / 1e9)
       delay.reset()
       yield* Metric.update(gauges.queue, yield* queue.size)
+      if (!Number.isNaN(newestScored)) yield* Metric.update(gauges.lag, (Date.now() - newestScored) / 1000)
     })
     yield* sample.pipe(Effect.repeat(Schedule.spaced("2 seconds")), Effect.forkScoped)
   })

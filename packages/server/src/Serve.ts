@@ -189,7 +189,12 @@ const hooks = Effect.gen(function* () {
   const registry = yield* Effect.serviceOption(SeriesRegistry.SeriesRegistry)
   const sinks = yield* Effect.serviceOption(Sinks.ConfiguredSinks)
   return {
-    ...(Option.isSome(registry) ? { onScored: registry.value.observe } : {}),
+    onScored: Option.isSome(registry)
+      ? (scored: ReadonlyArray<Detector.Scored>) => {
+          registry.value.observe(scored)
+          ProcessMetrics.observeScored(scored)
+        }
+      : ProcessMetrics.observeScored,
     ...(Option.isSome(sinks) && sinks.value.takesWindows ? { onWindows: sinks.value.writeWindows } : {})
   }
 })
@@ -586,6 +591,12 @@ const byteSize = (parameter: string, input: string): Effect.Effect<number, Serve
       )
 }
 
+/** The address the server listens on, as a URL (`https://` when it serves TLS). */
+const listening = (server: HttpServer.HttpServer["Service"], options: Options): string => {
+  const url = HttpServer.formatAddress(server.address)
+  return options.tls === undefined ? url : url.replace(/^http:/, "https:")
+}
+
 /**
  * Runs the server until it is interrupted (SIGTERM/SIGINT) or the pipeline fails, then shuts down in order.
  *
@@ -611,7 +622,7 @@ const runBackbone = (options: Options) =>
       const single = yield* Effect.serviceOption(RunningPipeline)
       const partitioned = yield* Effect.serviceOption(RunningPartitioned)
       yield* Effect.logInfo(
-        `sentinel listening on ${HttpServer.formatAddress(server.address)} (store postgres ${pg.url === undefined ? `${pg.host ?? "127.0.0.1"}/${pg.database ?? "postgres"}` : "(url)"} schema ${pg.schema ?? "public"}, ${
+        `sentinel listening on ${listening(server, options)} (store postgres ${pg.url === undefined ? `${pg.host ?? "127.0.0.1"}/${pg.database ?? "postgres"}` : "(url)"} schema ${pg.schema ?? "public"}, ${
           options.kafka === undefined ? "journal source" : `kafka ${options.kafka.topic} group ${options.kafka.groupId}`
         }, window ${Duration.format(Duration.fromInputUnsafe(options.window))})`
       )
@@ -626,7 +637,7 @@ const runEmbedded = (options: Options) =>
     const store = yield* EmbeddedStore.EmbeddedStore
     const server = yield* HttpServer.HttpServer
     yield* Effect.logInfo(
-      `sentinel listening on ${HttpServer.formatAddress(server.address)} (store ${store.path}, window ${Duration.format(
+      `sentinel listening on ${listening(server, options)} (store ${store.path}, window ${Duration.format(
         Duration.fromInputUnsafe(options.window)
       )})`
     )

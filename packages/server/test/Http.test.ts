@@ -526,7 +526,18 @@ describe("health, readiness, schema, errors", () => {
     assert.deepStrictEqual(schema.body, JSON.parse(JSON.stringify(Event.jsonSchema())))
     const openapi = await app.fetch("/openapi.json")
     assert.strictEqual(openapi.status, 200)
-    assert.containsAllKeys(openapi.body.paths, ["/v1/anomalies", "/healthz", "/readyz", "/v1/schema/event"])
+    assert.containsAllKeys(openapi.body.paths, [
+      "/v1/anomalies",
+      "/v1/alerts",
+      "/healthz",
+      "/readyz",
+      "/v1/schema/event"
+    ])
+    // the bearer scheme, and on each operation the scope the server enforces (none on the open routes)
+    assert.strictEqual(openapi.body.components.securitySchemes.bearer.scheme, "bearer")
+    assert.deepStrictEqual(openapi.body.paths["/v1/alerts"].get.security, [{ bearer: ["read"] }])
+    assert.deepStrictEqual(openapi.body.paths["/v1/dead-letters"].get.security, [{ bearer: ["admin"] }])
+    assert.deepStrictEqual(openapi.body.paths["/healthz"].get.security, [])
     await app.close()
   })
 
