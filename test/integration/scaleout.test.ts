@@ -142,6 +142,16 @@ describe("sentinel processes on Kafka + PostgreSQL", () => {
           await run(produce(topic, after))
           const end = await run(endOffsets(topic))
           await eventually("every offset committed to its end", () => allCommitted(group, topic, end), 90_000)
+          // the consumer lag of each owned partition in /metrics, 0 once everything is committed
+          await eventually(
+            "lag 0 on every partition in /metrics",
+            async () => {
+              const text = await (await fetch(`${b.url}/metrics`)).text()
+              const lags = [...text.matchAll(/^sentinel_kafka_lag_records\{[^}]*partition="(\d+)"[^}]*\} (\d+)/gm)]
+              return new Set(lags.map((m) => m[1])).size === 6 && lags.every((m) => m[2] === "0")
+            },
+            20_000
+          )
           await stop(b)
           const c = await counts(schema)
           assert.strictEqual(c.rows, c.ids, "no anomaly stored twice")

@@ -258,6 +258,8 @@ export class KafkaSource extends Context.Service<
     readonly paused: Effect.Effect<{ readonly now: boolean; readonly times: number }>
     /** The group's committed offset of each partition of the topic (`-1` when none). */
     readonly committed: Effect.Effect<ReadonlyArray<number>, KafkaError>
+    /** Records behind of each partition of the topic: its end offset minus the group's position. */
+    readonly lag: Effect.Effect<ReadonlyArray<number>, KafkaError>
     readonly health: Effect.Effect<boolean>
     readonly counters: Counters.Counters
   }
@@ -533,6 +535,10 @@ export const layerSource = (
         },
         catch: kafkaError(`committed offsets of ${config.groupId}`)
       })
+      const lag = Effect.tryPromise({
+        try: async () => ((await consumer.getLag({ topics: [config.topic] })).get(config.topic) ?? []).map(Number),
+        catch: kafkaError(`lag of ${config.groupId}`)
+      })
       const health = Effect.sync(() => consumer.isActive() && stream !== undefined && !stream.closed)
 
       return Context.make(EventSource.PartitionedSource, { partitions: partitionStream }).pipe(
@@ -540,6 +546,7 @@ export const layerSource = (
           assigned: Effect.sync(() => [...(assigned ?? new Set<number>())].sort((a, b) => a - b)),
           paused: Effect.sync(() => ({ now: paused, times: pauses })),
           committed,
+          lag,
           health,
           counters
         })

@@ -34,7 +34,21 @@ import {
   Verdict
 } from "@llm-sentinel/core"
 import { Defaults } from "@llm-sentinel/detectors"
-import { ByteSize, Console, Context, Duration, Effect, Fiber, Layer, Option, Redacted, Result, Schema } from "effect"
+import {
+  ByteSize,
+  Console,
+  Context,
+  Duration,
+  Effect,
+  Fiber,
+  Layer,
+  Metric,
+  Option,
+  Redacted,
+  Result,
+  Schedule,
+  Schema
+} from "effect"
 import { Command, Flag } from "effect/cli"
 import { HttpServer } from "effect/http"
 import type * as Admission from "./Admission.ts"
@@ -399,6 +413,10 @@ export const layer = (options: Options) =>
     })
   )
 
+const kafkaLag = Metric.gauge("sentinel_kafka_lag_records", {
+  description: "records of a partition this instance owns that the group has not committed yet"
+})
+
 /**
  * The running partitioned pipeline of the Kafka mode.
  *
@@ -450,6 +468,20 @@ export const layerPartitioned = (config: Pipeline.Config) =>
         Effect.sync(() => running)
       )
       yield* readiness.register("kafka", kafka.health)
+      // consumer lag of the partitions this instance owns, every 5 s (a failed read keeps the last values)
+      yield* Effect.gen(function* () {
+        const lag = yield* kafka.lag
+        for (const p of yield* kafka.assigned) {
+          const n = lag[p]
+          if (n !== undefined && n >= 0) {
+            yield* Metric.update(Metric.withAttributes(kafkaLag, { partition: String(p) }), n)
+          }
+        }
+      }).pipe(
+        Effect.catch(() => Effect.void),
+        Effect.repeat(Schedule.spaced("5 seconds")),
+        Effect.forkScoped
+      )
       yield* Effect.addFinalizer(() =>
         Effect.gen(function* () {
           yield* Effect.logInfo(`draining partitions ${(yield* partitioned.partitions).join(", ")}`)
