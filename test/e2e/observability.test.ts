@@ -1,4 +1,4 @@
-// End to end: Sentinel's own telemetry. The real binary runs with `observability: { logFormat: json, otlp }`
+// End to end: Sentinel's own telemetry (traces and metrics over OTLP, JSON logs). The real binary runs with `observability: { logFormat: json, otlp }`
 // pointed at a local OTLP/HTTP receiver (node:http, decoding the JSON export requests). After events with a latency
 // incident: the receiver got spans of the HTTP requests, of ingest, of detection batches and of sink writes,
 // under the configured service name; every stdout line is a JSON object with a level, and the alert logged
@@ -25,10 +25,20 @@ interface OtlpSpan {
 const collector = async () => {
   const spans: Array<OtlpSpan> = []
   const services = new Set<string>()
+  const metrics = new Set<string>()
   const server = createServer((req, res) => {
     const chunks: Array<Buffer> = []
     req.on("data", (c: Buffer) => chunks.push(c))
     req.on("end", () => {
+      if (req.url === "/v1/metrics") {
+        const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as {
+          resourceMetrics: Array<{ scopeMetrics: Array<{ metrics: Array<{ name: string }> }> }>
+        }
+        for (const rm of body.resourceMetrics)
+          for (const sm of rm.scopeMetrics) for (const m of sm.metrics) metrics.add(m.name)
+        res.writeHead(200, { "content-type": "application/json" }).end("{}")
+        return
+      }
       const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as {
         resourceSpans: Array<{
           resource: { attributes: Array<{ key: string; value: { stringValue?: string } }> }
@@ -44,7 +54,7 @@ const collector = async () => {
   })
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()))
   const { port } = server.address() as AddressInfo
-  return { url: `http://127.0.0.1:${port}`, spans, services, close: () => server.close() }
+  return { url: `http://127.0.0.1:${port}`, spans, services, metrics, close: () => server.close() }
 }
 
 describe("sentinel serve: its own logs, traces and metrics (end to end)", () => {
@@ -120,6 +130,9 @@ describe("sentinel serve: its own logs, traces and metrics (end to end)", () => 
       ]) {
         assert.match(metrics, new RegExp(`^${gauge} \\d`, "m"), gauge)
       }
+      // the same metrics over OTLP (exported every 10 s)
+      await eventually("metrics over OTLP", async () => otlp.metrics.has("sentinel_events_decoded_total"), 20_000)
+      assert.isTrue(otlp.metrics.has("sentinel_sink_write_seconds"), [...otlp.metrics].join(", "))
       await sleep(200)
       assert.strictEqual((await stop(server)).code, 0, server.output())
 

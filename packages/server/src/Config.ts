@@ -400,7 +400,7 @@ export const Observability = Schema.Struct({
   logFormat: Schema.optionalKey(Schema.Literals(["json", "text"])),
   /** The lowest level logged (default `info`). */
   logLevel: Schema.optionalKey(Schema.Literals(["trace", "debug", "info", "warn", "error"])),
-  /** Export traces over OTLP/HTTP (JSON) to `<endpoint>/v1/traces`. */
+  /** Export traces and metrics over OTLP/HTTP (JSON) to `<endpoint>/v1/traces` and `<endpoint>/v1/metrics`. */
   otlp: Schema.optionalKey(
     Schema.Struct({
       endpoint: Schema.String.check(

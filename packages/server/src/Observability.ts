@@ -5,6 +5,8 @@
  *   `spans`, `fiberId`, `cause`, and `traceId`/`spanId` when the log was written inside a traced span), so a log
  *   line can be joined with its trace; `text` (the default) is Effect's human-readable format. `logLevel` is the
  *   lowest level written (default `info`).
+ * - **Metrics**: with `otlp.endpoint`, every metric of `/metrics` is also exported over OTLP/HTTP (JSON) to
+ *   `<endpoint>/v1/metrics` every 10 seconds.
  * - **Traces**: with `otlp.endpoint`, spans are exported over OTLP/HTTP (JSON) to `<endpoint>/v1/traces` by
  *   Effect's own OTLP exporter (`effect/observability`, batched, flushed at shutdown): one span per HTTP request
  *   (from the HTTP server), per ingest decode (`sentinel.ingest`), per detection batch
@@ -18,7 +20,7 @@
  */
 import { Context, Layer, Logger, Redacted, References, Tracer } from "effect"
 import { FetchHttpClient } from "effect/http"
-import { OtlpSerialization, OtlpTracer } from "effect/observability"
+import { OtlpMetrics, OtlpSerialization, OtlpTracer } from "effect/observability"
 import type * as Config from "./Config.ts"
 
 /**
@@ -52,18 +54,24 @@ export const layer = (config: typeof Config.Observability.Type | undefined): Lay
   const logger = config?.logFormat === "json" ? Logger.layer([jsonLogger]) : Layer.empty
   const level = Layer.succeed(References.MinimumLogLevel, levels[config?.logLevel ?? "info"])
   const otlp = config?.otlp
-  const tracer =
+  const base = otlp === undefined ? "" : otlp.endpoint.replace(/\/+$/, "")
+  const common =
     otlp === undefined
-      ? Layer.empty
-      : OtlpTracer.layer({
-          url: `${otlp.endpoint.replace(/\/+$/, "")}/v1/traces`,
+      ? undefined
+      : {
           resource: { serviceName: otlp.serviceName ?? "sentinel", serviceVersion: "0.2.0" },
           ...(otlp.headers === undefined
             ? {}
             : {
                 headers: Object.fromEntries(Object.entries(otlp.headers).map(([k, v]) => [k, Redacted.value(v)]))
-              }),
-          exportInterval: "1 second"
-        }).pipe(Layer.provide(OtlpSerialization.layerJson), Layer.provide(FetchHttpClient.layer), Layer.orDie)
+              })
+        }
+  const tracer =
+    common === undefined
+      ? Layer.empty
+      : Layer.merge(
+          OtlpTracer.layer({ ...common, url: `${base}/v1/traces`, exportInterval: "1 second" }),
+          OtlpMetrics.layer({ ...common, url: `${base}/v1/metrics`, exportInterval: "10 seconds" })
+        ).pipe(Layer.provide(OtlpSerialization.layerJson), Layer.provide(FetchHttpClient.layer), Layer.orDie)
   return Layer.mergeAll(logger, level, tracer) as Layer.Layer<never>
 }
