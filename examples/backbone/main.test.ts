@@ -46,7 +46,9 @@ describe("backbone example: one pipeline, three ways", () => {
             .sort(),
           ids
         )
-        assert.strictEqual(fromKafka.stats.received, events.length)
+        // at least once: a rebalance (a slow heartbeat on a busy machine) re-reads a partition from its last
+        // commit, so records may be received twice; the anomalies above are still exactly the same ids
+        assert.isAtLeast(fromKafka.stats.received, events.length)
       }).pipe(Effect.scoped),
     120_000
   )
