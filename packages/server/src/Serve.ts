@@ -702,12 +702,14 @@ export const fromConfig = (config: Config.Config): Effect.Effect<Options, ServeC
     const p = config.pipeline ?? {}
     const size = (parameter: string, v: string | number | undefined, fallback: number) =>
       v === undefined ? Effect.succeed(fallback) : byteSize(parameter, String(v))
-    const minMs =
-      limits.minTimestamp === undefined ? defaults.timeBounds.minMs : Event.parseIsoDateTime(limits.minTimestamp)
-    if (minMs === undefined) {
+    const bounds = Event.timeBounds({
+      ...(limits.minTimestamp === undefined ? {} : { min: limits.minTimestamp }),
+      ...(limits.maxFuture === undefined ? {} : { maxFuture: limits.maxFuture as Duration.Input })
+    })
+    if (Result.isFailure(bounds)) {
       return yield* new ServeConfigError({
-        parameter: "limits.minTimestamp",
-        message: `expected an ISO 8601 date-time with a time zone, got ${JSON.stringify(limits.minTimestamp)}`
+        parameter: bounds.failure.parameter === "min" ? "limits.minTimestamp" : "limits.maxFuture",
+        message: bounds.failure.message
       })
     }
     const host = server.host ?? defaults.host
@@ -738,13 +740,7 @@ export const fromConfig = (config: Config.Config): Effect.Effect<Options, ServeC
       },
       journalMaxBytes: yield* size("limits.journalMax", limits.journalMax, defaults.journalMaxBytes),
       journalSegmentBytes: yield* size("limits.journalSegment", limits.journalSegment, defaults.journalSegmentBytes),
-      timeBounds: {
-        minMs,
-        maxFutureMs:
-          limits.maxFuture === undefined
-            ? defaults.timeBounds.maxFutureMs
-            : Duration.toMillis(Duration.fromInputUnsafe(limits.maxFuture as Duration.Input))
-      },
+      timeBounds: bounds.success,
       maxEmptyWindows: limits.maxEmptyWindows ?? defaults.maxEmptyWindows,
       corsOrigins: server.corsOrigins ?? [],
       allowedHosts: server.allowedHosts ?? [],
