@@ -120,6 +120,18 @@ describe("Config", () => {
     }).pipe(Effect.provide(NodeServices.layer))
   )
 
+  it.effect("time bounds of the configuration: a bad one names its key", () =>
+    Effect.gen(function* () {
+      const ok = yield* Serve.fromConfig(
+        yield* Config.decode({ limits: { minTimestamp: "2020-01-01T00:00:00Z", maxFuture: "2 hours" } })
+      )
+      assert.deepStrictEqual(ok.timeBounds, { minMs: Date.UTC(2020, 0, 1), maxFutureMs: 7_200_000 })
+      // the Schema refuses a date without a time zone before serve sees it
+      const bad = yield* Effect.flip(Config.decode({ limits: { minTimestamp: "2020-01-01" } }))
+      assert.strictEqual(bad.issues[0]?.path, "limits.minTimestamp")
+    })
+  )
+
   it.effect("without a file the embedded default runs exactly as with the flags' defaults", () =>
     Effect.gen(function* () {
       const config = yield* ConfigLoad.load(noFlags, {})
