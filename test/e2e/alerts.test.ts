@@ -60,7 +60,9 @@ const readSse = async (
   url: string,
   headers: Record<string, string>,
   until: (got: ReadonlyArray<Sse>) => boolean,
-  timeoutMs = 30_000
+  timeoutMs = 30_000,
+  /** Called once the stream's first bytes arrived (the server subscribes before it sends them). */
+  onOpen: () => void = () => {}
 ): Promise<Array<Sse>> => {
   const controller = new AbortController()
   const timer = setTimeout(() => controller.abort(), timeoutMs)
@@ -76,6 +78,7 @@ const readSse = async (
       const { value, done } = await reader.read()
       if (done) break
       buffer += decoder.decode(value, { stream: true })
+      onOpen()
       let end = buffer.indexOf("\n\n")
       while (end >= 0) {
         const block = buffer.slice(0, end)
@@ -208,10 +211,18 @@ describe("sentinel serve: alerts (end to end)", () => {
       assert.isUndefined(((await otlp.json()) as { partialSuccess?: unknown }).partialSuccess)
 
       // a live SSE client from the start, before any alert
-      const live = readSse(`${server.url}/v1/stream/alerts`, bearer(readKey), (got) =>
-        got.some((e) => e.data._tag === "resolved")
+      let onSubscribed: () => void = () => {}
+      const subscribed = new Promise<void>((resolve) => {
+        onSubscribed = resolve
+      })
+      const live = readSse(
+        `${server.url}/v1/stream/alerts`,
+        bearer(readKey),
+        (got) => got.some((e) => e.data._tag === "resolved"),
+        60_000,
+        () => onSubscribed()
       )
-      await sleep(300)
+      await subscribed
       await postNdjson(server.url, workload())
       // a later event closes the windows after the spike, so the alert resolves
       await postNdjson(server.url, [
