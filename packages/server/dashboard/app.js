@@ -161,7 +161,15 @@ const openStream = async () => {
   source.addEventListener("alert", (e) => {
     lastEventId = e.lastEventId
     const ev = JSON.parse(e.data)
-    showAlert(alertItem(ev._tag ?? ev.kind, ev.alert))
+    if (ev._tag === "storm") {
+      // a storm summary concerns every series: a line of its own, nothing to select
+      const li = el("li", "warning")
+      li.append(el("strong", "", `storm · ${ev.suppressed} alerts suppressed`))
+      li.append(el("div", "meta", new Date(ev.time).toISOString()))
+      showAlert(li)
+      return
+    }
+    showAlert(alertItem(ev._tag, ev.alert))
     void loadChart()
   })
   // a stream token is checked when the stream opens: after it expired, a reconnect needs a new one
