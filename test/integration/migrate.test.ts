@@ -17,7 +17,7 @@ describe("sentinel migrate / serve --kafka-brokers", () => {
       yield* Cli.run(["migrate", "--postgres", url, "--postgres-schema", schema])
       const sql = yield* SqlClient.SqlClient
       const rows = yield* sql<{ n: number }>`SELECT count(*)::int4 AS n FROM ${sql(schema)}.sentinel_migrations`
-      assert.strictEqual(rows[0]?.n, 5)
+      assert.strictEqual(rows[0]?.n, 6)
     }).pipe(Effect.provide(admin), Effect.provide(NodeServices.layer), Effect.scoped)
   )
 

@@ -2,8 +2,8 @@
 // store passes), migrations (versioned, idempotent, concurrent starts), alert events stored once, dead letters.
 import { assert, describe, it } from "@effect/vitest"
 import { Postgres } from "@llm-sentinel/adapters"
-import { type Alert, AlertSink, DeadLetterSink } from "@llm-sentinel/core"
-import { Effect, Layer } from "effect"
+import { type Alert, AlertSink, DeadLetterSink, StateStore } from "@llm-sentinel/core"
+import { Context, Effect, Layer, Option } from "effect"
 import { SqlClient } from "effect/sql"
 import * as AlertLog from "../../packages/server/src/AlertLog.ts"
 import { alertLogCompliance } from "../compliance/alertlog.ts"
@@ -15,6 +15,50 @@ storeCompliance("postgres", () => freshStore("compliance"))
 alertLogCompliance("postgres", () => AlertLog.layerPostgres.pipe(Layer.provide(freshStore("alertlog"))))
 
 describe("Postgres", () => {
+  it.effect(
+    "partition state is fenced: after another instance restored a partition, the old owner cannot write it",
+    () =>
+      Effect.gen(function* () {
+        const schema = newSchema("fence")
+        yield* Effect.addFinalizer(() => dropSchema(schema))
+        const store = (layer: Layer.Layer<StateStore.StateStore, unknown>) =>
+          Effect.map(Layer.build(layer), (ctx) => Context.get(ctx, StateStore.StateStore))
+        const a = yield* store(Postgres.layer({ ...pgBase, schema }))
+        const b = yield* store(Postgres.layer({ ...pgBase, schema }))
+        const p3 = (k: string) => `partition/3/${k}`
+        // instance a owns partition 3: it restores it, then checkpoints
+        yield* a.entries(p3("detector/"))
+        yield* a.setMany([[p3("detector/mad/s"), "a1"]])
+        // a rebalance gives partition 3 to b, which restores it (what a wrote is there)
+        assert.deepStrictEqual(yield* b.entries(p3("detector/")), [[p3("detector/mad/s"), "a1"]])
+        yield* b.setMany([[p3("detector/mad/s"), "b1"]])
+        // a, still running after losing the partition, tries to checkpoint it: refused, whole transaction
+        const late = yield* Effect.flip(
+          a.setMany([
+            [p3("detector/mad/s"), "a2"],
+            ["global/key", "x"]
+          ])
+        )
+        assert.strictEqual(late.reason, "Rejected")
+        assert.isFalse(late.isRetryable)
+        assert.match(late.message, /partition 3 was claimed by .* \(epoch 2; this instance holds 1\)/)
+        assert.deepStrictEqual(yield* b.get(p3("detector/mad/s")), Option.some("b1"))
+        assert.deepStrictEqual(yield* b.get("global/key"), Option.none())
+        // the partitions a still owns, and keys outside partitions, are written as before
+        yield* a.entries("partition/4/detector/")
+        yield* a.setMany([
+          ["partition/4/detector/mad/s", "a"],
+          ["global/key", "x"]
+        ])
+        assert.deepStrictEqual(yield* b.get("partition/4/detector/mad/s"), Option.some("a"))
+        // when a gets partition 3 back, it claims it again and writes
+        yield* a.entries(p3("detector/"))
+        yield* a.setMany([[p3("detector/mad/s"), "a3"]])
+        assert.deepStrictEqual(yield* b.get(p3("detector/mad/s")), Option.some("a3"))
+        assert.strictEqual((yield* Effect.flip(b.setMany([[p3("x"), "b"]]))).reason, "Rejected")
+      }).pipe(Effect.scoped)
+  )
+
   it.effect("migrations are versioned and idempotent, also when two instances start at once", () =>
     Effect.gen(function* () {
       const schema = newSchema("migrate")
@@ -48,6 +92,7 @@ describe("Postgres", () => {
           "anomalies",
           "checkpoints",
           "dead_letters",
+          "partition_owners",
           "sentinel_migrations",
           "source_positions"
         ]

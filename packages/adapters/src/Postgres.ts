@@ -17,9 +17,16 @@
  * Source positions are checkpoint rows (written in the same transaction as the states they belong to); the view
  * `source_positions` shows them per partition.
  *
+ * Partition state is fenced (`partition_owners`, migration 6): restoring a partition claims it with the next
+ * epoch, and a checkpoint write of a partition checks, in its transaction and under the owner row's lock, that
+ * this store's claim is still the latest. An instance that lost a partition in a rebalance but still runs (a long
+ * pause) gets a non-retryable `StoreError` (`Rejected`) instead of overwriting the new owner's state; its pipeline
+ * stops, and the process restarts and rejoins the group.
+ *
  * @since 0.1.0
  */
-import { createHash } from "node:crypto"
+import { createHash, randomBytes } from "node:crypto"
+import { hostname } from "node:os"
 import { PgClient } from "@effect/sql-pg"
 import {
   type Alert,
@@ -238,6 +245,19 @@ WHERE key = 'source/position' OR key LIKE 'partition/%/source/position'`
       "CREATE UNIQUE INDEX alert_events_by_seq ON alert_events (seq)",
       "CREATE INDEX alerts_by_opened ON alerts (opened_at DESC, id DESC)"
     ]
+  },
+  {
+    id: 6,
+    name: "partition_owners",
+    statements: [
+      // who owns each partition's state, and since which claim: a checkpoint write of an older claim is refused
+      `CREATE TABLE partition_owners (
+  partition TEXT COLLATE "C" PRIMARY KEY,
+  owner TEXT NOT NULL,
+  epoch BIGINT NOT NULL,
+  claimed_at DOUBLE PRECISION NOT NULL
+)`
+    ]
   }
 ]
 
@@ -430,6 +450,13 @@ const toAnomaly = (r: Row): Anomaly.Anomaly => ({
   detectedAt: Number(r.detected_at)
 })
 
+/** The partition a checkpoint key belongs to (`partition/<id>/…`), if any. */
+const partitionOfKey = (key: string): string | undefined => {
+  if (!key.startsWith("partition/")) return undefined
+  const end = key.indexOf("/", 10)
+  return end < 0 ? undefined : key.slice(10, end)
+}
+
 const chunks = <A>(xs: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
   const out: Array<ReadonlyArray<A>> = []
   for (let i = 0; i < xs.length; i += size) out.push(xs.slice(i, i + size))
@@ -458,7 +485,7 @@ const deadLetterId = (r: Event.Rejected, payload: string): string =>
     .slice(0, 32)
 
 const make = (sql: SqlClient.SqlClient, counters: Counters.Counters) => {
-  const guarded = <A>(operation: string, rows: number, eff: Effect.Effect<A, SqlError.SqlError>) =>
+  const guarded = <A>(operation: string, rows: number, eff: Effect.Effect<A, SqlError.SqlError | PostgresError>) =>
     counters.add("received", rows).pipe(
       Effect.andThen(eff),
       Effect.tap(() => counters.add("sent", rows)),
@@ -539,6 +566,52 @@ const make = (sql: SqlClient.SqlClient, counters: Counters.Counters) => {
       }).pipe(Effect.mapError(toStore))
   }
 
+  // Fencing of partition state: restoring a partition (the read of `partition/<id>/detector/`) claims it with the
+  // next epoch; a checkpoint write of a partition this store claimed checks, in its transaction and under the
+  // owner row's lock, that the claim is still the latest. So an instance that lost a partition in a rebalance
+  // but still runs (a long pause, a partition of the network) cannot overwrite the new owner's state.
+  const owner = `${hostname()}/${process.pid}/${randomBytes(4).toString("hex")}`
+  const claims = new Map<string, number>()
+  const claim = (partition: string) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      guarded(
+        `claim partition ${partition}`,
+        1,
+        sql<{ epoch: unknown }>`INSERT INTO partition_owners (partition, owner, epoch, claimed_at)
+          VALUES (${partition}, ${owner}, 1, ${now})
+          ON CONFLICT (partition) DO UPDATE SET owner = excluded.owner, epoch = partition_owners.epoch + 1,
+            claimed_at = excluded.claimed_at
+          RETURNING epoch`
+      )
+    ).pipe(
+      Effect.tap((rows) => Effect.sync(() => claims.set(partition, Number(rows[0]?.epoch ?? 0)))),
+      Effect.asVoid
+    )
+  const fence = (keys: Iterable<string>) =>
+    Effect.gen(function* () {
+      const mine = new Set<string>()
+      for (const k of keys) {
+        const p = partitionOfKey(k)
+        if (p !== undefined && claims.has(p)) mine.add(p)
+      }
+      for (const p of mine) {
+        const rows = yield* sql<{ owner: string; epoch: unknown }>`SELECT owner, epoch FROM partition_owners
+          WHERE partition = ${p} FOR UPDATE`
+        const held = claims.get(p)!
+        const current = Number(rows[0]?.epoch ?? 0)
+        if (current !== held) {
+          return yield* Effect.fail(
+            new PostgresError({
+              operation: "write checkpoints",
+              reason: new AdapterError.Rejected({
+                message: `partition ${p} was claimed by ${rows[0]?.owner ?? "another instance"} (epoch ${current}; this instance holds ${held}): its checkpoint is not written`
+              })
+            })
+          )
+        }
+      }
+    })
+
   const stateStore: StateStore.StateStore["Service"] = {
     get: (key) =>
       guarded("read checkpoint", 0, sql<{ value: string }>`SELECT value FROM checkpoints WHERE key = ${key}`).pipe(
@@ -555,16 +628,19 @@ const make = (sql: SqlClient.SqlClient, counters: Counters.Counters) => {
           `write ${last.size} checkpoints`,
           last.size,
           sql.withTransaction(
-            Effect.forEach(
-              chunks([...last], 5000),
-              (part) => {
-                const rows = part.map(([key, value]) => ({ key, value, updated_at: now }))
-                return Arr.isArrayNonEmpty(rows)
-                  ? Effect.asVoid(sql`INSERT INTO checkpoints ${sql.insert(rows)}
+            Effect.andThen(
+              fence(last.keys()),
+              Effect.forEach(
+                chunks([...last], 5000),
+                (part) => {
+                  const rows = part.map(([key, value]) => ({ key, value, updated_at: now }))
+                  return Arr.isArrayNonEmpty(rows)
+                    ? Effect.asVoid(sql`INSERT INTO checkpoints ${sql.insert(rows)}
                       ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`)
-                  : Effect.void
-              },
-              { discard: true }
+                    : Effect.void
+                },
+                { discard: true }
+              )
             )
           )
         )
@@ -584,16 +660,21 @@ const make = (sql: SqlClient.SqlClient, counters: Counters.Counters) => {
         Effect.map((rows) => rows.map((r) => r.key)),
         Effect.mapError(toStore)
       ),
-    entries: (prefix) =>
-      guarded(
-        "read checkpoints",
-        0,
-        sql<{ key: string; value: string }>`SELECT key, value FROM checkpoints
+    entries: (prefix) => {
+      const restoring = /^partition\/([^/]+)\/detector\/$/.exec(prefix)?.[1]
+      return (restoring === undefined ? Effect.void : claim(restoring)).pipe(
+        Effect.andThen(
+          guarded(
+            "read checkpoints",
+            0,
+            sql<{ key: string; value: string }>`SELECT key, value FROM checkpoints
           WHERE key LIKE ${likePrefix(prefix)} ORDER BY key`
-      ).pipe(
+          )
+        ),
         Effect.map((rows) => rows.map((r) => [r.key, r.value] as const)),
         Effect.mapError(toStore)
       )
+    }
   }
 
   const recordAlertEvents = (events: ReadonlyArray<Alert.AlertEvent>) =>
