@@ -14,7 +14,7 @@ import { join } from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Scope } from "effect"
 import { type Receiver, receiver } from "../integration/receiver.ts"
-import { eventually, kill, killAll, mulberry32, sleep, start, stop } from "./sentinel.ts"
+import { eventually, kill, killAll, postNdjson, sleep, spikeWorkload, start, stop } from "./sentinel.ts"
 
 const T0 = Date.UTC(2026, 10, 26, 12, 0, 0)
 const secret = "e2e-webhook-secret"
@@ -26,28 +26,6 @@ const bearer = (key: string) => ({ authorization: `Bearer ${key}` })
 const get = (url: string, key = readKey) => fetch(url, { headers: bearer(key) })
 
 afterAll(() => killAll())
-
-const postNdjson = async (url: string, events: ReadonlyArray<Record<string, unknown>>) => {
-  for (let i = 0; i < events.length; i += 2000) {
-    const body = `${events
-      .slice(i, i + 2000)
-      .map((e) => JSON.stringify(e))
-      .join("\n")}\n`
-    for (;;) {
-      const res = await fetch(`${url}/v1/events`, {
-        method: "POST",
-        headers: { "content-type": "application/x-ndjson", ...bearer(ingestKey) },
-        body
-      })
-      if (res.status === 429) {
-        await sleep(200)
-        continue
-      }
-      assert.strictEqual(res.status, 202, await res.clone().text())
-      break
-    }
-  }
-}
 
 interface Sse {
   readonly id: number
@@ -104,24 +82,7 @@ const readSse = async (
   return got
 }
 
-const workload = () => {
-  const random = mulberry32(11)
-  const events: Array<Record<string, unknown>> = []
-  for (let s = 0; s < 30 * 60; s++) {
-    for (const service of ["chat", "search"]) {
-      const spike = service === "search" && s >= 25 * 60 && s < 25 * 60 + 30
-      events.push({
-        timestamp: T0 + s * 1000,
-        service,
-        model: "gpt-4o",
-        latencyMs: Math.round(spike ? 3000 + random() * 100 : 480 + random() * 40),
-        inputTokens: 200,
-        outputTokens: 300
-      })
-    }
-  }
-  return events
-}
+const workload = () => spikeWorkload({ t0: T0, services: ["chat", "search"], spiked: ["search"], seed: 11 })
 
 describe("sentinel serve: alerts (end to end)", () => {
   it("routes alerts to webhooks, lists them, streams them over SSE with resume, and delivers each once across a restart", async () => {
@@ -223,12 +184,16 @@ describe("sentinel serve: alerts (end to end)", () => {
         () => onSubscribed()
       )
       await subscribed
-      await postNdjson(server.url, workload())
+      await postNdjson(server.url, workload(), bearer(ingestKey))
       // a later event closes the windows after the spike, so the alert resolves
-      await postNdjson(server.url, [
-        { timestamp: T0 + 40 * 60_000, service: "search", model: "gpt-4o", latencyMs: 500 },
-        { timestamp: T0 + 40 * 60_000, service: "chat", model: "gpt-4o", latencyMs: 500 }
-      ])
+      await postNdjson(
+        server.url,
+        [
+          { timestamp: T0 + 40 * 60_000, service: "search", model: "gpt-4o", latencyMs: 500 },
+          { timestamp: T0 + 40 * 60_000, service: "chat", model: "gpt-4o", latencyMs: 500 }
+        ],
+        bearer(ingestKey)
+      )
       const streamed = await live
       const opened = streamed.find((e) => e.data._tag === "opened")
       assert.isDefined(opened, JSON.stringify(streamed))

@@ -7,33 +7,11 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { eventually, killAll, mulberry32, start, stop } from "./sentinel.ts"
+import { eventually, killAll, mulberry32, postNdjson, start, stop } from "./sentinel.ts"
 
 const T0 = Date.UTC(2026, 10, 26, 12, 0, 0)
 
 afterAll(() => killAll())
-
-const postNdjson = async (url: string, events: ReadonlyArray<Record<string, unknown>>) => {
-  for (let i = 0; i < events.length; i += 2000) {
-    const body = `${events
-      .slice(i, i + 2000)
-      .map((e) => JSON.stringify(e))
-      .join("\n")}\n`
-    for (;;) {
-      const res = await fetch(`${url}/v1/events`, {
-        method: "POST",
-        headers: { "content-type": "application/x-ndjson" },
-        body
-      })
-      if (res.status === 429) {
-        await new Promise((r) => setTimeout(r, 200))
-        continue
-      }
-      assert.strictEqual(res.status, 202, await res.clone().text())
-      break
-    }
-  }
-}
 
 describe("sentinel serve: query API (end to end)", () => {
   it("lists live series with warm-up and points from the real pipeline; errors are problem documents; OpenAPI covers every route", async () => {

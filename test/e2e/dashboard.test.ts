@@ -9,34 +9,12 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { chromium } from "playwright-core"
-import { killAll, mulberry32, root, start, stop } from "./sentinel.ts"
+import { killAll, mulberry32, postNdjson, root, start, stop } from "./sentinel.ts"
 
 const T0 = Date.UTC(2026, 10, 26, 12, 0, 0)
 const executablePath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium"
 
 afterAll(() => killAll())
-
-const postNdjson = async (url: string, events: ReadonlyArray<Record<string, unknown>>) => {
-  for (let i = 0; i < events.length; i += 2000) {
-    const body = `${events
-      .slice(i, i + 2000)
-      .map((e) => JSON.stringify(e))
-      .join("\n")}\n`
-    for (;;) {
-      const res = await fetch(`${url}/v1/events`, {
-        method: "POST",
-        headers: { "content-type": "application/x-ndjson" },
-        body
-      })
-      if (res.status === 429) {
-        await new Promise((r) => setTimeout(r, 200))
-        continue
-      }
-      assert.strictEqual(res.status, 202, await res.clone().text())
-      break
-    }
-  }
-}
 
 describe("dashboard (headless Chromium)", () => {
   it("shows the empty state, then live series, the alert and the anomaly marker without a reload", async () => {

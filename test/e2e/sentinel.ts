@@ -182,3 +182,63 @@ export const post = async (
   }
   return { status: res.status, headers: res.headers, text, json, ms: performance.now() - started }
 }
+
+/**
+ * POSTs events to `/v1/events` as NDJSON in bodies of `batch` events, waiting and retrying on 429, and fails on any
+ * other status than 202.
+ */
+export const postNdjson = async (
+  url: string,
+  events: ReadonlyArray<Record<string, unknown>>,
+  headers: Record<string, string> = {},
+  batch = 2000
+) => {
+  for (let i = 0; i < events.length; i += batch) {
+    const body = `${events
+      .slice(i, i + batch)
+      .map((e) => JSON.stringify(e))
+      .join("\n")}\n`
+    for (;;) {
+      const res = await fetch(`${url}/v1/events`, {
+        method: "POST",
+        headers: { "content-type": "application/x-ndjson", ...headers },
+        body
+      })
+      if (res.status === 429) {
+        await sleep(200)
+        continue
+      }
+      if (res.status !== 202) throw new Error(`POST /v1/events answered ${res.status}: ${await res.text()}`)
+      break
+    }
+  }
+}
+
+/**
+ * Thirty minutes of one event per second per service from `t0` (latency ~500 ms with noise), and a latency spike
+ * (~3 s for 30 s) at minute 25 on the services in `spiked`.
+ */
+export const spikeWorkload = (options: {
+  readonly t0: number
+  readonly services: ReadonlyArray<string>
+  readonly spiked: ReadonlyArray<string>
+  readonly seed: number
+  readonly model?: string
+}): Array<Record<string, unknown>> => {
+  const random = mulberry32(options.seed)
+  const events: Array<Record<string, unknown>> = []
+  for (let s = 0; s < 30 * 60; s++) {
+    for (const service of options.services) {
+      const spike = options.spiked.includes(service) && s >= 25 * 60 && s < 25 * 60 + 30
+      events.push({
+        timestamp: options.t0 + s * 1000,
+        service,
+        model: options.model ?? "gpt-4o",
+        latencyMs: Math.round(spike ? 3000 + random() * 100 : 480 + random() * 40),
+        inputTokens: 200,
+        outputTokens: 300
+      })
+    }
+  }
+  return events
+}
