@@ -553,6 +553,55 @@ export const parseTime = (raw: string): number | undefined => {
   return Event.parseIsoDateTime(s)
 }
 
+/** Filters given as 1 to 256 characters: each valid one is set on `out`, each other one is an error. */
+const textParams = <K extends string>(
+  errors: Array<FieldError>,
+  q: { readonly [N in K]?: string | undefined },
+  names: ReadonlyArray<K>,
+  out: { [N in K]?: string }
+): void => {
+  for (const name of names) {
+    const v = q[name]
+    if (v === undefined) continue
+    if (v.length === 0 || v.length > 256) errors.push({ path: name, message: "expected 1 to 256 characters" })
+    else out[name] = v
+  }
+}
+
+/** `since` (inclusive) and `until` (exclusive) as ISO 8601 date-times or epoch ms, `until ≥ since`. */
+const timeParams = (
+  errors: Array<FieldError>,
+  q: { readonly since?: string | undefined; readonly until?: string | undefined },
+  out: { since?: number; until?: number }
+): void => {
+  for (const name of ["since", "until"] as const) {
+    const v = q[name]
+    if (v === undefined) continue
+    const t = parseTime(v)
+    if (t === undefined) {
+      errors.push({
+        path: name,
+        message: `expected an ISO 8601 date-time with a time zone or epoch milliseconds, got ${JSON.stringify(v)}`
+      })
+    } else out[name] = t
+  }
+  if (out.since !== undefined && out.until !== undefined && out.until < out.since) {
+    errors.push({ path: "until", message: "expected until ≥ since" })
+  }
+}
+
+/** A `cursor` that `valid` accepts (the `next` of a previous page). */
+const cursorParam = (
+  errors: Array<FieldError>,
+  raw: string | undefined,
+  valid: (cursor: string) => boolean,
+  out: { cursor?: string }
+): void => {
+  if (raw === undefined) return
+  if (valid(raw)) out.cursor = raw
+  else errors.push({ path: "cursor", message: "expected the `next` value of a previous page" })
+}
+
 /**
  * Validates the query string of `GET /v1/anomalies` into a store query; every problem names its parameter.
  *
@@ -578,37 +627,10 @@ export const parseQuery = (
     }
   }
   const out: { -readonly [K in keyof AnomalyStore.Query]: AnomalyStore.Query[K] } = { limit: 100 }
-  for (const name of ["service", "model", "metric", "detector"] as const) {
-    const v = q[name]
-    if (v === undefined) continue
-    if (v.length === 0 || v.length > 256) errors.push({ path: name, message: "expected 1 to 256 characters" })
-    else out[name] = v
-  }
-  for (const name of ["since", "until"] as const) {
-    const v = q[name]
-    if (v === undefined) continue
-    const t = parseTime(v)
-    if (t === undefined) {
-      errors.push({
-        path: name,
-        message: `expected an ISO 8601 date-time with a time zone or epoch milliseconds, got ${JSON.stringify(v)}`
-      })
-    } else out[name] = t
-  }
-  if (q.limit !== undefined) {
-    const n = /^\d+$/.test(q.limit) ? Number(q.limit) : Number.NaN
-    if (!Number.isInteger(n) || n < 1 || n > 1000) {
-      errors.push({ path: "limit", message: `expected an integer from 1 to 1000, got ${JSON.stringify(q.limit)}` })
-    } else out.limit = n
-  }
-  if (q.cursor !== undefined) {
-    if (AnomalyStore.decodeCursor(q.cursor) === undefined) {
-      errors.push({ path: "cursor", message: "expected the `next` value of a previous page" })
-    } else out.cursor = q.cursor
-  }
-  if (out.since !== undefined && out.until !== undefined && out.until < out.since) {
-    errors.push({ path: "until", message: "expected until ≥ since" })
-  }
+  textParams(errors, q, ["service", "model", "metric", "detector"], out)
+  timeParams(errors, q, out)
+  out.limit = intParam(errors, "limit", q.limit, 1, 1000, 100)
+  cursorParam(errors, q.cursor, (c) => AnomalyStore.decodeCursor(c) !== undefined, out)
   return errors.length > 0 ? { _tag: "Invalid", errors } : { _tag: "Ok", query: out }
 }
 
@@ -631,12 +653,7 @@ export const parseAlertsQuery = (
     if (q.status === "open" || q.status === "resolved") out.status = q.status
     else errors.push({ path: "status", message: `expected open or resolved, got ${JSON.stringify(q.status)}` })
   }
-  for (const name of ["service", "model", "metric"] as const) {
-    const v = q[name]
-    if (v === undefined) continue
-    if (v.length === 0 || v.length > 256) errors.push({ path: name, message: "expected 1 to 256 characters" })
-    else out[name] = v
-  }
+  textParams(errors, q, ["service", "model", "metric"], out)
   if (q.severity !== undefined) {
     if (q.severity === "info" || q.severity === "warning" || q.severity === "critical") out.severity = q.severity
     else {
@@ -646,26 +663,9 @@ export const parseAlertsQuery = (
       })
     }
   }
-  for (const name of ["since", "until"] as const) {
-    const v = q[name]
-    if (v === undefined) continue
-    const t = parseTime(v)
-    if (t === undefined) {
-      errors.push({
-        path: name,
-        message: `expected an ISO 8601 date-time with a time zone or epoch milliseconds, got ${JSON.stringify(v)}`
-      })
-    } else out[name] = t
-  }
+  timeParams(errors, q, out)
   out.limit = intParam(errors, "limit", q.limit, 1, 1000, 100)
-  if (q.cursor !== undefined) {
-    if (AlertLog.decodeCursor(q.cursor) === undefined) {
-      errors.push({ path: "cursor", message: "expected the `next` value of a previous page" })
-    } else out.cursor = q.cursor
-  }
-  if (out.since !== undefined && out.until !== undefined && out.until < out.since) {
-    errors.push({ path: "until", message: "expected until ≥ since" })
-  }
+  cursorParam(errors, q.cursor, (c) => AlertLog.decodeCursor(c) !== undefined, out)
   return errors.length > 0 ? { _tag: "Invalid", errors } : { _tag: "Ok", query: out }
 }
 
