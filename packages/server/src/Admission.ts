@@ -41,6 +41,12 @@ export class Admission extends Context.Service<
     readonly tryAcquire: (events: number, bytes: number) => boolean
     readonly release: (events: number, bytes: number) => void
     readonly inFlight: () => { readonly events: number; readonly bytes: number }
+    /**
+     * Completes at the next `release` (or when `timeoutMs` have passed): a request that does not fit waits here
+     * for room instead of being refused at once, so a short backlog is absorbed by latency, not by 429s that make
+     * clients sleep for their `Retry-After` while the server idles.
+     */
+    readonly awaitRelease: (timeoutMs: number) => Effect.Effect<void>
   }
 >()("@llm-sentinel/server/Admission") {}
 
@@ -77,6 +83,14 @@ export const layer = (limits: Partial<Limits> = {}): Layer.Layer<Admission> =>
     const l: Limits = { ...defaults, ...limits }
     let events = 0
     let bytes = 0
+    const waiters = new Set<() => void>()
+    const released = Effect.callback<void>((resume) => {
+      const wake = () => resume(Effect.void)
+      waiters.add(wake)
+      return Effect.sync(() => void waiters.delete(wake))
+    })
+    const awaitRelease = (timeoutMs: number): Effect.Effect<void> =>
+      Effect.asVoid(Effect.timeoutOption(released, Math.max(0, timeoutMs)))
     return {
       limits: l,
       tryAcquire: (e, b) => {
@@ -90,7 +104,13 @@ export const layer = (limits: Partial<Limits> = {}): Layer.Layer<Admission> =>
       release: (e, b) => {
         events = Math.max(0, events - e)
         bytes = Math.max(0, bytes - b)
+        if (waiters.size > 0) {
+          const woken = [...waiters]
+          waiters.clear()
+          for (const wake of woken) wake()
+        }
       },
-      inFlight: () => ({ events, bytes })
+      inFlight: () => ({ events, bytes }),
+      awaitRelease
     }
   })

@@ -43,6 +43,7 @@ import {
   Context,
   type Duration,
   Effect,
+  Exit,
   Layer,
   Option,
   Queue,
@@ -643,23 +644,93 @@ export const layerSource = (
               })
           )
         )
+      // Group commit: the batches offered with `tryOffer` while one event-loop turn runs (concurrent requests) are
+      // journaled as one record and queued as one batch, so many small requests cost one write and one pass of
+      // the pipeline, not one each. Each request still gets its answer only once the group is on disk.
+      let group: Group | undefined
+      const flush = () => {
+        const g = group
+        group = undefined
+        if (g === undefined) return
+        // append and queue in one synchronous step: no other fiber can fill the queue in between
+        const outcome: Effect.Effect<boolean, SourceError.SourceError> = Queue.isFullUnsafe(queue)
+          ? Effect.succeed(false)
+          : Exit.match(Effect.runSyncExit(journaled(merge(g.batches))), {
+              onSuccess: (b) => Effect.succeed(Queue.offerUnsafe(queue, b)),
+              onFailure: (cause) => Effect.failCause(cause)
+            })
+        for (const resume of g.waiters) resume(outcome)
+      }
+      yield* Effect.addFinalizer(() => Effect.sync(flush))
+      const grouped = (batch: EventSource.SourceBatch) =>
+        Effect.callback<boolean, SourceError.SourceError>((resume) => {
+          if (group !== undefined && group.events + batch.events.length > maxGroupEvents) flush()
+          if (group === undefined) {
+            group = { batches: [], waiters: [], events: 0 }
+            setImmediate(flush)
+          }
+          group.batches.push(batch)
+          group.waiters.push(resume)
+          group.events += batch.events.length
+        })
       return Context.make(EventSource.EventSource, { batches: Stream.concat(replay, Stream.fromQueue(queue)) }).pipe(
         Context.add(EventSource.EventQueue, {
           offer: (batch) =>
-            journaled(batch).pipe(
+            Effect.sync(flush).pipe(
+              Effect.andThen(journaled(batch)),
               Effect.flatMap((b) => Queue.offer(queue, b)),
               Effect.asVoid
             ),
           tryOffer: (batch) =>
             Effect.suspend(() =>
-              Queue.isFullUnsafe(queue)
+              // nothing waiting and full: refuse at once; otherwise the group decides when it is written
+              group === undefined && Queue.isFullUnsafe(queue)
                 ? Effect.succeed(false)
-                : // append and queue in one synchronous step: no other fiber can fill the queue in between
-                  Effect.map(journaled(batch), (b) => Queue.offerUnsafe(queue, b))
+                : groupable(batch)
+                  ? grouped(batch)
+                  : Effect.sync(flush).pipe(
+                      Effect.andThen(Effect.map(journaled(batch), (b) => Queue.offerUnsafe(queue, b)))
+                    )
             ),
           size: Queue.size(queue),
-          end: Effect.asVoid(Queue.end(queue))
+          end: Effect.sync(flush).pipe(Effect.andThen(Queue.end(queue)), Effect.asVoid)
         })
       )
     })
   )
+
+interface Group {
+  readonly batches: Array<EventSource.SourceBatch>
+  readonly waiters: Array<(outcome: Effect.Effect<boolean, SourceError.SourceError>) => void>
+  events: number
+}
+
+/** The most events one group commit holds: a larger group is written and a new one started. */
+const maxGroupEvents = 20_000
+
+/** Batches of decoded events only (what HTTP ingest offers) can share a journal record and a pipeline batch. */
+const groupable = (b: EventSource.SourceBatch): boolean =>
+  b.raw.length === 0 &&
+  b.rejected === undefined &&
+  b.origin === undefined &&
+  b.origins === undefined &&
+  b.position === undefined
+
+/** One batch of the batches of a group: their events in order, their records as one JSON array, every ack. */
+const merge = (batches: ReadonlyArray<EventSource.SourceBatch>): EventSource.SourceBatch => {
+  if (batches.length === 1) return batches[0]!
+  const events: Array<Event.TelemetryEvent> = []
+  for (const b of batches) for (const e of b.events) events.push(e)
+  const encoded = batches.some((b) => b.encoded !== undefined)
+    ? `[${batches
+        .map((b) => (b.encoded ?? JSON.stringify(b.events)).slice(1, -1))
+        .filter((t) => t.length > 0)
+        .join(",")}]`
+    : undefined
+  return {
+    raw: [],
+    events,
+    ack: Effect.forEach(batches, (b) => b.ack, { discard: true }),
+    ...(encoded === undefined ? {} : { encoded })
+  }
+}
