@@ -476,7 +476,9 @@ export const accept = (
       }
     }
     return { _tag: "Accepted", events: events.length, rejected } as const
-  }).pipe(Effect.withSpan("sentinel.ingest", { attributes: { records: parsed.records.length } }))
+  }).pipe(
+    Effect.withSpan("sentinel.ingest", { attributes: { records: parsed.records.length } }, { captureStackTrace: false })
+  )
 
 /**
  * Reads a request body chunk by chunk within the body limit and the admission's bytes in flight, handing each

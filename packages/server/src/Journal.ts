@@ -166,10 +166,24 @@ const hex = (n: number) => n.toString(16).padStart(8, "0")
 
 /** The bytes of one record line. */
 export const encodeLine = (position: number, payload: string): Buffer => {
+  const line = Buffer.allocUnsafe(lineLength(position, payload))
+  encodeInto(line, position, payload)
+  return line
+}
+
+const lineLength = (position: number, payload: string): number =>
+  String(position).length + 10 + Buffer.byteLength(payload) + 1
+
+/** Writes one record line at the start of `into` (at least `lineLength` bytes); returns its length. */
+const encodeInto = (into: Buffer, position: number, payload: string): number => {
   const head = `${position} `
-  const body = Buffer.from(payload)
-  const sum = crc32(body, crc32(head))
-  return Buffer.concat([Buffer.from(`${head}${hex(sum)} `), body, Buffer.from("\n")])
+  const at = head.length + 9
+  into.write(head, 0, "latin1")
+  const n = into.write(payload, at, "utf8")
+  const sum = crc32(into.subarray(at, at + n), crc32(head))
+  into.write(`${hex(sum)} `, head.length, "latin1")
+  into[at + n] = 0x0a
+  return at + n + 1
 }
 
 type Parsed =
@@ -364,10 +378,17 @@ export const layer = (options: Options): Layer.Layer<Journal, JournalError> =>
       if (opened.torn !== undefined) yield* Effect.logWarning(`journal: ${opened.torn}`)
       yield* Effect.addFinalizer(() => Effect.sync(() => fs.closeSync(fd)))
 
+      // one buffer for every line, reused: appends are synchronous, and fresh memory is slow to touch (a new
+      // 200 KB buffer per request costs more than encoding into it)
+      const scratch = Buffer.allocUnsafe(4 * 1024 * 1024)
       const append = (events: ReadonlyArray<Event.TelemetryEvent>, encoded?: string) =>
         wrap("cannot append to the journal", () => {
           const position = next
-          const line = encodeLine(position, encoded ?? JSON.stringify(events))
+          const payload = encoded ?? JSON.stringify(events)
+          // at most 3 bytes per UTF-16 unit: lines that surely fit use the scratch buffer, larger ones their own
+          const into =
+            3 * payload.length + 32 <= scratch.length ? scratch : Buffer.allocUnsafe(lineLength(position, payload))
+          const line = into.subarray(0, encodeInto(into, position, payload))
           if (bytes + line.length > maxBytes) {
             throw new JournalError({
               reason: "Full",
