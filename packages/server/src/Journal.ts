@@ -133,12 +133,13 @@ export class Journal extends Context.Service<
     /** The position the next append gets. */
     readonly nextPosition: () => number
     /**
-     * Appends a batch synchronously; returns its position. With `encoded` (the records' JSON array text) the text
-     * is written as it is, instead of serializing `events`.
+     * Appends a batch synchronously; returns its position. With `encoded` (the records' JSON array text, or
+     * several JSON array texts that make one array together) the text is written as it is, instead of
+     * serializing `events`.
      */
     readonly append: (
       events: ReadonlyArray<Event.TelemetryEvent>,
-      encoded?: string
+      encoded?: string | ReadonlyArray<string>
     ) => Effect.Effect<number, JournalError>
     /**
      * Every batch at or after `from`, in order (what was appended before the replay started), and whatever is
@@ -171,19 +172,34 @@ export const encodeLine = (position: number, payload: string): Buffer => {
   return line
 }
 
-const lineLength = (position: number, payload: string): number =>
-  String(position).length + 10 + Buffer.byteLength(payload) + 1
+const lineLength = (position: number, payload: string | ReadonlyArray<string>): number =>
+  String(position).length +
+  10 +
+  (typeof payload === "string" ? Buffer.byteLength(payload) : payload.reduce((n, p) => n + Buffer.byteLength(p), 0)) +
+  1
 
-/** Writes one record line at the start of `into` (at least `lineLength` bytes); returns its length. */
-const encodeInto = (into: Buffer, position: number, payload: string): number => {
+/**
+ * Writes one record line at the start of `into` (at least `lineLength` bytes); returns its length. Several
+ * JSON arrays are joined into one in place: each is written over the `]` of the one before, which becomes `,`.
+ */
+const encodeInto = (into: Buffer, position: number, payload: string | ReadonlyArray<string>): number => {
   const head = `${position} `
   const at = head.length + 9
   into.write(head, 0, "latin1")
-  const n = into.write(payload, at, "utf8")
-  const sum = crc32(into.subarray(at, at + n), crc32(head))
+  let end = at
+  if (typeof payload === "string") end += into.write(payload, at, "utf8")
+  else {
+    for (let i = 0; i < payload.length; i++) {
+      if (i > 0) end--
+      const from = end
+      end += into.write(payload[i]!, from, "utf8")
+      if (i > 0) into[from] = 0x2c
+    }
+  }
+  const sum = crc32(into.subarray(at, end), crc32(head))
   into.write(`${hex(sum)} `, head.length, "latin1")
-  into[at + n] = 0x0a
-  return at + n + 1
+  into[end] = 0x0a
+  return end + 1
 }
 
 type Parsed =
@@ -381,13 +397,13 @@ export const layer = (options: Options): Layer.Layer<Journal, JournalError> =>
       // one buffer for every line, reused: appends are synchronous, and fresh memory is slow to touch (a new
       // 200 KB buffer per request costs more than encoding into it)
       const scratch = Buffer.allocUnsafe(4 * 1024 * 1024)
-      const append = (events: ReadonlyArray<Event.TelemetryEvent>, encoded?: string) =>
+      const append = (events: ReadonlyArray<Event.TelemetryEvent>, encoded?: string | ReadonlyArray<string>) =>
         wrap("cannot append to the journal", () => {
           const position = next
           const payload = encoded ?? JSON.stringify(events)
+          const units = typeof payload === "string" ? payload.length : payload.reduce((n, p) => n + p.length, 0)
           // at most 3 bytes per UTF-16 unit: lines that surely fit use the scratch buffer, larger ones their own
-          const into =
-            3 * payload.length + 32 <= scratch.length ? scratch : Buffer.allocUnsafe(lineLength(position, payload))
+          const into = 3 * units + 32 <= scratch.length ? scratch : Buffer.allocUnsafe(lineLength(position, payload))
           const line = into.subarray(0, encodeInto(into, position, payload))
           if (bytes + line.length > maxBytes) {
             throw new JournalError({
@@ -652,8 +668,11 @@ export const layerSource = (
         Effect.forkScoped
       )
       // the encoded text is on disk now: the queued batch does not keep it alive
-      const journaled = ({ encoded, ...batch }: EventSource.SourceBatch) =>
-        journal.append(batch.events, encoded).pipe(
+      const journaled = (
+        { encoded, ...batch }: EventSource.SourceBatch,
+        parts: ReadonlyArray<string> | undefined = undefined
+      ) =>
+        journal.append(batch.events, parts ?? encoded).pipe(
           Effect.map((position) => ({ ...batch, position })),
           Effect.mapError(
             (e) =>
@@ -676,7 +695,7 @@ export const layerSource = (
         // append and queue in one synchronous step: no other fiber can fill the queue in between
         const outcome: Effect.Effect<boolean, SourceError.SourceError> = Queue.isFullUnsafe(queue)
           ? Effect.succeed(false)
-          : Exit.match(Effect.runSyncExit(journaled(merge(g.batches))), {
+          : Exit.match(Effect.runSyncExit(journaled(merge(g.batches), partsOf(g.batches))), {
               onSuccess: (b) => Effect.succeed(Queue.offerUnsafe(queue, b)),
               onFailure: (cause) => Effect.failCause(cause)
             })
@@ -737,21 +756,16 @@ const groupable = (b: EventSource.SourceBatch): boolean =>
   b.origins === undefined &&
   b.position === undefined
 
-/** One batch of the batches of a group: their events in order, their records as one JSON array, every ack. */
+/** One batch of the batches of a group: their events in order and every ack (their records: {@link partsOf}). */
 const merge = (batches: ReadonlyArray<EventSource.SourceBatch>): EventSource.SourceBatch => {
   if (batches.length === 1) return batches[0]!
   const events: Array<Event.TelemetryEvent> = []
   for (const b of batches) for (const e of b.events) events.push(e)
-  const encoded = batches.some((b) => b.encoded !== undefined)
-    ? `[${batches
-        .map((b) => (b.encoded ?? JSON.stringify(b.events)).slice(1, -1))
-        .filter((t) => t.length > 0)
-        .join(",")}]`
-    : undefined
-  return {
-    raw: [],
-    events,
-    ack: Effect.forEach(batches, (b) => b.ack, { discard: true }),
-    ...(encoded === undefined ? {} : { encoded })
-  }
+  return { raw: [], events, ack: Effect.forEach(batches, (b) => b.ack, { discard: true }) }
 }
+
+/** The records of a group as JSON arrays that the journal joins into one, when any batch holds its own text. */
+const partsOf = (batches: ReadonlyArray<EventSource.SourceBatch>): ReadonlyArray<string> | undefined =>
+  batches.length > 1 && batches.some((b) => b.encoded !== undefined)
+    ? batches.filter((b) => b.events.length > 0).map((b) => b.encoded ?? JSON.stringify(b.events))
+    : undefined

@@ -3,7 +3,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Event } from "@llm-sentinel/core"
+import { Event, EventSource, StateStore } from "@llm-sentinel/core"
 import { Context, Effect, Layer, Stream } from "effect"
 import * as Ingest from "../src/Ingest.ts"
 import * as Journal from "../src/Journal.ts"
@@ -285,5 +285,62 @@ describe("Journal", () => {
       // decoding the journaled records gives exactly the events the request accepted
       assert.deepStrictEqual(Event.decodeBatch(entry!.records).events, events)
     })
+  )
+
+  it.effect(
+    "group commit: tryOffers of one event-loop turn are one journal record and one queued batch, in order",
+    () =>
+      Effect.gen(function* () {
+        const dir = tmp()
+        const acked: Array<number> = []
+        const layer = Journal.layerSource({ capacity: 4 }).pipe(
+          Layer.provideMerge(Journal.layer({ dir })),
+          Layer.provide(StateStore.layerMemory)
+        )
+        const { batch, items } = yield* Effect.scoped(
+          Effect.gen(function* () {
+            const ctx = yield* Layer.build(layer)
+            const queue = Context.get(ctx, EventSource.EventQueue)
+            const texts = [
+              JSON.stringify([ev(1), ev(2)]),
+              undefined, // serialized by the journal
+              JSON.stringify([ev(4)])
+            ]
+            const offered = yield* Effect.all(
+              [[ev(1), ev(2)], [ev(3)], [ev(4)]].map((events, i) =>
+                queue.tryOffer({
+                  raw: [],
+                  events,
+                  ack: Effect.sync(() => void acked.push(i)),
+                  ...(texts[i] === undefined ? {} : { encoded: texts[i] })
+                })
+              ),
+              { concurrency: "unbounded" }
+            )
+            assert.deepStrictEqual(offered, [true, true, true])
+            const source = Context.get(ctx, EventSource.EventSource)
+            // the journal's replay (started now, so it holds the group too) and its end marker come first
+            const [batch] = yield* Stream.runCollect(
+              source.batches.pipe(
+                Stream.filter((b) => b.events.length > 0),
+                Stream.take(1)
+              )
+            )
+            yield* batch!.ack
+            const journal = Context.get(ctx, Journal.Journal)
+            return { batch: batch!, items: yield* Stream.runCollect(journal.replay(0)) }
+          })
+        )
+        assert.deepStrictEqual(
+          batch.events.map((e) => e.latencyMs),
+          [1, 2, 3, 4]
+        )
+        assert.deepStrictEqual(acked, [0, 1, 2])
+        assert.deepStrictEqual(
+          entries(items).map((e) => [e.position, latencies(e)]),
+          [[0, [1, 2, 3, 4]]]
+        )
+        assert.deepStrictEqual(Event.decodeBatch(entries(items)[0]!.records).events, batch.events)
+      })
   )
 })
