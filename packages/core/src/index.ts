@@ -99,6 +99,13 @@ export * as Pipeline from "./Pipeline.ts"
 export * as Series from "./Series.ts"
 
 /**
+ * Sharding by series:
+ *
+ * @since 0.1.0
+ */
+export * as Shard from "./Shard.ts"
+
+/**
  * The error of sinks (anomaly, alert and dead-letter sinks):
  *
  * @since 0.1.0

@@ -19,7 +19,14 @@ export interface Limits {
   readonly maxEvents: number
   /** Bytes of request bodies being read and parsed (default 64 MiB). */
   readonly maxBytes: number
+  /**
+   * Requests that may wait for room at once (default 16): past it a request that does not fit is refused at
+   * once, so a flood meets 429s rather than a growing crowd of waiting requests.
+   */
+  readonly maxWaiting?: number
 }
+
+const defaultMaxWaiting = 16
 
 /**
  * The default {@link Limits}.
@@ -27,7 +34,7 @@ export interface Limits {
  * @category constructors
  * @since 0.1.0
  */
-export const defaults: Limits = { maxEvents: 100_000, maxBytes: 64 * 1024 * 1024 }
+export const defaults: Limits = { maxEvents: 100_000, maxBytes: 64 * 1024 * 1024, maxWaiting: defaultMaxWaiting }
 
 /**
  * @category services
@@ -42,11 +49,12 @@ export class Admission extends Context.Service<
     readonly release: (events: number, bytes: number) => void
     readonly inFlight: () => { readonly events: number; readonly bytes: number }
     /**
-     * Completes at the next `release` (or when `timeoutMs` have passed): a request that does not fit waits here
-     * for room instead of being refused at once, so a short backlog is absorbed by latency, not by 429s that make
-     * clients sleep for their `Retry-After` while the server idles.
+     * Completes at the next `release` (or when `timeoutMs` have passed) with `true`; `false` at once when
+     * `maxWaiting` requests wait already. A request that does not fit waits here for room instead of being refused
+     * at once, so a short backlog is absorbed by latency, not by 429s that make clients sleep for their
+     * `Retry-After` while the server idles.
      */
-    readonly awaitRelease: (timeoutMs: number) => Effect.Effect<void>
+    readonly awaitRelease: (timeoutMs: number) => Effect.Effect<boolean>
   }
 >()("@llm-sentinel/server/Admission") {}
 
@@ -89,8 +97,11 @@ export const layer = (limits: Partial<Limits> = {}): Layer.Layer<Admission> =>
       waiters.add(wake)
       return Effect.sync(() => void waiters.delete(wake))
     })
-    const awaitRelease = (timeoutMs: number): Effect.Effect<void> =>
-      Effect.asVoid(Effect.timeoutOption(released, Math.max(0, timeoutMs)))
+    const awaitRelease = (timeoutMs: number): Effect.Effect<boolean> =>
+      Effect.suspend(() => {
+        if (waiters.size >= (l.maxWaiting ?? defaultMaxWaiting)) return Effect.succeed(false)
+        return Effect.as(Effect.timeoutOption(released, Math.max(0, timeoutMs)), true)
+      })
     return {
       limits: l,
       tryAcquire: (e, b) => {

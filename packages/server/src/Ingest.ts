@@ -450,8 +450,7 @@ export const accept = (
       if (waitMs <= 0) return false
       const left = deadline - (yield* Clock.currentTimeMillis)
       if (left <= 0) return false
-      yield* admission.awaitRelease(left)
-      return true
+      return yield* admission.awaitRelease(left)
     })
     while (!admission.tryAcquire(records, 0)) {
       if (!(yield* waited)) {
@@ -602,7 +601,7 @@ export const layer = (
           const deadline = (yield* Clock.currentTimeMillis) + waitMs
           let left = waitMs
           while (left > 0 && admission.inFlight().events >= admission.limits.maxEvents) {
-            yield* admission.awaitRelease(left)
+            if (!(yield* admission.awaitRelease(left))) break
             left = deadline - (yield* Clock.currentTimeMillis)
           }
           if (admission.inFlight().events >= admission.limits.maxEvents) {

@@ -1,0 +1,64 @@
+// One shard of `bench:shards` (bench/src/shards.ts): a worker thread running the real pipeline (the same
+// configuration as `npm run bench`: ZScore, 10 s windows, null sinks) over the batches its parent posts. A batch
+// arrives either as an array of event objects (structured clone) or as a transferred buffer of NDJSON lines
+// (parsed here); each batch's ack posts `{ ack }` back, so the parent keeps a bounded number in flight.
+
+import { parentPort, workerData } from "node:worker_threads"
+import { AlertSink, AnomalySink, DeadLetterSink, EventSource, Pipeline } from "@llm-sentinel/core"
+import { ZScore } from "@llm-sentinel/detectors"
+import { type Cause, Effect, Layer, Queue, Result, Stream } from "effect"
+
+const port = parentPort!
+const { window } = workerData as { readonly window: number }
+
+type Message =
+  | { readonly _tag: "objects"; readonly events: ReadonlyArray<unknown> }
+  | { readonly _tag: "ndjson"; readonly bytes: Uint8Array }
+  | { readonly _tag: "end" }
+
+const config = Result.getOrThrow(
+  Pipeline.makeConfig({ detectors: [ZScore.make()], window: `${window} seconds`, maxDelay: "1 second" })
+)
+const sinks = Layer.mergeAll(
+  AnomalySink.layerNull,
+  Layer.succeed(DeadLetterSink.DeadLetterSink, { write: () => Effect.void }),
+  Layer.succeed(AlertSink.AlertSink, { write: () => Effect.void })
+)
+const decoder = new TextDecoder()
+const lines = (bytes: Uint8Array): Array<unknown> => {
+  const text = decoder.decode(bytes)
+  const out: Array<unknown> = []
+  let start = 0
+  let nl = text.indexOf("\n")
+  while (nl >= 0) {
+    if (nl > start) out.push(JSON.parse(text.slice(start, nl)))
+    start = nl + 1
+    nl = text.indexOf("\n", start)
+  }
+  if (start < text.length) out.push(JSON.parse(text.slice(start)))
+  return out
+}
+
+const program = Effect.gen(function* () {
+  const queue = yield* Queue.unbounded<EventSource.SourceBatch, Cause.Done>()
+  let n = 0
+  port.on("message", (m: Message) => {
+    if (m._tag === "end") {
+      Queue.endUnsafe(queue)
+      return
+    }
+    const id = n++
+    const raw = m._tag === "objects" ? m.events : lines(m.bytes)
+    Queue.offerUnsafe(queue, { raw, events: [], ack: Effect.sync(() => port.postMessage({ ack: id })) })
+  })
+  port.postMessage({ ready: true })
+  const pipeline = Pipeline.make(config)
+  yield* pipeline.run.pipe(
+    Effect.provide(Layer.mergeAll(sinks, Layer.succeed(EventSource.EventSource, { batches: Stream.fromQueue(queue) })))
+  )
+  const stats = yield* pipeline.stats
+  port.postMessage({ done: { decoded: stats.decoded, windows: stats.windows } })
+  port.close()
+})
+
+Effect.runFork(program)

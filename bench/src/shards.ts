@@ -1,0 +1,215 @@
+// Scaling of the pipeline sharded by series across worker threads (`node:worker_threads`), for 1..N workers
+// (N = os.availableParallelism()), beside the single in-process pipeline measured in the same run. Events are
+// routed by `Shard.of` (the hash of `service/model`, the key of Kafka's events topic), so every series stays in
+// one shard and keeps its order. Two ways to hand a batch to a worker are measured:
+//
+// - `clone`:  the parent posts each shard's event objects (structured clone of an array of objects);
+// - `ndjson`: the parent posts each shard's NDJSON lines as one buffer, transferred (no copy); the worker parses.
+//
+// Each worker runs the same pipeline as `npm run bench` (decode → window → ZScore → alert, null sinks) and acks
+// every batch; the parent keeps at most `--in-flight` batches per worker unacknowledged (backpressure, bounded
+// memory). The clock runs from the first post to the last worker's end of run, with workers started and ready
+// before it starts. The figure is the ratio to the in-process pipeline: absolute numbers move with the load of
+// this shared machine.
+//
+//   npm run bench:shards
+//   npm run bench:shards -- --events 600000 --rounds 5 --workers 4
+
+import { availableParallelism, loadavg } from "node:os"
+import { parseArgs } from "node:util"
+import { Worker } from "node:worker_threads"
+import { AlertSink, AnomalySink, DeadLetterSink, EventSource, Pipeline, Shard } from "@llm-sentinel/core"
+import { ZScore } from "@llm-sentinel/detectors"
+import { Effect, Layer, Result } from "effect"
+
+const { values: args } = parseArgs({
+  options: {
+    events: { type: "string", default: "300000" },
+    rounds: { type: "string", default: "3" },
+    window: { type: "string", default: "10" },
+    batch: { type: "string", default: "1000" },
+    workers: { type: "string", default: String(availableParallelism()) },
+    "in-flight": { type: "string", default: "8" }
+  }
+})
+const N = Number(args.events)
+const ROUNDS = Number(args.rounds)
+const WINDOW_S = Number(args.window)
+const BATCH = Number(args.batch)
+const MAX_WORKERS = Number(args.workers)
+const IN_FLIGHT = Number(args["in-flight"])
+
+// ---- input: the events of `npm run bench` (20 services × 10 models, 1000 events/s of event time), parsed, and
+// each one's JSON line (what HTTP ingest holds after parsing a request)
+const rand = (() => {
+  let a = 12345
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = Math.imul(a ^ (a >>> 15), a | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+})()
+const T0 = Date.parse("2026-11-26T00:00:00.000Z")
+interface Record_ {
+  readonly timestamp: number
+  readonly service: string
+  readonly model: string
+  readonly [k: string]: unknown
+}
+const records: Array<Record_> = []
+const texts: Array<string> = []
+for (let i = 0; i < N; i++) {
+  const r = {
+    timestamp: T0 + i,
+    service: `service-${i % 20}`,
+    model: `model-${Math.floor(i / 20) % 10}`,
+    provider: "openai",
+    latencyMs: 400 + 200 * rand(),
+    ttftMs: 100 + 50 * rand(),
+    inputTokens: 500 + Math.floor(500 * rand()),
+    outputTokens: 100 + Math.floor(300 * rand()),
+    costUsd: 0.001 + 0.01 * rand(),
+    status: rand() < 0.01 ? "error" : "ok"
+  }
+  records.push(r)
+  texts.push(JSON.stringify(r))
+}
+
+// ---- in process: one pipeline, as `npm run bench`
+const config = Result.getOrThrow(
+  Pipeline.makeConfig({ detectors: [ZScore.make()], window: `${WINDOW_S} seconds`, maxDelay: "1 second" })
+)
+const sinks = Layer.mergeAll(
+  AnomalySink.layerNull,
+  Layer.succeed(DeadLetterSink.DeadLetterSink, { write: () => Effect.void }),
+  Layer.succeed(AlertSink.AlertSink, { write: () => Effect.void })
+)
+const inProcess = async (): Promise<number> => {
+  const pipeline = Pipeline.make(config)
+  const t = performance.now()
+  await Effect.runPromise(
+    pipeline.run.pipe(
+      Effect.provide(Layer.mergeAll(sinks, EventSource.layerFromIterable(records, { batchSize: BATCH })))
+    )
+  )
+  const ms = performance.now() - t
+  const { decoded } = Effect.runSync(pipeline.stats)
+  if (decoded !== N) throw new Error(`in process: decoded ${decoded} of ${N}`)
+  return ms
+}
+
+// ---- sharded over worker threads
+type Mode = "clone" | "ndjson"
+interface Shard_ {
+  readonly worker: Worker
+  inFlight: number
+  readonly waiting: Array<() => void>
+  readonly done: Promise<{ readonly decoded: number; readonly windows: number }>
+}
+
+const startShard = async (): Promise<Shard_> => {
+  const worker = new Worker(new URL("./shard-worker.ts", import.meta.url), { workerData: { window: WINDOW_S } })
+  let ready!: () => void
+  const isReady = new Promise<void>((resolve) => {
+    ready = resolve
+  })
+  let finish!: (d: { decoded: number; windows: number }) => void
+  const done = new Promise<{ decoded: number; windows: number }>((resolve, reject) => {
+    finish = resolve
+    worker.once("error", reject)
+  })
+  const shard: Shard_ = { worker, inFlight: 0, waiting: [], done }
+  worker.on("message", (m: { ready?: true; ack?: number; done?: { decoded: number; windows: number } }) => {
+    if (m.ready === true) ready()
+    else if (m.ack !== undefined) {
+      shard.inFlight--
+      shard.waiting.shift()?.()
+    } else if (m.done !== undefined) finish(m.done)
+  })
+  await isReady
+  return shard
+}
+
+const encoder = new TextEncoder()
+
+const sharded = async (workers: number, mode: Mode): Promise<number> => {
+  const shards = await Promise.all(Array.from({ length: workers }, startShard))
+  const send = async (s: Shard_, message: unknown, transfer?: ReadonlyArray<ArrayBuffer>) => {
+    while (s.inFlight >= IN_FLIGHT) await new Promise<void>((resolve) => s.waiting.push(resolve))
+    s.inFlight++
+    s.worker.postMessage(message, transfer as Array<ArrayBuffer> | undefined)
+  }
+  const t = performance.now()
+  for (let from = 0; from < N; from += BATCH) {
+    const to = Math.min(N, from + BATCH)
+    // one request's worth of events, split by owner (what ingest would do after parsing and validating)
+    const objects: Array<Array<Record_>> = Array.from({ length: workers }, () => [])
+    const lines: Array<Array<string>> = Array.from({ length: workers }, () => [])
+    for (let i = from; i < to; i++) {
+      const s = Shard.of(records[i]!, workers)
+      if (mode === "clone") objects[s]!.push(records[i]!)
+      else lines[s]!.push(texts[i]!)
+    }
+    for (let s = 0; s < workers; s++) {
+      if (mode === "clone") {
+        if (objects[s]!.length > 0) await send(shards[s]!, { _tag: "objects", events: objects[s] })
+      } else if (lines[s]!.length > 0) {
+        const bytes = encoder.encode(lines[s]!.join("\n"))
+        await send(shards[s]!, { _tag: "ndjson", bytes }, [bytes.buffer as ArrayBuffer])
+      }
+    }
+  }
+  for (const s of shards) s.worker.postMessage({ _tag: "end" })
+  const results = await Promise.all(shards.map((s) => s.done))
+  const ms = performance.now() - t
+  await Promise.all(shards.map((s) => s.worker.terminate()))
+  const decoded = results.reduce((n, r) => n + r.decoded, 0)
+  if (decoded !== N) throw new Error(`${workers} workers (${mode}): decoded ${decoded} of ${N}`)
+  return ms
+}
+
+const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+const int = (x: number) => Math.round(x).toLocaleString("en-US")
+
+console.log(
+  `Pipeline sharded over worker threads: ${int(N)} events, 200 series, batches of ${BATCH}, ${IN_FLIGHT} in flight per worker, medians of ${ROUNDS}`
+)
+console.log(
+  `Node ${process.version}, ${availableParallelism()} cores shared with whatever else runs; load average before: ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ")}\n`
+)
+await inProcess() // warm-up
+const rows: Array<{ name: string; ms: number }> = []
+const base: Array<number> = []
+const runs = new Map<string, Array<number>>()
+for (let round = 0; round < ROUNDS; round++) {
+  // interleaved, so a burst of load from a neighbour hits every configuration alike
+  base.push(await inProcess())
+  for (let w = 1; w <= MAX_WORKERS; w++) {
+    for (const mode of ["clone", "ndjson"] as const) {
+      const k = `${w}|${mode}`
+      runs.set(k, [...(runs.get(k) ?? []), await sharded(w, mode)])
+    }
+  }
+}
+const baseMs = median(base)
+rows.push({ name: "in process, 1 pipeline", ms: baseMs })
+console.log(
+  `${"configuration".padEnd(26)} ${"events/s".padStart(11)} ${"ms".padStart(8)} ${"× in-process".padStart(12)}`
+)
+const row = (name: string, ms: number) =>
+  console.log(
+    `${name.padEnd(26)} ${int((N / ms) * 1000).padStart(11)} ${int(ms).padStart(8)} ${(baseMs / ms).toFixed(2).padStart(12)}`
+  )
+row("in process, 1 pipeline", baseMs)
+for (let w = 1; w <= MAX_WORKERS; w++) {
+  for (const mode of ["clone", "ndjson"] as const)
+    row(`${w} worker${w > 1 ? "s" : ""}, ${mode}`, median(runs.get(`${w}|${mode}`)!))
+}
+console.log(
+  `\nload average after: ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ")}`
+)
