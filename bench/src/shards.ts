@@ -8,8 +8,8 @@
 //
 // Each worker runs the same pipeline as `npm run bench` (decode → window → ZScore → alert, null sinks) and acks
 // every batch; the parent keeps at most `--in-flight` batches per worker unacknowledged (backpressure, bounded
-// memory). The clock runs from the first post to the last worker's end of run, with workers started and ready
-// before it starts. The figure is the ratio to the in-process pipeline: absolute numbers move with the load of
+// memory). The clock runs from the first post to the last worker's end of run; workers are started and warmed up
+// by one unmeasured run per mode first (as the in-process pipeline is). The figure is the ratio to the in-process pipeline: absolute numbers move with the load of
 // this shared machine.
 //
 //   npm run bench:shards
@@ -105,36 +105,47 @@ interface Shard_ {
   readonly worker: Worker
   inFlight: number
   readonly waiting: Array<() => void>
-  readonly done: Promise<{ readonly decoded: number; readonly windows: number }>
+  ready: () => void
+  finish: (d: { readonly decoded: number; readonly windows: number }) => void
 }
 
-const startShard = async (): Promise<Shard_> => {
+const startShard = (): Shard_ => {
   const worker = new Worker(new URL("./shard-worker.ts", import.meta.url), { workerData: { window: WINDOW_S } })
-  let ready!: () => void
-  const isReady = new Promise<void>((resolve) => {
-    ready = resolve
+  const shard: Shard_ = { worker, inFlight: 0, waiting: [], ready: () => {}, finish: () => {} }
+  worker.on("error", (e) => {
+    console.error("a shard worker failed", e)
+    process.exit(1)
   })
-  let finish!: (d: { decoded: number; windows: number }) => void
-  const done = new Promise<{ decoded: number; windows: number }>((resolve, reject) => {
-    finish = resolve
-    worker.once("error", reject)
-  })
-  const shard: Shard_ = { worker, inFlight: 0, waiting: [], done }
   worker.on("message", (m: { ready?: true; ack?: number; done?: { decoded: number; windows: number } }) => {
-    if (m.ready === true) ready()
+    if (m.ready === true) shard.ready()
     else if (m.ack !== undefined) {
       shard.inFlight--
       shard.waiting.shift()?.()
-    } else if (m.done !== undefined) finish(m.done)
+    } else if (m.done !== undefined) shard.finish(m.done)
   })
-  await isReady
   return shard
 }
 
 const encoder = new TextEncoder()
 
-const sharded = async (workers: number, mode: Mode): Promise<number> => {
-  const shards = await Promise.all(Array.from({ length: workers }, startShard))
+/** One run over every event on already started workers; the clock starts once every worker is ready. */
+const sharded = async (shards: ReadonlyArray<Shard_>, mode: Mode): Promise<number> => {
+  const workers = shards.length
+  await Promise.all(
+    shards.map(
+      (s) =>
+        new Promise<void>((resolve) => {
+          s.ready = resolve
+          s.worker.postMessage({ _tag: "start" })
+        })
+    )
+  )
+  const done = shards.map(
+    (s) =>
+      new Promise<{ readonly decoded: number; readonly windows: number }>((resolve) => {
+        s.finish = resolve
+      })
+  )
   const send = async (s: Shard_, message: unknown, transfer?: ReadonlyArray<ArrayBuffer>) => {
     while (s.inFlight >= IN_FLIGHT) await new Promise<void>((resolve) => s.waiting.push(resolve))
     s.inFlight++
@@ -161,9 +172,8 @@ const sharded = async (workers: number, mode: Mode): Promise<number> => {
     }
   }
   for (const s of shards) s.worker.postMessage({ _tag: "end" })
-  const results = await Promise.all(shards.map((s) => s.done))
+  const results = await Promise.all(done)
   const ms = performance.now() - t
-  await Promise.all(shards.map((s) => s.worker.terminate()))
   const decoded = results.reduce((n, r) => n + r.decoded, 0)
   if (decoded !== N) throw new Error(`${workers} workers (${mode}): decoded ${decoded} of ${N}`)
   return ms
@@ -181,7 +191,12 @@ console.log(
     .join(" ")}\n`
 )
 await inProcess() // warm-up
-const rows: Array<{ name: string; ms: number }> = []
+const pools = new Map<number, ReadonlyArray<Shard_>>()
+for (let w = 1; w <= MAX_WORKERS; w++) {
+  const shards = Array.from({ length: w }, startShard)
+  pools.set(w, shards)
+  for (const mode of ["clone", "ndjson"] as const) await sharded(shards, mode) // warm-up
+}
 const base: Array<number> = []
 const runs = new Map<string, Array<number>>()
 for (let round = 0; round < ROUNDS; round++) {
@@ -190,12 +205,11 @@ for (let round = 0; round < ROUNDS; round++) {
   for (let w = 1; w <= MAX_WORKERS; w++) {
     for (const mode of ["clone", "ndjson"] as const) {
       const k = `${w}|${mode}`
-      runs.set(k, [...(runs.get(k) ?? []), await sharded(w, mode)])
+      runs.set(k, [...(runs.get(k) ?? []), await sharded(pools.get(w)!, mode)])
     }
   }
 }
 const baseMs = median(base)
-rows.push({ name: "in process, 1 pipeline", ms: baseMs })
 console.log(
   `${"configuration".padEnd(26)} ${"events/s".padStart(11)} ${"ms".padStart(8)} ${"× in-process".padStart(12)}`
 )
