@@ -247,8 +247,15 @@ export class DetectorStateError extends Schema.TaggedError<DetectorStateError>("
  * @category combinators
  * @since 0.1.0
  */
-export const snapshot = <S, In>(detector: Detector<S, In>, state: S): string =>
-  JSON.stringify(Schema.encodeSync(detector.state)(state))
+export const snapshot = <S, In>(detector: Detector<S, In>, state: S): string => {
+  let encode = encoders.get(detector.state)
+  if (encode === undefined)
+    encoders.set(detector.state, (encode = Schema.encodeSync(detector.state) as (state: unknown) => unknown))
+  return JSON.stringify(encode(state))
+}
+
+// one encoder per state Schema: building it per call was half the cost of a snapshot
+const encoders = new WeakMap<object, (state: unknown) => unknown>()
 
 /**
  * Decodes a JSON string made by {@link snapshot} back into a state.
@@ -269,6 +276,17 @@ export const restore = <S, In>(detector: Detector<S, In>, json: string): Result.
   )
 }
 
+// One check over the whole array instead of a union per element: encoding states for checkpoints is on the
+// checkpoint's critical path (tens of thousands of states at a time).
+const isNumberOrNullArray = (u: unknown): u is ReadonlyArray<number | null> => {
+  if (!Array.isArray(u)) return false
+  for (let i = 0; i < u.length; i++) {
+    const x = u[i]
+    if (x !== null && typeof x !== "number") return false
+  }
+  return true
+}
+
 /**
  * A `Float64Array` encoded as an array of numbers (non-finite entries as `null`), for ring buffers in
  * detector state.
@@ -276,14 +294,22 @@ export const restore = <S, In>(detector: Detector<S, In>, json: string): Result.
  * @category models
  * @since 0.1.0
  */
-export const Float64ArrayState: Schema.Codec<Float64Array<ArrayBuffer>, ReadonlyArray<number | null>> = Schema.Array(
-  Schema.NullOr(Schema.Number)
+export const Float64ArrayState: Schema.Codec<Float64Array<ArrayBuffer>, ReadonlyArray<number | null>> = Schema.declare(
+  isNumberOrNullArray,
+  { expected: "an array of numbers or nulls" }
 ).pipe(
   Schema.decodeTo(
     Schema.instanceOf(Float64Array),
     SchemaTransformation.transform<Float64Array<ArrayBuffer>, ReadonlyArray<number | null>>({
       decode: (xs) => Float64Array.from(xs, (x) => (x === null ? Number.NaN : x)),
-      encode: (arr) => Array.from(arr, (x) => (Number.isFinite(x) ? x : null))
+      encode: (arr) => {
+        const out: Array<number | null> = new Array(arr.length)
+        for (let i = 0; i < arr.length; i++) {
+          const x = arr[i]!
+          out[i] = Number.isFinite(x) ? x : null
+        }
+        return out
+      }
     })
   )
 )
@@ -294,7 +320,10 @@ export const Float64ArrayState: Schema.Codec<Float64Array<ArrayBuffer>, Readonly
  * @category models
  * @since 0.1.0
  */
-export const AnyNumberState: Schema.Codec<number, number | string> = Schema.Union([Schema.Number, Schema.String]).pipe(
+export const AnyNumberState: Schema.Codec<number, number | string> = Schema.declare(
+  (u: unknown): u is number | string => typeof u === "number" || typeof u === "string",
+  { expected: "a number or a string" }
+).pipe(
   Schema.decodeTo(
     Schema.Number,
     SchemaTransformation.transform<number, number | string>({
@@ -384,8 +413,14 @@ export interface Checkpoint {
 export interface DetectFn {
   readonly state: DetectState
   readonly apply: (points: ReadonlyArray<MetricPoint>) => Array<Scored>
-  /** Snapshots of every series whose state changed since the last call (all series on the first call). */
-  readonly checkpoint: () => Array<Checkpoint>
+  /**
+   * Snapshots of every series whose state changed since the last call (all series on the first call). With
+   * `maxSeries`, of at most that many of them: the others stay changed for the next call, so a caller can take a
+   * large checkpoint in slices (an empty result means there is nothing left).
+   */
+  readonly checkpoint: (maxSeries?: number) => Array<Checkpoint>
+  /** Series whose state changed since they were last checkpointed. */
+  readonly changed: () => number
   /** Detector states restored from checkpoints, and checkpoints that failed to decode. */
   readonly restored: () => { readonly ok: number; readonly failed: number }
 }
@@ -443,9 +478,14 @@ export const makeDetectFn = (options: DetectOptions): DetectFn => {
     }
     return out
   }
-  const checkpoint = (): Array<Checkpoint> => {
+  const checkpoint = (maxSeries = Number.POSITIVE_INFINITY): Array<Checkpoint> => {
     const out: Array<Checkpoint> = []
+    let taken = 0
     for (const seriesId of dirty) {
+      if (taken >= maxSeries) break
+      taken++
+      // deleting the current entry while iterating a Set is safe: iteration goes on with the next one
+      dirty.delete(seriesId)
       const series = state.series.get(seriesId)
       if (series === undefined) continue
       for (let d = 0; d < series.detectors.length; d++) {
@@ -453,10 +493,15 @@ export const makeDetectFn = (options: DetectOptions): DetectFn => {
         out.push({ seriesId, detector: stateKeyOf(detector), state: snapshot(detector, series.states[d]) })
       }
     }
-    dirty.clear()
     return out
   }
-  return { state, apply, checkpoint, restored: () => ({ ok: restoredOk, failed: restoredFailed }) }
+  return {
+    state,
+    apply,
+    checkpoint,
+    changed: () => dirty.size,
+    restored: () => ({ ok: restoredOk, failed: restoredFailed })
+  }
 }
 
 /**

@@ -323,6 +323,11 @@ export const readPosition = (store: StateStore["Service"]): Effect.Effect<Option
 const preview = (text: string): string =>
   text.length > 80 ? `${JSON.stringify(text.slice(0, 77))}...` : JSON.stringify(text)
 
+/** The work one slice of a checkpoint does before it yields to the event loop (ms of CPU). */
+const sliceMs = 4
+/** The size of one write of a checkpoint to the `StateStore` (UTF-16 units of keys and values). */
+const writeBytes = 1 << 20
+
 const checkpointKey = (detector: string, seriesId: string) => `${checkpointPrefix}${detector}/${seriesId}`
 const windowKey = (seriesId: string) => `${windowPrefix}${seriesId}`
 
@@ -366,10 +371,11 @@ interface Analyzed {
   readonly anomalies: ReadonlyArray<Anomaly.Anomaly>
   readonly alerts: ReadonlyArray<Alert.AlertEvent>
   readonly acks: ReadonlyArray<Effect.Effect<void>>
-  /** State to checkpoint once this element's outputs are accepted: consistent with them by construction. */
-  readonly checkpoint: ReadonlyArray<readonly [string, string]>
-  /** The source position that `checkpoint` records, if any. */
-  readonly position: Position | undefined
+  /**
+   * Writes the checkpoint due after this element, once its outputs are accepted (the analyze stage waits for it
+   * before its next element, so it is consistent with them by construction).
+   */
+  readonly checkpoint: Effect.Effect<void, StoreError | SourceError> | undefined
 }
 
 type Input =
@@ -647,7 +653,7 @@ const build = (config: Config, options: MakeOptions): Built => {
         ],
         { discard: true }
       ),
-      { anomalies, alerts, acks: input.acks, ...checkpointDue(now, input.end) }
+      { anomalies, alerts, acks: input.acks, checkpoint: checkpointDue(now, input.end) }
     )
   }
 
@@ -657,28 +663,77 @@ const build = (config: Config, options: MakeOptions): Built => {
   let lastCheckpoint = Number.NEGATIVE_INFINITY
   let lastPosition: number | undefined
   let nextPosition: number | undefined
-  // Runs in the analyze stage, right after a batch: detector states, window clocks and the source position
-  // all describe the same instant. The sink stage writes them only after this batch's outputs were accepted.
-  const checkpointDue = (
-    now: number,
-    force: boolean
-  ): { readonly checkpoint: ReadonlyArray<readonly [string, string]>; readonly position: Position | undefined } => {
-    if (store === undefined || (!force && now - lastCheckpoint < config.checkpointEveryMs)) {
-      return { checkpoint: [], position: undefined }
-    }
+  // Decided in the analyze stage, right after a batch; written by the sink stage once this batch's outputs were
+  // accepted, while the analyze stage waits (`checkpointing`) before its next input: detector states, window
+  // clocks and the source position all describe the instant after the batch.
+  //
+  // Only what changed since the last checkpoint is taken (the detect stage's and the windowing's changed sets). It
+  // is taken in slices of about `sliceMs` of work with a yield to the event loop between them, and written in
+  // writes of about `writeBytes`, so a checkpoint of 100k series neither blocks HTTP requests for seconds nor
+  // holds every snapshot in memory at once. The entries go out in an order that makes any prefix of them safe (a
+  // crash part-way through, or a store that commits a large write in several transactions, as the embedded one
+  // does): window clocks first, then detector states, then the alert state, and the position last. After a crash
+  // part-way the previous position stands and a series has at worst a newer clock with an older detector state (a
+  // few windows not learned), never an older clock with a newer state (windows learned twice after the replay).
+  let checkpointing: Deferred.Deferred<void> | undefined
+  const checkpointDue = (now: number, force: boolean): Effect.Effect<void, StoreError | SourceError> | undefined => {
+    const st = store
+    if (st === undefined || (!force && now - lastCheckpoint < config.checkpointEveryMs)) return undefined
     lastCheckpoint = now
-    const entries: Array<readonly [string, string]> = []
-    for (const c of detectFn.checkpoint()) entries.push([checkpointKey(c.detector, c.seriesId), c.state])
-    for (const [seriesId, clock] of windower.clocks()) entries.push([windowKey(seriesId), JSON.stringify(clock)])
-    entries.push([alertsKey, alertFn.snapshot()])
-    let position: Position | undefined
-    if (lastPosition !== undefined) {
-      const after = nextPosition ?? lastPosition + 1
-      position = { processed: lastPosition, replayFrom: Math.min(windower.oldestOpenPosition() ?? after, after) }
-      entries.push([positionKey, JSON.stringify(position)])
+    const done = Deferred.makeUnsafe<void>()
+    checkpointing = done
+    let entries: Array<readonly [string, string]> = []
+    let bytes = 0
+    const push = (key: string, value: string) => {
+      entries.push([key, value])
+      bytes += key.length + value.length
     }
-    return { checkpoint: entries, position }
+    // one slice: whole units (64 clocks, 8 series of detector states) until its time or the write's size is used up
+    // (performance.now measures the work, not event time: it only decides where to yield)
+    const slice = (): boolean => {
+      const started = performance.now()
+      do {
+        const clocks = windower.clocks(64)
+        if (clocks.length > 0) {
+          for (const [seriesId, clock] of clocks) push(windowKey(seriesId), JSON.stringify(clock))
+          continue
+        }
+        if (detectFn.changed() === 0) return true
+        for (const c of detectFn.checkpoint(8)) push(checkpointKey(c.detector, c.seriesId), c.state)
+      } while (bytes < writeBytes && performance.now() - started < sliceMs)
+      return false
+    }
+    const flush = Effect.suspend(() => {
+      const out = entries
+      entries = []
+      bytes = 0
+      return out.length === 0
+        ? Effect.void
+        : Effect.map(st.setMany(out), () => {
+            s.checkpoints += out.length
+          })
+    })
+    const write: Effect.Effect<void, StoreError | SourceError> = Effect.gen(function* () {
+      while (!slice()) {
+        if (bytes >= writeBytes) yield* flush
+        yield* Effect.yieldNow
+      }
+      push(alertsKey, alertFn.snapshot())
+      let position: Position | undefined
+      if (lastPosition !== undefined) {
+        const after = nextPosition ?? lastPosition + 1
+        position = { processed: lastPosition, replayFrom: Math.min(windower.oldestOpenPosition() ?? after, after) }
+        push(positionKey, JSON.stringify(position))
+      }
+      yield* flush
+      if (position !== undefined && options.onCheckpoint !== undefined) yield* options.onCheckpoint(position)
+    }).pipe(Effect.ensuring(Deferred.succeed(done, undefined)))
+    return write
   }
+  /** Waits for the checkpoint in progress, if any: the states must not move until it is written. */
+  const checkpointWritten = Effect.suspend(() =>
+    checkpointing === undefined ? Effect.void : Deferred.await(checkpointing)
+  )
 
   // The last alert transition emitted per series (and `storm`), as [event time, rank]: a transition at or
   // before it was emitted already, by this instance or by one that ran the same batches before a restart.
@@ -729,13 +784,7 @@ const build = (config: Config, options: MakeOptions): Built => {
       }
       for (const ack of input.acks) yield* ack
       s.batchesAcknowledged += input.acks.length
-      if (input.checkpoint.length > 0 && store !== undefined) {
-        yield* store.setMany(input.checkpoint)
-        s.checkpoints += input.checkpoint.length
-        if (input.position !== undefined && options.onCheckpoint !== undefined) {
-          yield* options.onCheckpoint(input.position)
-        }
-      }
+      if (input.checkpoint !== undefined) yield* input.checkpoint
     })
 
   const run = Effect.gen(function* () {
@@ -783,7 +832,10 @@ const build = (config: Config, options: MakeOptions): Built => {
       Stream.mapArrayEffect((inputs) => Effect.flatMap(Clock.currentTimeMillis, (now) => decodeStage(inputs, now))),
       Stream.buffer({ capacity: config.capacity }),
       Stream.mapEffect((d) => {
-        const analyze = Effect.flatMap(Clock.currentTimeMillis, (now) => analyzeStage(d, now))
+        const analyze = Effect.andThen(
+          checkpointWritten,
+          Effect.flatMap(Clock.currentTimeMillis, (now) => analyzeStage(d, now))
+        )
         // a span per batch of events (not per idle tick), so a tracer shows where detection time goes
         return d.events.length === 0
           ? analyze

@@ -18,7 +18,12 @@ export class StateStore extends Context.Service<
   StateStore,
   {
     readonly get: (key: string) => Effect.Effect<Option.Option<string>, StoreError>
-    /** Writes several entries atomically (all or none). */
+    /**
+     * Writes several entries, in order. The in-memory and PostgreSQL stores write them atomically (all or none);
+     * the embedded SQLite store of `sentinel serve` commits a large write as several transactions in order, a
+     * few milliseconds each, so that a checkpoint of 100k series does not block the event loop: after a crash a
+     * prefix of the entries may be written (the pipeline orders a checkpoint's entries so that a prefix is safe).
+     */
     readonly setMany: (entries: ReadonlyArray<readonly [key: string, value: string]>) => Effect.Effect<void, StoreError>
     readonly delete: (key: string) => Effect.Effect<void, StoreError>
     /** Every key starting with `prefix`, in byte order. */

@@ -228,8 +228,6 @@ interface TimeSeries {
   /** The pane the last point went to: most points of a series land in the same pane as the one before. */
   lastPaneStart: number
   lastPane: Aggregate.Aggregate | undefined
-  /** Whether the clock moved since the last checkpoint. */
-  moved: boolean
   /** Empty windows emitted in a row. */
   emptyRun: number
 }
@@ -267,8 +265,11 @@ export interface Windower {
   readonly tick: (now: number) => Output
   readonly flush: () => Output
   readonly counters: () => Counters
-  /** The clocks of the series whose clock moved since the last call. */
-  readonly clocks: () => Array<readonly [seriesId: string, clock: SeriesClock]>
+  /**
+   * The clocks of the series whose clock moved since the last call; with `max`, at most that many (the others stay
+   * for the next call, so a large checkpoint can be taken in slices).
+   */
+  readonly clocks: (max?: number) => Array<readonly [seriesId: string, clock: SeriesClock]>
   /** The smallest source position with points in a window not fired yet, if any. */
   readonly oldestOpenPosition: () => number | undefined
 }
@@ -326,6 +327,9 @@ export const makeWindower = (options: WindowOptions): Windower => {
   // by key object first (keys are interned: an identity lookup), by id for keys made elsewhere
   const series = new Map<string, TimeSeries>()
   const byKey = new Map<Series.SeriesKey, TimeSeries>()
+  // the series whose clock moved since the last checkpoint, in the order they moved (a checkpoint of a few
+  // changed series does not walk every series)
+  const moved = new Set<TimeSeries>()
 
   const windowOf = (s: TimeSeries, end: number, closedBy: WindowResult["closedBy"], revision: number): WindowResult => {
     const start = end - sizeMs
@@ -399,7 +403,6 @@ export const makeWindower = (options: WindowOptions): Windower => {
         positions: new Map(),
         lastPaneStart: Number.NaN,
         lastPane: undefined,
-        moved: false,
         emptyRun: 0
       }
       series.set(p.key.id, s)
@@ -438,16 +441,16 @@ export const makeWindower = (options: WindowOptions): Windower => {
     }
     if (p.time > s.maxTime) {
       s.maxTime = p.time
-      s.moved = true
+      moved.add(s)
       advance(s, p.time - wm.maxDelayMs, "watermark", out)
     }
   }
 
-  const clocks = () => {
+  const clocks = (max = Number.POSITIVE_INFINITY) => {
     const out: Array<readonly [string, SeriesClock]> = []
-    for (const s of series.values()) {
-      if (!s.moved) continue
-      s.moved = false
+    for (const s of moved) {
+      if (out.length >= max) break
+      moved.delete(s)
       out.push([s.key.id, { maxTime: s.maxTime, watermark: s.watermark, nextEnd: s.nextEnd, firedUpTo: s.firedUpTo }])
     }
     return out
@@ -477,10 +480,11 @@ export const makeWindower = (options: WindowOptions): Windower => {
         if (silent < wm.idleTimeoutMs) continue
         const before = s.watermark
         advance(s, s.maxTime - wm.maxDelayMs + silent, "idle", out)
-        if (s.watermark !== before) s.moved = true
+        if (s.watermark !== before) moved.add(s)
         if (silent >= wm.expireAfterMs) {
           series.delete(id)
           byKey.delete(s.key)
+          moved.delete(s)
           expired++
         }
       }
@@ -492,7 +496,7 @@ export const makeWindower = (options: WindowOptions): Windower => {
         let lastEnd = s.firedUpTo
         for (const start of s.panes.keys()) lastEnd = Math.max(lastEnd, start + sizeMs)
         advance(s, lastEnd, "flush", out)
-        s.moved = true
+        moved.add(s)
       }
       return out
     },

@@ -322,6 +322,9 @@ const makeAnomalyStore = (db: DatabaseSync, isOpen: () => boolean): AnomalyStore
   }
 }
 
+/** The statements one transaction of a large `setMany` runs before it commits and yields (ms of work). */
+const sliceMs = 4
+
 const makeStateStore = (db: DatabaseSync, isOpen: () => boolean): StateStore.StateStore["Service"] => {
   const get = db.prepare("SELECT value FROM checkpoints WHERE key = ?")
   const upsert = db.prepare(
@@ -344,16 +347,30 @@ const makeStateStore = (db: DatabaseSync, isOpen: () => boolean): StateStore.Sta
         const row = get.get(key)
         return row === undefined ? Option.none() : Option.some(row.value as string)
       }),
+    // A large write (a checkpoint of 100k series) is committed as several transactions in order, each of about
+    // `sliceMs` of statements, with a yield to the event loop between them: one transaction would block it for
+    // seconds. A crash part-way through leaves a prefix of the entries written (the pipeline orders a checkpoint's
+    // entries so that a prefix is safe, and writes its position last).
     setMany: (entries) =>
       entries.length === 0
         ? Effect.void
-        : Effect.flatMap(Clock.currentTimeMillis, (now) =>
-            guarded(`cannot write ${entries.length} checkpoints`, () =>
+        : Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            let next = 0
+            const slice = guarded(`cannot write ${entries.length} checkpoints`, () =>
               transaction(db, () => {
-                for (const [k, v] of entries) upsert.run(k, v, now)
+                // performance.now measures the work (where to commit and yield), not event time
+                const started = performance.now()
+                do {
+                  const end = Math.min(entries.length, next + 64)
+                  for (; next < end; next++) upsert.run(entries[next]![0], entries[next]![1], now)
+                } while (next < entries.length && performance.now() - started < sliceMs)
               })
             )
-          ),
+            const loop: Effect.Effect<void, StoreError> = Effect.flatMap(slice, () =>
+              next < entries.length ? Effect.andThen(Effect.yieldNow, loop) : Effect.void
+            )
+            return loop
+          }),
     delete: (key) => guarded(`cannot delete checkpoint ${key}`, () => void del.run(key)),
     keys: (prefix) =>
       guarded(`cannot list checkpoints under ${prefix}`, () => {
