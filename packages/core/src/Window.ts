@@ -228,6 +228,8 @@ interface TimeSeries {
   /** The pane the last point went to: most points of a series land in the same pane as the one before. */
   lastPaneStart: number
   lastPane: Aggregate.Aggregate | undefined
+  /** Whether the series is in the windower's set of moved clocks (a flag check per point, not a Set lookup). */
+  moved: boolean
   /** Empty windows emitted in a row. */
   emptyRun: number
 }
@@ -330,6 +332,11 @@ export const makeWindower = (options: WindowOptions): Windower => {
   // the series whose clock moved since the last checkpoint, in the order they moved (a checkpoint of a few
   // changed series does not walk every series)
   const moved = new Set<TimeSeries>()
+  const markMoved = (s: TimeSeries) => {
+    if (s.moved) return
+    s.moved = true
+    moved.add(s)
+  }
 
   const windowOf = (s: TimeSeries, end: number, closedBy: WindowResult["closedBy"], revision: number): WindowResult => {
     const start = end - sizeMs
@@ -403,6 +410,7 @@ export const makeWindower = (options: WindowOptions): Windower => {
         positions: new Map(),
         lastPaneStart: Number.NaN,
         lastPane: undefined,
+        moved: false,
         emptyRun: 0
       }
       series.set(p.key.id, s)
@@ -441,7 +449,7 @@ export const makeWindower = (options: WindowOptions): Windower => {
     }
     if (p.time > s.maxTime) {
       s.maxTime = p.time
-      moved.add(s)
+      markMoved(s)
       advance(s, p.time - wm.maxDelayMs, "watermark", out)
     }
   }
@@ -451,6 +459,7 @@ export const makeWindower = (options: WindowOptions): Windower => {
     for (const s of moved) {
       if (out.length >= max) break
       moved.delete(s)
+      s.moved = false
       out.push([s.key.id, { maxTime: s.maxTime, watermark: s.watermark, nextEnd: s.nextEnd, firedUpTo: s.firedUpTo }])
     }
     return out
@@ -480,7 +489,7 @@ export const makeWindower = (options: WindowOptions): Windower => {
         if (silent < wm.idleTimeoutMs) continue
         const before = s.watermark
         advance(s, s.maxTime - wm.maxDelayMs + silent, "idle", out)
-        if (s.watermark !== before) moved.add(s)
+        if (s.watermark !== before) markMoved(s)
         if (silent >= wm.expireAfterMs) {
           series.delete(id)
           byKey.delete(s.key)
@@ -496,7 +505,7 @@ export const makeWindower = (options: WindowOptions): Windower => {
         let lastEnd = s.firedUpTo
         for (const start of s.panes.keys()) lastEnd = Math.max(lastEnd, start + sizeMs)
         advance(s, lastEnd, "flush", out)
-        moved.add(s)
+        markMoved(s)
       }
       return out
     },
