@@ -10,7 +10,7 @@ import type { AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { eventually, killAll, mulberry32, sleep, start, stop } from "./sentinel.ts"
+import { eventually, killAll, postNdjson, sleep, spikeWorkload, start, stop } from "./sentinel.ts"
 
 afterAll(() => killAll())
 
@@ -81,26 +81,11 @@ describe("sentinel serve: its own logs, traces and metrics (end to end)", () => 
         ].join("\n")
       )
       const server = await start(dataDir, ["--config", config])
-      const random = mulberry32(3)
-      const lines: Array<string> = []
-      for (let s = 0; s < 30 * 60; s++) {
-        const spike = s >= 25 * 60 && s < 25 * 60 + 30
-        lines.push(
-          JSON.stringify({
-            timestamp: T0 + s * 1000,
-            service: "otel",
-            model: "gpt-4o",
-            latencyMs: Math.round(spike ? 3000 + random() * 100 : 480 + random() * 40)
-          })
-        )
-      }
-      lines.push(JSON.stringify({ timestamp: T0 + 40 * 60_000, service: "otel", model: "gpt-4o", latencyMs: 500 }))
-      const res = await fetch(`${server.url}/v1/events`, {
-        method: "POST",
-        headers: { "content-type": "application/x-ndjson" },
-        body: `${lines.join("\n")}\n`
-      })
-      assert.strictEqual(res.status, 202)
+      await postNdjson(server.url, [
+        ...spikeWorkload({ t0: T0, services: ["otel"], spiked: ["otel"], seed: 3 }),
+        // a later event closes the windows after the spike
+        { timestamp: T0 + 40 * 60_000, service: "otel", model: "gpt-4o", latencyMs: 500 }
+      ])
       const names = () => new Set(otlp.spans.map((s) => s.name))
       await eventually(
         "spans of ingest, detection and sinks",

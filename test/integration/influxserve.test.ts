@@ -7,7 +7,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Scope } from "effect"
-import { eventually, killAll, start, stop } from "../e2e/sentinel.ts"
+import { eventually, killAll, postNdjson, spikeWorkload, start, stop } from "../e2e/sentinel.ts"
 import { database, influxUrl, query, rows } from "./influx.ts"
 
 afterAll(() => killAll())
@@ -35,26 +35,12 @@ describe("sentinel serve: InfluxDB sink", () => {
       const server = await start(dataDir, ["--config", config])
       const ready = (await (await fetch(`${server.url}/readyz`)).json()) as { adapters: Record<string, boolean> }
       assert.deepStrictEqual(ready.adapters, { "sink:tsdb": true })
-      // 30 minutes at one event per second, 3 s of event time per record batch; a spike at minute 25
-      const lines: Array<string> = []
-      for (let s = 0; s < 30 * 60; s++) {
-        const spike = s >= 25 * 60 && s < 25 * 60 + 30
-        lines.push(
-          JSON.stringify({
-            timestamp: T0 + s * 1000,
-            service: "influx-chat",
-            model: "gpt-4o",
-            latencyMs: spike ? 3000 + (s % 7) : 480 + (s % 40)
-          })
-        )
-      }
-      lines.push(JSON.stringify({ timestamp: T0 + 40 * 60_000, service: "influx-chat", model: "gpt-4o", latencyMs: 1 }))
-      const res = await fetch(`${server.url}/v1/events`, {
-        method: "POST",
-        headers: { "content-type": "application/x-ndjson" },
-        body: `${lines.join("\n")}\n`
-      })
-      assert.strictEqual(res.status, 202)
+      // 30 minutes at one event per second; a spike at minute 25
+      await postNdjson(server.url, [
+        ...spikeWorkload({ t0: T0, services: ["influx-chat"], spiked: ["influx-chat"], seed: 5 }),
+        // a later event closes the windows after the spike
+        { timestamp: T0 + 40 * 60_000, service: "influx-chat", model: "gpt-4o", latencyMs: 1 }
+      ])
       // 180 windows of 10 events each for the latency metric (the window of the last event stays open)
       const latencyWindows = () =>
         Effect.runPromise(

@@ -164,6 +164,18 @@ const writeSeconds = Metric.histogram("sentinel_sink_write_seconds", {
 })
 
 /** A write to a destination, in a span, with its duration in `sentinel_sink_write_seconds{sink,type,items}`. */
+// one metric handle per sink and kind of write, made once (not per write)
+const histograms = new Map<string, Metric.Metric<number, unknown>>()
+const histogramOf = (d: Destination, items: "alerts" | "anomalies") => {
+  const key = `${d.name}\u0000${items}`
+  let h = histograms.get(key)
+  if (h === undefined) {
+    h = Metric.withAttributes(writeSeconds, { sink: d.name, type: d.type, items })
+    histograms.set(key, h)
+  }
+  return h
+}
+
 const timed = <E>(
   d: Destination,
   items: "alerts" | "anomalies",
@@ -173,12 +185,7 @@ const timed = <E>(
   Effect.suspend(() => {
     const started = performance.now()
     return write.pipe(
-      Effect.ensuring(
-        Metric.update(
-          Metric.withAttributes(writeSeconds, { sink: d.name, type: d.type, items }),
-          (performance.now() - started) / 1000
-        )
-      ),
+      Effect.ensuring(Metric.update(histogramOf(d, items), (performance.now() - started) / 1000)),
       Effect.withSpan(`sentinel.sink.${d.type}`, { attributes: { "sink.name": d.name, items, count } })
     )
   })
@@ -316,20 +323,26 @@ const anomaliesBy = Metric.counter("sentinel_anomalies_by_detector_total", {
   incremental: true
 })
 
+// one counter handle per detector and severity, made once
+const anomalyCounters = new Map<string, Metric.Metric<number, unknown>>()
+
 const countAnomalies = (xs: ReadonlyArray<Anomaly.Anomaly>): Effect.Effect<void> => {
-  const counts = new Map<string, number>()
+  const counts = new Map<string, { readonly counter: Metric.Metric<number, unknown>; n: number }>()
   for (const a of xs) {
     const k = `${a.detector}\u0000${a.severity}`
-    counts.set(k, (counts.get(k) ?? 0) + 1)
+    const c = counts.get(k)
+    if (c !== undefined) {
+      c.n++
+      continue
+    }
+    let counter = anomalyCounters.get(k)
+    if (counter === undefined) {
+      counter = Metric.withAttributes(anomaliesBy, { detector: a.detector, severity: a.severity })
+      anomalyCounters.set(k, counter)
+    }
+    counts.set(k, { counter, n: 1 })
   }
-  return Effect.forEach(
-    counts,
-    ([k, n]) => {
-      const [detector, severity] = k.split("\u0000") as [string, string]
-      return Metric.update(Metric.withAttributes(anomaliesBy, { detector, severity }), n)
-    },
-    { discard: true }
-  )
+  return Effect.forEach(counts.values(), (c) => Metric.update(c.counter, c.n), { discard: true })
 }
 
 /**
