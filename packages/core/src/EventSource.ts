@@ -110,7 +110,8 @@ export const rawBatch = (raw: ReadonlyArray<unknown>, ack: Effect.Effect<void> =
 })
 
 /**
- * A source over raw records held in memory, in batches of `batchSize` (tests, benchmarks, examples).
+ * A source over raw records, in batches of `batchSize` (tests, benchmarks, examples): an array, or any iterable
+ * (a generator streams its records, pulled a batch at a time).
  *
  * @category layers
  * @since 0.1.0
@@ -120,7 +121,10 @@ export const layerFromIterable = (
   options: { readonly batchSize?: number } = {}
 ): Layer.Layer<EventSource> =>
   Layer.succeed(EventSource, {
-    batches: Stream.fromIterable(records).pipe(
+    batches: Stream.fromIterable(
+      records,
+      Array.isArray(records) ? undefined : { chunkSize: options.batchSize ?? 1024 }
+    ).pipe(
       Stream.rechunk(options.batchSize ?? 1024),
       Stream.mapArray((raw) => [rawBatch(raw)] as const)
     )

@@ -616,8 +616,10 @@ const build = (config: Config, options: MakeOptions): Built => {
     const out = windower.points(points, now, input.firstPosition)
     if (input.lastPosition !== undefined) lastPosition = input.lastPosition
     if (input.next !== undefined) nextPosition = input.next
-    if (input.tick) out.windows.push(...windower.tick(now).windows)
-    if (input.end && config.flushOnEnd) out.windows.push(...windower.flush().windows)
+    // appended one by one: a tick or flush at 100k series closes more windows than `push(...spread)` may take
+    // as arguments (a RangeError that stopped the pipeline)
+    if (input.tick) for (const w of windower.tick(now).windows) out.windows.push(w)
+    if (input.end && config.flushOnEnd) for (const w of windower.flush().windows) out.windows.push(w)
     const signals = signalFn(out.windows)
     const scored = detectFn.apply(signals)
     if (peerFn !== undefined) for (const sc of peerFn.apply(signals, input.end && config.flushOnEnd)) scored.push(sc)

@@ -742,8 +742,8 @@ export const aggregate: {
                 else pts.push(x)
               const out = windower.points(pts, now)
               if (ticked) {
-                const t = windower.tick(now)
-                out.windows.push(...t.windows)
+                // one by one: a tick can close more windows than a spread call may take as arguments
+                for (const w of windower.tick(now).windows) out.windows.push(w)
               }
               return Effect.map(emit(out), (windows) => [windows] as const)
             })

@@ -72,6 +72,25 @@ describe("Pipeline", () => {
     }).pipe(Effect.provide(sinks))
   )
 
+  it.effect("a flush that closes 150,000 windows at once completes (no spread-argument RangeError)", () =>
+    Effect.gen(function* () {
+      // 30,000 service × model pairs, one event each: the end of the input closes 5 base-metric windows per pair
+      const input = Array.from({ length: 30_000 }, (_, i) => ({
+        timestamp: T0 + (i % 1000),
+        service: `service-${i % 1000}`,
+        model: `model-${Math.floor(i / 1000)}`,
+        latencyMs: 400,
+        inputTokens: 10,
+        outputTokens: 20
+      }))
+      const pipeline = Pipeline.make(config({ maxSeries: 300_000 }))
+      yield* pipeline.run.pipe(Effect.provide(EventSource.layerFromIterable(input, { batchSize: 30_000 })))
+      const stats = yield* pipeline.stats
+      assert.strictEqual(stats.decoded, 30_000)
+      assert.isAtLeast(stats.windows, 150_000)
+    }).pipe(Effect.provide(sinks))
+  )
+
   it.effect("dead-letters invalid records with their errors and keeps the valid ones", () =>
     Effect.gen(function* () {
       const input = [...events({ seconds: 3, services: ["chat"] }), { service: "chat" }, 42]
