@@ -81,21 +81,29 @@ const dataDir = mkdtempSync(join(tmpdir(), "sentinel-bench-memory-"))
 try {
   const config = join(dataDir, "sentinel.json")
   writeFileSync(config, JSON.stringify({ pipeline: { window: args.window, maxSeries: PAIRS * SIGNALS_PER_PAIR * 2 } }))
+  const samples: Array<{ t: number; rss: number }> = []
   const server = await start(join(dataDir, "data"), ["--config", config])
   process.on("uncaughtException", (e) => {
-    console.error(`bench failed: ${e}\nserver output (tail):\n${server.output().slice(-4000)}`)
+    console.error(`bench failed at ${new Date().toISOString()}: ${e}; server exit ${server.child.exitCode} ${server.child.signalCode}, last RSS samples ${samples.slice(-5).map((x) => fmt(x.rss)).join(", ")}\nserver output (tail):\n${server.output().slice(-4000)}`)
     process.exit(1)
   })
   await sleep(2000)
   const baseline = rss(server)
   let posted = 0
+  let resets = 0
   const post = async (body: string) => {
     for (;;) {
+      // a connection the server closed as idle while the request was on its way is retried, as any client would
       const res = await fetch(`${server.url}/v1/events`, {
         method: "POST",
         headers: { "content-type": "application/x-ndjson" },
         body
+      }).catch((e: unknown) => {
+        if (server.child.exitCode !== null || server.child.signalCode !== null) throw e
+        resets++
+        return undefined
       })
+      if (res === undefined) continue
       const text = await res.text()
       if (res.status === 202) {
         posted += (JSON.parse(text) as { accepted: number }).accepted
@@ -105,9 +113,11 @@ try {
       await sleep(100)
     }
   }
-  const samples: Array<{ t: number; rss: number }> = []
   const began = Date.now()
-  const sampler = setInterval(() => samples.push({ t: (Date.now() - began) / 1000, rss: rss(server) }), 5000)
+  const sampler = setInterval(() => {
+    samples.push({ t: (Date.now() - began) / 1000, rss: rss(server) })
+    if (process.env.BENCH_VERBOSE) console.log(`${Math.round((Date.now() - began) / 1000)} s: ${fmt(rss(server))}`)
+  }, 5000)
   let behind = 0
   for (let s = 0; s < WARMUP_S + SOAK_S; s++) {
     const due = began + s * 1000
@@ -150,7 +160,7 @@ try {
     `flatness            slope ${perMinute.toFixed(2)} MiB/min over the soak; last minute / first minute ${(last / first).toFixed(3)}`
   )
   console.log(
-    `input               ${posted.toLocaleString("en")} events posted, ${decoded.toLocaleString("en")} decoded, ${series.toLocaleString("en")} live series; the load generator fell behind its schedule in ${behind} of ${WARMUP_S + SOAK_S} seconds`
+    `input               ${posted.toLocaleString("en")} events posted, ${decoded.toLocaleString("en")} decoded, ${series.toLocaleString("en")} live series; the load generator fell behind its schedule in ${behind} of ${WARMUP_S + SOAK_S} seconds; ${resets} requests retried after a connection reset`
   )
   if (decoded < posted) throw new Error(`only ${decoded} of ${posted} posted events were decoded`)
 } finally {

@@ -6,8 +6,9 @@
  * ({@link layerAlertSink}) keeps each series' firing alert.
  *
  * Nothing here is persisted: after a restart series reappear with their next window (their detectors, restored
- * from the checkpoint, show as ready on their first verdict). Memory: about 240 × (48 bytes + 80 per detector)
- * per series, ~50 MiB for 10k series with two detectors at the default ring size.
+ * from the checkpoint, show as ready on their first verdict). Memory is bounded at any cardinality: a point takes
+ * 16 bytes plus 17 per detector (columns of typed arrays), and all histories together share one budget
+ * (`historyBytes`, default 64 MiB), so with many series each keeps fewer points (see {@link make}).
  *
  * Listing is a scan over the ids kept sorted (re-sorted only when series were added): filtering and paging 10k
  * series takes about a millisecond.
@@ -108,20 +109,43 @@ export interface ListQuery {
   readonly cursor?: string
 }
 
-interface DetectorState {
-  seen: number
-  readonly minSamples: number
-  ready: boolean
-}
-
+/**
+ * One series' history: a ring of its most recent scored points, column by column (typed arrays, a few bytes per
+ * point instead of a few hundred as objects). Slot `k` of the ring holds a point's time and value and, per
+ * detector `j`, its score, expected value and band (float32, `bands[(k * detectors + j) * 4 …]`) and a flags byte
+ * (`flags[k * detectors + j]`: present, anomalous, ready, severity).
+ */
 interface Entry {
   readonly key: Series.SeriesKey
-  readonly ring: Array<{ time: number; value: number; detectors: Array<DetectorPoint> }>
-  readonly detectors: Map<string, DetectorState>
+  /** The detectors, in the order their verdicts were first seen. */
+  readonly names: Array<string>
+  readonly minSamples: Array<number>
+  readonly seen: Array<number>
+  readonly ready: Array<boolean>
+  /** Slots allocated. */
+  capacity: number
+  /** The oldest point's slot. */
+  head: number
+  /** Points held. */
+  length: number
+  times: Float64Array<ArrayBuffer>
+  values: Float64Array<ArrayBuffer>
+  bands: Float32Array<ArrayBuffer>
+  flags: Uint8Array<ArrayBuffer>
   anomalies: number
   lastAnomalyAt: number | null
   alert: { id: string; severity: Verdict.Severity } | null
 }
+
+const PRESENT = 1
+const ANOMALOUS = 2
+const READY = 4
+const SEVERITY_SHIFT = 3
+const F32_MAX = 3.4e38
+const severities: ReadonlyArray<Verdict.Severity> = ["none", "info", "warning", "critical"]
+
+/** Bytes of history per point: its time and value, and per detector four float32 and a flags byte. */
+const pointBytes = (detectors: number): number => 16 + detectors * 17
 
 /**
  * The registry.
@@ -145,7 +169,7 @@ export interface Registry {
     options?: { readonly limit?: number; readonly since?: number }
   ) => { readonly series: Summary; readonly points: ReadonlyArray<Point> } | undefined
   readonly size: () => number
-  /** The ring size (points kept per series). */
+  /** The most points kept per series (fewer when the history budget is shared by many series). */
   readonly capacity: number
 }
 
@@ -157,62 +181,158 @@ export interface Registry {
  */
 export const defaultCapacity = 240
 
+/**
+ * The default memory budget of all series' histories together (64 MiB): with the four default detectors a point
+ * takes 84 bytes, so 3,300 series keep the full {@link defaultCapacity}, 10,000 series 79 points and 100,000
+ * series {@link minCapacity}.
+ *
+ * @category models
+ * @since 0.3.0
+ */
+export const defaultHistoryBytes = 64 * 2 ** 20
+
+/**
+ * The fewest points a series keeps however many series share the budget (unless `capacity` is smaller).
+ *
+ * @category models
+ * @since 0.3.0
+ */
+export const minCapacity = 8
+
 const finite = (x: number): number | null => (Number.isFinite(x) ? x : null)
 
 const label = (name: string): string => (name.length <= 4 ? name.toUpperCase() : name[0]?.toUpperCase() + name.slice(1))
 
 /**
- * Makes a registry. `detectors` is the pipeline's selection (for each detector's `minSamples`).
+ * Re-lays an entry's ring out with `capacity` slots and `detectors` detectors (it had `before`), keeping its newest
+ * points.
+ */
+const reshape = (e: Entry, capacity: number, before: number, detectors: number): void => {
+  const keep = Math.min(e.length, capacity)
+  const times = new Float64Array(capacity)
+  const values = new Float64Array(capacity)
+  const bands = new Float32Array(capacity * detectors * 4)
+  const flags = new Uint8Array(capacity * detectors)
+  for (let k = 0; k < keep; k++) {
+    const from = (e.head + e.length - keep + k) % e.capacity
+    times[k] = e.times[from]!
+    values[k] = e.values[from]!
+    for (let j = 0; j < before; j++) {
+      flags[k * detectors + j] = e.flags[from * before + j]!
+      for (let c = 0; c < 4; c++) bands[(k * detectors + j) * 4 + c] = e.bands[(from * before + j) * 4 + c]!
+    }
+  }
+  e.capacity = capacity
+  e.head = 0
+  e.length = keep
+  e.times = times
+  e.values = values
+  e.bands = bands
+  e.flags = flags
+}
+
+/**
+ * Makes a registry. `detectors` is the pipeline's selection (for each detector's `minSamples`). `capacity` bounds
+ * the points kept per series (default {@link defaultCapacity}); `historyBytes` bounds all series' histories
+ * together (default {@link defaultHistoryBytes}): as series multiply, each keeps fewer points (at least
+ * {@link minCapacity}), so memory stays bounded at any cardinality. A series' ring grows as its points come and
+ * shrinks on its next point when the share falls.
  *
  * @category constructors
  * @since 0.1.0
  */
-export const make = (options: { readonly detectors: Detector.Selection; readonly capacity?: number }): Registry => {
+export const make = (options: {
+  readonly detectors: Detector.Selection
+  readonly capacity?: number
+  readonly historyBytes?: number
+}): Registry => {
   const capacity = Math.max(1, options.capacity ?? defaultCapacity)
+  const historyBytes = options.historyBytes ?? defaultHistoryBytes
   const entries = new Map<string, Entry>()
   let sorted: Array<string> = []
   let dirty = false
-  const minSamplesOf = (key: Series.SeriesKey): Map<string, number> => {
-    const list = typeof options.detectors === "function" ? options.detectors(key) : options.detectors
-    return new Map(list.map((d) => [d.name, d.minSamples]))
-  }
+  /** The points a series with `detectors` detectors may keep now. */
+  const share = (detectors: number): number =>
+    Math.min(
+      capacity,
+      Math.max(minCapacity, Math.floor(historyBytes / (Math.max(1, entries.size) * pointBytes(detectors))))
+    )
   const entryOf = (key: Series.SeriesKey): Entry => {
     let e = entries.get(key.id)
     if (e === undefined) {
-      const detectors = new Map<string, DetectorState>()
-      for (const [name, minSamples] of minSamplesOf(key)) detectors.set(name, { seen: 0, minSamples, ready: false })
-      e = { key, ring: [], detectors, anomalies: 0, lastAnomalyAt: null, alert: null }
+      const list = typeof options.detectors === "function" ? options.detectors(key) : options.detectors
+      const names = list.map((d) => d.name)
+      e = {
+        key,
+        names,
+        minSamples: list.map((d) => d.minSamples),
+        seen: names.map(() => 0),
+        ready: names.map(() => false),
+        capacity: 0,
+        head: 0,
+        length: 0,
+        times: new Float64Array(0),
+        values: new Float64Array(0),
+        bands: new Float32Array(0),
+        flags: new Uint8Array(0),
+        anomalies: 0,
+        lastAnomalyAt: null,
+        alert: null
+      }
       entries.set(key.id, e)
       dirty = true
     }
     return e
   }
+  /** The slot of a new point at `time`: the ring grows while under its share, else the oldest point goes. */
+  const append = (e: Entry, time: number, value: number): number => {
+    const D = e.names.length
+    const allowed = share(D)
+    if (e.capacity > allowed) reshape(e, allowed, D, D)
+    if (e.length === e.capacity) {
+      if (e.capacity < allowed) reshape(e, Math.min(allowed, Math.max(16, e.capacity * 2)), D, D)
+      else {
+        e.head = (e.head + 1) % e.capacity
+        e.length--
+      }
+    }
+    const slot = (e.head + e.length) % e.capacity
+    e.length++
+    e.times[slot] = time
+    e.values[slot] = value
+    e.flags.fill(0, slot * D, slot * D + D)
+    return slot
+  }
   const observe = (scored: ReadonlyArray<Detector.Scored>) => {
     for (const { point, detector, verdict } of scored) {
       const e = entryOf(point.key)
-      let d = e.detectors.get(detector)
-      if (d === undefined) {
-        d = { seen: 0, minSamples: 0, ready: false }
-        e.detectors.set(detector, d)
+      let j = e.names.indexOf(detector)
+      if (j === -1) {
+        // a detector the selection did not name: one more column
+        j = e.names.length
+        e.names.push(detector)
+        e.minSamples.push(0)
+        e.seen.push(0)
+        e.ready.push(false)
+        reshape(e, e.capacity, j, j + 1)
       }
-      d.seen++
-      d.ready = verdict.ready
-      const last = e.ring[e.ring.length - 1]
-      const p: DetectorPoint = {
-        name: detector,
-        score: Number.isFinite(verdict.score) ? verdict.score : 0,
-        expected: finite(verdict.expected),
-        lower: finite(verdict.lower),
-        upper: finite(verdict.upper),
-        anomalous: verdict.anomalous,
-        severity: verdict.anomalous ? verdict.severity : "none",
-        ready: verdict.ready
-      }
-      if (last !== undefined && last.time === point.time) last.detectors.push(p)
-      else {
-        e.ring.push({ time: point.time, value: point.value, detectors: [p] })
-        if (e.ring.length > capacity) e.ring.shift()
-      }
+      e.seen[j]!++
+      e.ready[j] = verdict.ready
+      const D = e.names.length
+      const last = e.length === 0 ? -1 : (e.head + e.length - 1) % e.capacity
+      const slot = last !== -1 && e.times[last] === point.time ? last : append(e, point.time, point.value)
+      const at = slot * D + j
+      const severity = verdict.anomalous ? verdict.severity : "none"
+      e.flags[at] =
+        PRESENT |
+        (verdict.anomalous ? ANOMALOUS : 0) |
+        (verdict.ready ? READY : 0) |
+        (severities.indexOf(severity) << SEVERITY_SHIFT)
+      // clamped to the float32 range, so a finite score stays finite
+      e.bands[at * 4] = Number.isFinite(verdict.score) ? Math.max(-F32_MAX, Math.min(F32_MAX, verdict.score)) : 0
+      e.bands[at * 4 + 1] = verdict.expected
+      e.bands[at * 4 + 2] = verdict.lower
+      e.bands[at * 4 + 3] = verdict.upper
       if (verdict.anomalous) {
         e.anomalies++
         e.lastAnomalyAt = Math.max(e.lastAnomalyAt ?? point.time, point.time)
@@ -231,26 +351,30 @@ export const make = (options: { readonly detectors: Detector.Selection; readonly
     let count = 0
     let min = Number.POSITIVE_INFINITY
     let max = Number.NEGATIVE_INFINITY
-    for (const p of e.ring) {
-      if (!Number.isFinite(p.value)) continue
+    for (let k = 0; k < e.length; k++) {
+      const value = e.values[(e.head + k) % e.capacity]!
+      if (!Number.isFinite(value)) continue
       count++
-      sum += p.value
-      if (p.value < min) min = p.value
-      if (p.value > max) max = p.value
+      sum += value
+      if (value < min) min = value
+      if (value > max) max = value
     }
-    const last = e.ring[e.ring.length - 1]
-    const detectors = [...e.detectors].map(([name, d]) => ({
-      name,
-      seen: d.seen,
-      minSamples: d.minSamples,
-      ready: d.ready,
-      progress: d.ready
-        ? `${label(name)} ready`
-        : `${label(name)} ${Math.min(d.seen, d.minSamples)}/${d.minSamples} windows`
-    }))
+    const last = e.length === 0 ? -1 : (e.head + e.length - 1) % e.capacity
+    const detectors = e.names.map((name, j) => {
+      const ready = e.ready[j]!
+      const seen = e.seen[j]!
+      const minSamples = e.minSamples[j]!
+      return {
+        name,
+        seen,
+        minSamples,
+        ready,
+        progress: ready ? `${label(name)} ready` : `${label(name)} ${Math.min(seen, minSamples)}/${minSamples} windows`
+      }
+    })
     return {
       series: e.key,
-      lastPoint: last === undefined ? null : { time: last.time, value: finite(last.value) },
+      lastPoint: last === -1 ? null : { time: e.times[last]!, value: finite(e.values[last]!) },
       stats: {
         count,
         mean: count === 0 ? null : sum / count,
@@ -271,8 +395,7 @@ export const make = (options: { readonly detectors: Detector.Selection; readonly
     if (needle !== undefined && !e.key.id.toLowerCase().includes(needle)) return false
     if (q.state === "alerting") return e.alert !== null
     if (q.state !== undefined) {
-      let warming = false
-      for (const d of e.detectors.values()) if (!d.ready) warming = true
+      const warming = e.ready.some((ready) => !ready)
       return q.state === "warming" ? warming : !warming
     }
     return true
@@ -306,32 +429,57 @@ export const make = (options: { readonly detectors: Detector.Selection; readonly
     }
     return { items, next, total }
   }
+  const pointAt = (e: Entry, slot: number): Point => {
+    const D = e.names.length
+    const detectors: Array<DetectorPoint> = []
+    for (let j = 0; j < D; j++) {
+      const at = slot * D + j
+      const f = e.flags[at]!
+      if ((f & PRESENT) === 0) continue
+      detectors.push({
+        name: e.names[j]!,
+        score: e.bands[at * 4]!,
+        expected: finite(e.bands[at * 4 + 1]!),
+        lower: finite(e.bands[at * 4 + 2]!),
+        upper: finite(e.bands[at * 4 + 3]!),
+        anomalous: (f & ANOMALOUS) !== 0,
+        severity: severities[(f >> SEVERITY_SHIFT) & 3]!,
+        ready: (f & READY) !== 0
+      })
+    }
+    const primary = detectors.find((d) => d.ready) ?? detectors[0]
+    let severity: Verdict.Severity = "none"
+    for (const d of detectors) if (Verdict.rank(d.severity) > Verdict.rank(severity)) severity = d.severity
+    return {
+      time: e.times[slot]!,
+      value: finite(e.values[slot]!),
+      expected: primary?.expected ?? null,
+      lower: primary?.lower ?? null,
+      upper: primary?.upper ?? null,
+      anomalous: detectors.some((d) => d.anomalous),
+      severity,
+      detectors
+    }
+  }
   const points = (id: string, o: { readonly limit?: number; readonly since?: number } = {}) => {
     const e = entries.get(id)
     if (e === undefined) return undefined
-    const from = o.since
-    const selected = from === undefined ? e.ring : e.ring.filter((p) => p.time >= from)
-    const window = selected.slice(Math.max(0, selected.length - (o.limit ?? capacity)))
-    return {
-      series: summary(e),
-      points: window.map((p): Point => {
-        const primary = p.detectors.find((d) => d.ready) ?? p.detectors[0]
-        let severity: Verdict.Severity = "none"
-        for (const d of p.detectors) if (Verdict.rank(d.severity) > Verdict.rank(severity)) severity = d.severity
-        return {
-          time: p.time,
-          value: finite(p.value),
-          expected: primary?.expected ?? null,
-          lower: primary?.lower ?? null,
-          upper: primary?.upper ?? null,
-          anomalous: p.detectors.some((d) => d.anomalous),
-          severity,
-          detectors: p.detectors
-        }
-      })
+    const slots: Array<number> = []
+    for (let k = 0; k < e.length; k++) {
+      const slot = (e.head + k) % e.capacity
+      if (o.since === undefined || e.times[slot]! >= o.since) slots.push(slot)
     }
+    const window = slots.slice(Math.max(0, slots.length - (o.limit ?? capacity)))
+    return { series: summary(e), points: window.map((slot) => pointAt(e, slot)) }
   }
-  return { observe, onAlerts, list, points, size: () => entries.size, capacity }
+  return {
+    observe,
+    onAlerts,
+    list,
+    points,
+    size: () => entries.size,
+    capacity
+  }
 }
 
 /**
@@ -350,8 +498,11 @@ export class SeriesRegistry extends Context.Service<SeriesRegistry, Registry>()(
  * @category layers
  * @since 0.1.0
  */
-export const layer = (options: { readonly detectors: Detector.Selection; readonly capacity?: number }) =>
-  Layer.sync(SeriesRegistry, () => make(options))
+export const layer = (options: {
+  readonly detectors: Detector.Selection
+  readonly capacity?: number
+  readonly historyBytes?: number
+}) => Layer.sync(SeriesRegistry, () => make(options))
 
 /**
  * Wraps an alert sink so the registry sees every alert event the sink accepted.

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Anomaly, AnomalyStore, Detector, Event, EventSource, Pipeline, Series } from "@llm-sentinel/core"
-import { Catalog, Mad } from "@llm-sentinel/detectors"
+import { Catalog, Mad, ZScore } from "@llm-sentinel/detectors"
 import { Context, Effect, Exit, Layer, Metric, Scope, Stream } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
 import * as Admission from "../src/Admission.ts"
@@ -671,6 +671,57 @@ describe("live series and detectors", () => {
     const found = registry.points(key.id)
     assert.strictEqual(found?.points.length, 10)
     assert.strictEqual(found?.points[0]?.time, 15 * 60_000)
+  })
+
+  it("shares one history budget between all series: more series keep fewer points, never under the minimum", () => {
+    // one detector: 33 bytes a point; 33,000 bytes are 1,000 points in all
+    const registry = SeriesRegistry.make({ detectors: [Mad.make()], historyBytes: 33_000 })
+    const detect = Detector.makeDetectFn({ detectors: [Mad.make()] })
+    const first = Series.makeKey("chat", "gpt-4o", "latency.p95")
+    for (let i = 0; i < 300; i++)
+      registry.observe(detect.apply([{ key: first, time: i * 60_000, value: 500 + (i % 7) }]))
+    // alone, it keeps the full default capacity
+    assert.strictEqual(registry.points(first.id)?.points.length, SeriesRegistry.defaultCapacity)
+    const others = Array.from({ length: 49 }, (_, s) => Series.makeKey(`svc-${s}`, "gpt-4o", "latency.p95"))
+    for (let i = 300; i < 340; i++) {
+      registry.observe(detect.apply([first, ...others].map((key) => ({ key, time: i * 60_000, value: 500 }))))
+    }
+    // 50 series share 1,000 points: 20 each, the newest ones, in order
+    const shrunk = registry.points(first.id)?.points ?? []
+    assert.strictEqual(shrunk.length, 20)
+    assert.deepStrictEqual(
+      shrunk.map((p) => p.time / 60_000),
+      Array.from({ length: 20 }, (_, k) => 320 + k)
+    )
+    assert.strictEqual(registry.points(others[0]!.id)?.points.length, 20)
+    const many = Array.from({ length: 500 }, (_, s) => Series.makeKey(`many-${s}`, "gpt-4o", "latency.p95"))
+    for (let i = 340; i < 360; i++) {
+      registry.observe(detect.apply([first, ...many].map((key) => ({ key, time: i * 60_000, value: 500 }))))
+    }
+    // 550 series: the share (1 point) is under the floor, so each keeps the minimum
+    assert.strictEqual(registry.points(many[0]!.id)?.points.length, SeriesRegistry.minCapacity)
+    assert.strictEqual(registry.points(first.id)?.points.length, SeriesRegistry.minCapacity)
+    // the summary's statistics are over the points kept
+    assert.strictEqual(registry.list({ limit: 1, q: first.id }).items[0]?.stats.count, SeriesRegistry.minCapacity)
+  })
+
+  it("keeps the verdicts of a detector the selection did not name, beside the others", () => {
+    const registry = SeriesRegistry.make({ detectors: [Mad.make()] })
+    const key = Series.makeKey("chat", "gpt-4o", "latency.p95")
+    const mad = Detector.makeDetectFn({ detectors: [Mad.make()] })
+    const both = Detector.makeDetectFn({ detectors: [Mad.make(), ZScore.make()] })
+    for (let i = 0; i < 5; i++) registry.observe(mad.apply([{ key, time: i * 60_000, value: 500 }]))
+    for (let i = 5; i < 10; i++) registry.observe(both.apply([{ key, time: i * 60_000, value: 500 }]))
+    const points = registry.points(key.id)?.points ?? []
+    assert.strictEqual(points.length, 10)
+    assert.deepStrictEqual(
+      points.map((p) => p.detectors.map((d) => d.name).join("+")),
+      [...Array(5).fill("mad"), ...Array(5).fill("mad+zscore")]
+    )
+    assert.deepStrictEqual(
+      registry.points(key.id)?.series.detectors.map((d) => d.name),
+      ["mad", "zscore"]
+    )
   })
 
   it("lists every shipped detector with its defaults and parameter schema", async () => {
