@@ -84,7 +84,12 @@ try {
   const samples: Array<{ t: number; rss: number }> = []
   const server = await start(join(dataDir, "data"), ["--config", config])
   process.on("uncaughtException", (e) => {
-    console.error(`bench failed at ${new Date().toISOString()}: ${e}; server exit ${server.child.exitCode} ${server.child.signalCode}, last RSS samples ${samples.slice(-5).map((x) => fmt(x.rss)).join(", ")}\nserver output (tail):\n${server.output().slice(-4000)}`)
+    console.error(
+      `bench failed at ${new Date().toISOString()}: ${e}; server exit ${server.child.exitCode} ${server.child.signalCode}, last RSS samples ${samples
+        .slice(-5)
+        .map((x) => fmt(x.rss))
+        .join(", ")}\nserver output (tail):\n${server.output().slice(-4000)}`
+    )
     process.exit(1)
   })
   await sleep(2000)

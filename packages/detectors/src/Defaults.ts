@@ -59,7 +59,11 @@ export interface Config {
    * the longest matching key wins, `"*"` is the fallback.
    */
   readonly minimumChanges: Readonly<Record<string, MetricMinimum>>
-  /** Fresh default detectors for a metric (the fallback minimum when the metric is unknown or absent). */
+  /**
+   * The default detectors for a metric (the fallback minimum when the metric is unknown or absent). The same
+   * instances for every metric with the same minimum change: detectors keep their per-series state apart, in
+   * their `State`, so one instance serves any number of series.
+   */
   readonly detectors: (metric?: string) => ReadonlyArray<Detector.Any>
   /** The detect-stage options (`Detector.makeDetectFn`, `Detector.detect`, the pipeline): per-series detectors and `decide`. */
   readonly detectOptions: () => { readonly detectors: Detector.Selection; readonly decide: Verdict.Decide }
@@ -131,8 +135,7 @@ export const configure = (
   const thresholds = options.thresholds ?? defaultThresholds
   const table = options.minimumChanges ?? minimumChanges
   const decide = Verdict.threshold(thresholds)
-  const detectors = (metric?: string): ReadonlyArray<Detector.Any> => {
-    const minimum = minimumFor(table, metric)
+  const make = (minimum: MetricMinimum): ReadonlyArray<Detector.Any> => {
     const calibrated = (detector: Detector.Any) => Calibrated.make({ detector, memory: 3000, tail: 0.05 })
     return [
       // sudden changes: a jump, a dip, a spike
@@ -145,6 +148,17 @@ export const configure = (
       calibrated(Cusum.make({ alpha: 0.005, h: 12, ...minimum }))
     ]
   }
+  // one set of detectors per minimum change, shared by every series it applies to: a detector holds no per-series
+  // state (that is its `State`), and making one per series cost ~20 KB of closures and compiled state Schemas each
+  // (2 GB at 100k series)
+  const made = new Map<MetricMinimum, ReadonlyArray<Detector.Any>>()
+  const detectors = (metric?: string): ReadonlyArray<Detector.Any> => {
+    const minimum = minimumFor(table, metric)
+    let found = made.get(minimum)
+    if (found === undefined) made.set(minimum, (found = make(minimum)))
+    return found
+  }
+  const peer = PeerGroup.make({ minSamples: 30 })
   return {
     thresholds,
     decide,
@@ -153,7 +167,7 @@ export const configure = (
     detectOptions: () => ({ detectors: (key) => detectors(key.metric), decide }),
     // not calibrated: a lasting offset from the peers is what it reports, and a per-series calibration would learn
     // it away; its scale is pooled over time and corrected for small groups, so its σ units are honest as they are
-    peerOptions: () => ({ detector: () => PeerGroup.make({ minSamples: 30 }), decide })
+    peerOptions: () => ({ detector: () => peer, decide })
   }
 }
 

@@ -106,3 +106,42 @@ describe("Defaults", () => {
     }
   })
 })
+
+describe("Defaults: detectors are shared, not made per series", () => {
+  it("returns the same instances for every series of a minimum change, and separate ones across minimums", () => {
+    const config = Defaults.configure()
+    const p95 = config.detectors("latency.p95")
+    assert.strictEqual(config.detectors("latency.p50"), p95)
+    assert.notStrictEqual(config.detectors("error.rate"), p95)
+    const select = config.detectOptions().detectors
+    assert.isFunction(select)
+    if (typeof select !== "function") return
+    const a = select(Series.makeKey("chat", "gpt-4o", "latency.p95"))
+    const b = select(Series.makeKey("search", "gpt-4o-mini", "latency.p95"))
+    assert.strictEqual(a, b)
+    assert.strictEqual(config.peerOptions().detector(), config.peerOptions().detector())
+  })
+
+  it("shared instances keep series apart: two series through one detect function score as each alone", () => {
+    const g7 = gaussian(7)
+    const g8 = gaussian(8)
+    const values = Array.from({ length: 400 }, (_, i) => 500 + 20 * g7() + (i === 350 ? 400 : 0))
+    const other = Array.from({ length: 400 }, () => 900 + 5 * g8())
+    const a = Series.makeKey("chat", "gpt-4o", "latency.p95")
+    const b = Series.makeKey("search", "gpt-4o", "latency.p95")
+    const together = Detector.makeDetectFn(Defaults.config.detectOptions())
+    const alone = Detector.makeDetectFn(Defaults.configure().detectOptions())
+    const scoresTogether: Array<number> = []
+    const scoresAlone: Array<number> = []
+    for (let i = 0; i < values.length; i++) {
+      const time = T0 + i * MINUTE
+      const out = together.apply([
+        { key: a, time, value: values[i]! },
+        { key: b, time, value: other[i]! }
+      ])
+      for (const s of out) if (s.point.key === a) scoresTogether.push(s.verdict.score)
+      for (const s of alone.apply([{ key: a, time, value: values[i]! }])) scoresAlone.push(s.verdict.score)
+    }
+    assert.deepStrictEqual(scoresTogether, scoresAlone)
+  })
+})

@@ -70,8 +70,9 @@ export const build = (rule: Config.DetectorRule): Detector.Any => {
 }
 
 /**
- * The selection of a list of rules: every series gets fresh detectors of the rules matching its metric (none:
- * the series is not watched).
+ * The selection of a list of rules: every series gets the detectors of the rules matching its metric (none: the
+ * series is not watched). The detectors are built once per metric and shared by its series (their per-series state
+ * is their `State`; a detector per series would cost tens of kilobytes of closures and Schemas at every series).
  *
  * @example
  * ```ts
@@ -81,7 +82,13 @@ export const build = (rule: Config.DetectorRule): Detector.Any => {
  * @category constructors
  * @since 0.2.0
  */
-export const selection =
-  (rules: ReadonlyArray<Config.DetectorRule>) =>
-  (key: Series.SeriesKey): ReadonlyArray<Detector.Any> =>
-    rules.filter((r) => matches(r, key.metric)).map(build)
+export const selection = (
+  rules: ReadonlyArray<Config.DetectorRule>
+): ((key: Series.SeriesKey) => ReadonlyArray<Detector.Any>) => {
+  const byMetric = new Map<string, ReadonlyArray<Detector.Any>>()
+  return (key) => {
+    let found = byMetric.get(key.metric)
+    if (found === undefined) byMetric.set(key.metric, (found = rules.filter((r) => matches(r, key.metric)).map(build)))
+    return found
+  }
+}
