@@ -3,8 +3,8 @@
  * back through the API.
  *
  * 1. **Window close → sink**, in process: the real pipeline with the default detectors (`Defaults.config`) over
- *    200 service × model pairs (1,600 signals), 1-second windows, with a latency spike on one pair in every tenth
- *    window. First the same input runs unpaced (saturation, in the same run); then it is replayed paced at half
+ *    200 service × model pairs (1,600 signals), 1-second windows, with a latency spike on each pair in one window
+ *    in 97 (staggered across pairs). First the same input runs unpaced (saturation, in the same run); then it is replayed paced at half
  *    that rate (`--load 0.5`). For every verdict the pipeline's `onScored` hook stamps the moment the detect stage
  *    scored the window (the window closed in the same step, just before); the anomaly and alert sinks stamp when
  *    they receive it. Printed: p50/p99/max of the gap for anomalies and for opened alerts.
@@ -55,14 +55,14 @@ const dist = (xs: ReadonlyArray<number>) =>
   `p50 ${ms(quantile(xs, 0.5))}  p99 ${ms(quantile(xs, 0.99))}  max ${ms(quantile(xs, 1))}  (${xs.length})`
 
 // ---- 1. in process
-/** 200 pairs, one event per millisecond of event time; pair 7's latency is 10× in every tenth 1-second window. */
+/** 200 pairs, one event per millisecond of event time; after 150 s each pair's latency is 10× in one 1-second window in 97 (staggered). */
 const batches: Array<ReadonlyArray<unknown>> = []
 for (let b = 0; b < N / BATCH; b++) {
   const batch: Array<unknown> = []
   for (let i = b * BATCH; i < (b + 1) * BATCH; i++) {
     const pair = i % 200
     const second = Math.floor(i / 1000)
-    const spike = pair === 7 && second % 10 === 9 && second > 200
+    const spike = second > 150 && (second + pair * 7) % 97 === 0
     batch.push({
       timestamp: T0 + i,
       service: `service-${pair % 20}`,
