@@ -834,9 +834,11 @@ const build = (config: Config, options: MakeOptions): Built => {
       Stream.mapArrayEffect((inputs) => Effect.flatMap(Clock.currentTimeMillis, (now) => decodeStage(inputs, now))),
       Stream.buffer({ capacity: config.capacity }),
       Stream.mapEffect((d) => {
-        const analyze = Effect.andThen(
-          checkpointWritten,
-          Effect.flatMap(Clock.currentTimeMillis, (now) => analyzeStage(d, now))
+        // yield first: the sink stage, woken by the previous batch's result, writes it before this batch's
+        // detection takes the thread (a window's verdict reaches the sinks without waiting a batch behind)
+        const analyze = Effect.yieldNow.pipe(
+          Effect.andThen(checkpointWritten),
+          Effect.andThen(Effect.flatMap(Clock.currentTimeMillis, (now) => analyzeStage(d, now)))
         )
         // a span per batch of events (not per idle tick), so a tracer shows where detection time goes
         return d.events.length === 0
