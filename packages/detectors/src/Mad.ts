@@ -162,6 +162,6 @@ export const claims: LawClaims<Params> = {
   scaleInvariant: true,
   monotonic: true,
   sensitivity: { kind: "spike", size: 7 },
-  maxStateBytes: 8192,
+  maxStateBytes: 4096,
   testParams: { window: 64, minSamples: 20 }
 }
