@@ -178,6 +178,28 @@ for (const m of modules) {
     `${m.name.padEnd(18)}${raw.ns.toFixed(1).padStart(19)}${raw.ratio.toFixed(1).padStart(9)}${stepNs.toFixed(1).padStart(12)}${(Number.isNaN(fnNs) ? "–" : fnNs.toFixed(1)).padStart(16)}${String(snapshotBytes).padStart(12)}${Math.round(heapBytes).toString().padStart(10)}`
   )
 }
+// the default detector set of one signal (four calibrated detectors), as `sentinel serve` holds it per series
+{
+  const config = Detectors.Defaults.config
+  const set = config.detectors("latency.p95") as ReadonlyArray<Detector.Detector<unknown, number>>
+  const transitions = set.map((d) => Detector.step(d, config.decide))
+  const warm = (): Array<unknown> =>
+    set.map((d, j) => {
+      let s = d.initial()
+      for (let i = 0; i < WARM; i++) s = transitions[j]!(s, values[i]!, times[i]!)[0]
+      return s
+    })
+  const sample = warm()
+  const snapshotBytes = set.reduce((sum, d, j) => sum + Detector.snapshot(d, sample[j]).length, 0)
+  const held: Array<unknown> = new Array(STATES)
+  const before = heapNow()
+  for (let k = 0; k < STATES; k++) held[k] = warm()
+  const heapBytes = (heapNow() - before) / STATES
+  if (held.length !== STATES) console.log("unreachable")
+  console.log(
+    `\ndefault set per signal (Defaults.config.detectors("latency.p95"): ${set.map((d) => d.name).join(" + ")}): heap ${Math.round(heapBytes)} B, snapshots ${snapshotBytes} B`
+  )
+}
 console.log(
   `\nbaseline measured beside each detector: median ${median(bases).toFixed(1)} ns/pt, range ${Math.min(...bases).toFixed(1)}–${Math.max(...bases).toFixed(1)}`
 )

@@ -314,6 +314,48 @@ export const Float64ArrayState: Schema.Codec<Float64Array<ArrayBuffer>, Readonly
   )
 )
 
+/** The largest finite float32: a finite number beyond it would silently become ±Infinity in a `Float32Array`. */
+const FLOAT32_MAX = 3.4028234663852886e38
+
+// a finite entry beyond the float32 range would decode to ±Infinity: reject it (a clean Schema error) instead
+const isFloat32Array = (u: unknown): u is ReadonlyArray<number | null> => {
+  if (!isNumberOrNullArray(u)) return false
+  for (let i = 0; i < u.length; i++) {
+    const x = u[i]
+    if (typeof x === "number" && Number.isFinite(x) && Math.abs(x) > FLOAT32_MAX) return false
+  }
+  return true
+}
+
+/**
+ * A `Float32Array` encoded as an array of numbers (non-finite entries as `null`), for compact detector state
+ * whose values need float precision only (ratios, offsets from a level, counts up to 2^24). A finite number
+ * beyond the float32 range (about ±3.4e38) fails to decode instead of becoming ±Infinity; others are rounded to
+ * the nearest float32.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export const Float32ArrayState: Schema.Codec<Float32Array<ArrayBuffer>, ReadonlyArray<number | null>> = Schema.declare(
+  isFloat32Array,
+  { expected: "an array of numbers (within the float32 range) or nulls" }
+).pipe(
+  Schema.decodeTo(
+    Schema.instanceOf(Float32Array),
+    SchemaTransformation.transform<Float32Array<ArrayBuffer>, ReadonlyArray<number | null>>({
+      decode: (xs) => Float32Array.from(xs, (x) => (x === null ? Number.NaN : x)),
+      encode: (arr) => {
+        const out: Array<number | null> = new Array(arr.length)
+        for (let i = 0; i < arr.length; i++) {
+          const x = arr[i]!
+          out[i] = Number.isFinite(x) ? x : null
+        }
+        return out
+      }
+    })
+  )
+)
+
 /**
  * A number that may be non-finite (NaN, ±Infinity), encoded as a JSON-safe string for those cases.
  *

@@ -85,6 +85,27 @@ describe("Detector contract", () => {
     assert.deepStrictEqual(Array.from(back), [1, Number.NaN, 3])
   })
 
+  it("Float32ArrayState roundtrips to float precision and rejects values beyond the float32 range", () => {
+    const d = Detector.make({
+      name: "bins",
+      minSamples: 0,
+      state: Detector.Float32ArrayState,
+      initial: () => Float32Array.of(0.1, Number.NaN, 3, -1e30, Number.POSITIVE_INFINITY),
+      score: () => ({ score: 0, expected: 0, lower: 0, upper: 0, ready: true }),
+      learn: (s) => s
+    })
+    const back = Result.getOrThrow(Detector.restore(d, Detector.snapshot(d, d.initial())))
+    assert.ok(back instanceof Float32Array)
+    // non-finite entries encode as null and come back as NaN
+    assert.deepStrictEqual(Array.from(back), [Math.fround(0.1), Number.NaN, 3, Math.fround(-1e30), Number.NaN])
+    // a float64 value is rounded to the nearest float32
+    assert.deepStrictEqual(Array.from(Result.getOrThrow(Detector.restore(d, "[0.1, 2]"))), [Math.fround(0.1), 2])
+    // beyond ±3.4e38 a float32 would be ±Infinity: a Schema error, not a silently broken state
+    assert.ok(Result.isFailure(Detector.restore(d, "[1, 1e39]")))
+    assert.ok(Result.isFailure(Detector.restore(d, "[1, -1e300]")))
+    assert.ok(Result.isFailure(Detector.restore(d, '[1, "x"]')))
+  })
+
   it.effect("the detect operator keeps per-series state and equals the one-shot run", () =>
     Effect.gen(function* () {
       const a = Series.makeKey("a", "m", "latency")

@@ -29,7 +29,7 @@
  * @since 0.2.0
  */
 import { Detector, type Verdict } from "@llm-sentinel/core"
-import { Schema } from "effect"
+import { Schema, SchemaTransformation } from "effect"
 import { decodeParams, fmt, MIN_CHANGE_SCORE, PositiveInt, rejected, UnitInterval, zFromLogTail } from "./internal.ts"
 import * as RateOfChange from "./RateOfChange.ts"
 import type { LawClaims } from "./testing/Claims.ts"
@@ -119,13 +119,14 @@ const BINS = (HIGH - LOW) * PER_DECADE
 /**
  * The inner detector's state and the forgetting histogram of its raw scores. Forgetting is lazy: each new score
  * is added with `weight`, which grows by `1/(1 − 1/memory)` per point, instead of shrinking every bin per point.
+ * The bins are float32 (only their ratios matter, and the sums over them are taken in float64): 384 bytes, not 768.
  *
  * @category models
  * @since 0.2.0
  */
 export interface State {
   inner: unknown
-  readonly bins: Float64Array<ArrayBuffer>
+  readonly bins: Float32Array<ArrayBuffer>
   /** The sum of the bins. */
   total: number
   /** The weight of the next raw score. */
@@ -147,6 +148,21 @@ const binOf = (r: number): number => {
 const EDGES: Float64Array = Float64Array.from({ length: BINS + 1 }, (_, b) => 10 ** (LOW + b / PER_DECADE))
 const MIDS: Float64Array = Float64Array.from({ length: BINS }, (_, b) => 10 ** (LOW + (b + 0.5) / PER_DECADE))
 const edgeOf = (b: number): number => EDGES[b]!
+
+/**
+ * The weight beyond which the histogram is renormalised (only ratios matter). A bin holds at most about
+ * `memory·weight`, so this keeps the bins far below the float32 maximum (3.4e38) and far above its smallest
+ * normal number for any weight worth keeping.
+ */
+const RENORMALISE = 1e20
+
+/** Scales the histogram so that the next weight is 1 (in place). */
+const renormalise = (s: { readonly bins: Float32Array | Float64Array; total: number; weight: number }): void => {
+  const k = 1 / s.weight
+  for (let b = 0; b < BINS; b++) s.bins[b]! *= k
+  s.total *= k
+  s.weight = 1
+}
 
 /** P(|Z| ≤ x) for a standard normal Z (Abramowitz–Stegun 7.1.26 for erf, error < 1.5e-7). */
 const halfNormalCdf = (x: number): number => {
@@ -237,13 +253,7 @@ export const make = <In = number>(params?: Partial<Params<In>>): Detector.Detect
     s.total += s.weight
     s.seen++
     s.weight *= grow
-    if (s.weight > 1e100) {
-      // renormalise: only ratios matter
-      const k = 1 / s.weight
-      for (let b = 0; b < BINS; b++) s.bins[b]! *= k
-      s.total *= k
-      s.weight = 1
-    }
+    if (s.weight > RENORMALISE) renormalise(s)
   }
   // `Detector.step` scores a point, then learns it: the inner assessment and the calibrated score of the last score
   // call are kept for the learn call on the same state and point (any learn clears them, so an in-place update can
@@ -323,15 +333,33 @@ export const make = <In = number>(params?: Partial<Params<In>>): Detector.Detect
     else if (inner.learnAnomaly !== undefined) s.inner = inner.learnAnomaly(s.inner, x, time, a)
     return s
   }
+  // the bins are encoded as plain numbers and rounded to float32 on decoding; a checkpoint of an earlier version
+  // (float64 bins, renormalised only beyond 1e100) is renormalised first, so that its bins fit
   const state = Schema.Struct({
     inner: inner.state,
-    bins: Detector.Float64ArrayState,
+    bins: Detector.Float64ArrayState.check(
+      Schema.makeFilter((bins) => bins.length === BINS || `expected ${BINS} bins, got ${bins.length}`)
+    ),
     total: Schema.Number,
-    weight: Schema.Number,
+    weight: Schema.Finite.check(Schema.isGreaterThan(0)),
     seen: Schema.Number,
     run: Schema.Number,
     runLength: Schema.Number
-  }) as unknown as Schema.Codec<State, unknown>
+  }).pipe(
+    Schema.decodeTo(
+      Schema.declare((u: unknown): u is State => typeof u === "object" && u !== null && "bins" in u, {
+        expected: "a calibrated state"
+      }),
+      SchemaTransformation.transform({
+        decode: (e): State => {
+          const wide = { bins: e.bins, total: e.total, weight: e.weight }
+          if (wide.weight > RENORMALISE) renormalise(wide)
+          return { ...e, bins: Float32Array.from(wide.bins), total: wide.total, weight: wide.weight }
+        },
+        encode: (s) => ({ ...s, bins: Float64Array.from(s.bins) })
+      })
+    )
+  ) as unknown as Schema.Codec<State, unknown>
   return Detector.make<State, In>({
     name: `${name}(${inner.name})`,
     params: {
@@ -348,7 +376,7 @@ export const make = <In = number>(params?: Partial<Params<In>>): Detector.Detect
     state,
     initial: () => ({
       inner: inner.initial(),
-      bins: priorBins.map((m) => m * p.prior),
+      bins: Float32Array.from(priorBins, (m) => m * p.prior),
       total: p.prior,
       weight: 1,
       seen: 0,

@@ -8,8 +8,9 @@
  * exponentially weighted mean of `x − level` in its bucket (`alpha` per point of the bucket, exact averages for the
  * first points; `alpha` is per cycle, spread over the bucket's points, so offsets learn in days at any sampling rate). The level is an exponentially weighted mean of the residuals `x − level − offset_b` (added to itself), whose memory is a **duration**
  * (`levelMemory`, default 1 hour), turned into points with the sampling interval learned from the event times, so
- * it means the same at any sampling rate. The level starts at 0, so that a bucket's first points set its offset
- * (the usual value of that hour), and from then on moves with the residuals every bucket shares.
+ * it means the same at any sampling rate. The level starts at the first value, so that a bucket's first points set
+ * its offset (how the usual value of that hour differs from it), and from then on moves with the residuals every
+ * bucket shares. The buckets are kept in float32 (12 bytes each, see {@link State}).
  *
  * Score: `|x − expected| / σ` in σ units (4 = warning), `σ² = (c·var_b + k·pooled)/(c + k)` with `var_b` the
  * bucket's residual variance, `pooled` the residual variance over all buckets, `c` the bucket's count and
@@ -23,7 +24,7 @@
  * @since 0.1.0
  */
 import { Detector, type Verdict } from "@llm-sentinel/core"
-import { Schema } from "effect"
+import { Schema, SchemaTransformation } from "effect"
 import {
   type Anomalies,
   AnomaliesSchema,
@@ -99,19 +100,22 @@ export const ParamsSchema: Schema.Codec<Partial<Params>, unknown> = Schema.Struc
 })
 
 /**
- * The level, the per-bucket offsets, residual variances and counts (hour of day first, then hour of week when the
- * period uses it), updated in place by `learn`.
+ * The level and, per bucket (hour of day first, then hour of week when the period uses it), the offset from the
+ * level, the residual variance and the count, updated in place by `learn`.
+ *
+ * The buckets are one `Float32Array`, three entries a bucket (`[offset, variance, count]` of bucket `b` at `3b`):
+ * float precision is enough because offsets are relative to the level (which starts at the first value, so they
+ * hold the seasonal shape, not the magnitude of the data, and adding a constant to a series leaves them as they
+ * are), variances need relative precision only, and counts are exact integers up to 2^24.
  *
  * @category models
  * @since 0.1.0
  */
 export interface State {
-  readonly offsets: Float64Array<ArrayBuffer>
-  readonly variances: Float64Array<ArrayBuffer>
-  readonly counts: Float64Array<ArrayBuffer>
+  readonly buckets: Float32Array<ArrayBuffer>
   /** Points learned in total. */
   n: number
-  /** The level the offsets are relative to. */
+  /** The level the offsets are relative to (the first value learned, then moved by the shared residuals). */
   level: number
   /** Exponentially weighted variance of the residuals over all buckets. */
   pooled: number
@@ -127,10 +131,12 @@ export interface State {
   quantum: number
 }
 
-const StateSchema = Schema.Struct({
-  offsets: Detector.Float64ArrayState,
-  variances: Detector.Float64ArrayState,
-  counts: Detector.Float64ArrayState,
+/** The entries of a bucket in `State.buckets`, at `3·bucket + field`. */
+const OFFSET = 0
+const VARIANCE = 1
+const COUNT = 2
+
+const scalarFields = {
   n: Schema.Number,
   level: Detector.AnyNumberState,
   pooled: Detector.AnyNumberState,
@@ -138,7 +144,68 @@ const StateSchema = Schema.Struct({
   lastTime: Detector.AnyNumberState,
   interval: Schema.Number,
   ...ResolutionFields
+}
+
+/** A state as checkpointed by earlier versions: three float64 arrays of offsets (from a level that started at 0). */
+const SeparateArrays = Schema.Struct({
+  offsets: Detector.Float64ArrayState,
+  variances: Detector.Float64ArrayState,
+  counts: Detector.Float64ArrayState,
+  ...scalarFields
 })
+
+type Legacy = typeof SeparateArrays.Type
+
+/**
+ * The state of an earlier version's checkpoint. Only `level + offset` matters, so the level is moved to the first
+ * learned bucket's expectation and the offsets by the same amount, which keeps them small for float precision.
+ */
+const fromSeparateArrays = (e: Legacy): State => {
+  const slots = e.counts.length
+  let base = 0
+  for (let b = 0; b < slots; b++) {
+    if (e.counts[b]! > 0) {
+      base = e.offsets[b]!
+      break
+    }
+  }
+  const buckets = new Float32Array(3 * slots)
+  for (let b = 0; b < slots; b++) {
+    const count = e.counts[b]!
+    buckets[3 * b + OFFSET] = count > 0 ? e.offsets[b]! - base : 0
+    buckets[3 * b + VARIANCE] = e.variances[b]!
+    buckets[3 * b + COUNT] = count
+  }
+  const { offsets: _o, variances: _v, counts: _c, ...scalars } = e
+  return { ...scalars, level: e.level + base, buckets }
+}
+
+const toSeparateArrays = (s: State): Legacy => {
+  const slots = s.buckets.length / 3
+  const column = (field: number) => Float64Array.from({ length: slots }, (_, b) => s.buckets[3 * b + field]!)
+  const { buckets: _b, ...scalars } = s
+  return { ...scalars, offsets: column(OFFSET), variances: column(VARIANCE), counts: column(COUNT) }
+}
+
+/**
+ * The state's Schema for `slots` buckets: the current layout, or an earlier version's three arrays (converted).
+ * A checkpoint with another number of buckets (another `period`) fails to decode.
+ */
+const stateSchema = (slots: number): Schema.Codec<State, unknown> => {
+  const Current = Schema.Struct({ buckets: Detector.Float32ArrayState, ...scalarFields })
+  const sized = Schema.makeFilter((s: { readonly buckets: Float32Array }) =>
+    s.buckets.length === 3 * slots ? true : `expected ${slots} buckets, got ${s.buckets.length / 3}`
+  )
+  return Schema.Union([
+    Current,
+    SeparateArrays.pipe(
+      Schema.decodeTo(
+        Schema.toType(Current),
+        SchemaTransformation.transform({ decode: fromSeparateArrays, encode: toSeparateArrays })
+      )
+    )
+  ]).check(sized) as unknown as Schema.Codec<State, unknown>
+}
 
 const HOUR = 3_600_000
 
@@ -184,7 +251,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
   const slotOf = (s: State, time: number): number => {
     if (weekly) {
       const w = weekBase + bucketOf(time, "week")
-      if (!daily || s.counts[w]! >= Math.max(bucketMinSamples, 2 * perCycleOf(s))) return w
+      if (!daily || s.buckets[3 * w + COUNT]! >= Math.max(bucketMinSamples, 2 * perCycleOf(s))) return w
     }
     return bucketOf(time, "day")
   }
@@ -194,12 +261,12 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
   const score = (s: State, x: number, time: number): Verdict.Assessment => {
     if (!Number.isFinite(x) || !Number.isFinite(time)) return rejected
     const b = slotOf(s, time)
-    const count = s.counts[b]!
+    const count = s.buckets[3 * b + COUNT]!
     if (count === 0 || s.n === 0)
       return { score: 0, expected: Number.NaN, lower: Number.NaN, upper: Number.NaN, ready: false }
-    const expected = s.level + s.offsets[b]!
+    const expected = s.level + s.buckets[3 * b + OFFSET]!
     const k = bucketMinSamples
-    const sd = Math.sqrt(Math.max((count * s.variances[b]! + k * s.pooled) / (count + k), 0))
+    const sd = Math.sqrt(Math.max((count * s.buckets[3 * b + VARIANCE]! + k * s.pooled) / (count + k), 0))
     const scale = Math.max(sd, scaleFloor(s, expected, p))
     const z = (x - expected) / scale
     const result = count < 2 ? 0 : squash(Math.abs(z))
@@ -220,14 +287,17 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
   }
   // `level`: the level before this point moved it, so that offsets and variances learn the one-step residual
   const learnSlot = (s: State, b: number, x: number, level: number): void => {
-    const count = s.counts[b]! + 1
+    const buckets = s.buckets
+    const i = 3 * b
+    const count = buckets[i + COUNT]! + 1
     // `alpha` per cycle: spread over the bucket's points per cycle (an hour of the learned interval), so the offsets
     // learn at the same pace in days at any sampling rate, slower than the level, which takes the shared shifts
     const a = Math.max(alpha / perCycleOf(s), 1 / count)
-    const d = x - level - s.offsets[b]!
-    s.offsets[b] = s.offsets[b]! + a * d
-    s.variances[b] = (1 - a) * (s.variances[b]! + a * d * d)
-    s.counts[b] = count
+    const offset = buckets[i + OFFSET]!
+    const d = x - level - offset
+    buckets[i + OFFSET] = offset + a * d
+    buckets[i + VARIANCE] = (1 - a) * (buckets[i + VARIANCE]! + a * d * d)
+    buckets[i + COUNT] = count
   }
   const learn = (s: State, x: number, time: number): State => {
     if (!Number.isFinite(x) || !Number.isFinite(time)) return s
@@ -235,10 +305,12 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
       const dt = time - s.lastTime
       if (dt > 0) s.interval = s.interval === 0 ? dt : s.interval + 0.05 * (dt - s.interval)
     }
+    // the level starts at the first value, so that the offsets (float32) hold the seasonal shape, not the magnitude
+    if (s.n === 0) s.level = x
     const b = slotOf(s, time)
     const level = s.level
-    if (s.counts[b]! > 0) {
-      const d = x - s.level - s.offsets[b]!
+    if (s.buckets[3 * b + COUNT]! > 0) {
+      const d = x - s.level - s.buckets[3 * b + OFFSET]!
       s.residuals++
       const ap = Math.max(poolAlpha, 1 / s.residuals)
       s.pooled = (1 - ap) * s.pooled + ap * d * d
@@ -256,11 +328,9 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     params: { ...p },
     minSamples,
     ...learning(p.anomalies, learn),
-    state: StateSchema,
+    state: stateSchema(slots),
     initial: () => ({
-      offsets: new Float64Array(slots),
-      variances: new Float64Array(slots),
-      counts: new Float64Array(slots),
+      buckets: new Float32Array(3 * slots),
       n: 0,
       level: 0,
       pooled: 0,

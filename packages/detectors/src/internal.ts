@@ -1,14 +1,14 @@
 /**
  * Shared pieces of the shipped detectors: parameter validation, score clamping, an exponentially weighted
- * baseline (mean and variance), and an order-statistics window (a ring in arrival order plus the same values kept
- * sorted by binary insertion).
+ * baseline (mean and variance), and order-statistics windows (a ring in arrival order plus the same values kept
+ * sorted by binary insertion, or, more compactly, their ring slots kept sorted).
  *
  * Not part of the public API: the detector modules re-export what users need.
  *
  * @internal
  */
 import { Detector, Verdict } from "@llm-sentinel/core"
-import { Schema } from "effect"
+import { Schema, SchemaTransformation } from "effect"
 
 /** The default warning threshold: bounds are placed where a score would reach it. */
 export const WARNING = Verdict.defaultThresholds.warning
@@ -390,26 +390,192 @@ export const windowPush = (s: SortedWindow, x: number): void => {
   s.pos = s.pos + 1 === w ? 0 : s.pos + 1
 }
 
+// --- a compact order-statistics window: each value stored once, its ring slot kept in sorted order -------------
+
+/**
+ * An order-statistics window that stores each value once: `ring` holds the last values in arrival order (the next
+ * goes to `pos`), `order[0, count)` their ring slots sorted by value, equal values in arrival order. A slot takes
+ * one byte for windows up to 256 values (two beyond), so the window costs 9 bytes a value instead of the 16 of a
+ * sorted copy, and the values stay exact float64s (a float32 copy would break shift and scale invariance).
+ */
+export interface RankedWindow {
+  readonly ring: Float64Array<ArrayBuffer>
+  readonly order: Uint8Array<ArrayBuffer> | Uint16Array<ArrayBuffer>
+  /** Values held, at most `ring.length`. */
+  count: number
+  /** The ring slot the next value goes to. */
+  pos: number
+}
+
+/** The ring and the slot order of a window of `w` values, in one buffer (one backing store, not two). */
+export const rankedArrays = (w: number): Pick<RankedWindow, "ring" | "order"> => {
+  const wide = w > 256
+  const buffer = new ArrayBuffer(w * (wide ? 10 : 9))
+  return {
+    ring: new Float64Array(buffer, 0, w),
+    order: wide ? new Uint16Array(buffer, w * 8, w) : new Uint8Array(buffer, w * 8, w)
+  }
+}
+
+/** First rank in `[0, len)` whose value is `>= x`. */
+const rankLowerBound = (s: RankedWindow, len: number, x: number): number => {
+  const { ring, order } = s
+  let lo = 0
+  let hi = len
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (ring[order[mid]!]! < x) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+/** First rank in `[0, len)` whose value is `> x`. */
+const rankUpperBound = (s: RankedWindow, len: number, x: number): number => {
+  const { ring, order } = s
+  let lo = 0
+  let hi = len
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (ring[order[mid]!]! <= x) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+/**
+ * Learns `x` into a ranked window in place: O(log w) search plus one memmove of slot numbers, no allocation. The
+ * new value takes the evicted value's ring slot, so only the slots ranked between the two move. Ties stay in
+ * arrival order (a value is ranked after its equals), so the evicted value, the oldest, is the first of its equals.
+ */
+export const rankedPush = (s: RankedWindow, x: number): void => {
+  const { ring, order } = s
+  const w = ring.length
+  const slot = s.pos
+  if (s.count < w) {
+    const i = rankUpperBound(s, s.count, x)
+    order.copyWithin(i + 1, i, s.count)
+    order[i] = slot
+    s.count++
+  } else {
+    let r = rankLowerBound(s, w, ring[slot]!)
+    // unreachable with the invariant above; a decoded window is checked for it, but never lose track of a slot
+    if (order[r] !== slot) r = order.indexOf(slot)
+    // x's rank once the evicted value is gone: after every value <= x, one to the left if the gap is below it
+    const after = rankUpperBound(s, w, x)
+    if (r < after) {
+      order.copyWithin(r, r + 1, after)
+      order[after - 1] = slot
+    } else {
+      order.copyWithin(after + 1, after, r)
+      order[after] = slot
+    }
+  }
+  ring[slot] = x
+  s.pos = slot + 1 === w ? 0 : slot + 1
+}
+
+/** The `p`-quantile of a ranked window with linear interpolation (type 7); NaN when empty. */
+export const rankedQuantile = (s: RankedWindow, p: number): number => {
+  const len = s.count
+  if (len === 0) return Number.NaN
+  const { ring, order } = s
+  const h = (len - 1) * p
+  const i = Math.floor(h)
+  const lo = ring[order[i]!]!
+  return i + 1 < len ? lo + (h - i) * (ring[order[i + 1]!]! - lo) : lo
+}
+
+/** {@link medianAbsDeviation} of a ranked window (the same search, reading values through the slot order). */
+export const rankedMedianAbsDeviation = (s: RankedWindow, m: number): number => {
+  const len = s.count
+  if (len === 0) return Number.NaN
+  const { ring, order } = s
+  const at = (k: number): number => ring[order[k]!]!
+  const split = rankLowerBound(s, len, m)
+  const na = split
+  const nb = len - split
+  const count = (len + 1) >>> 1
+  let lo = Math.max(0, count - nb)
+  let hi = Math.min(count, na)
+  while (lo <= hi) {
+    const i = (lo + hi) >>> 1
+    const j = count - i
+    const aPrev = i > 0 ? m - at(split - i) : Number.NEGATIVE_INFINITY
+    const aCur = i < na ? m - at(split - 1 - i) : Number.POSITIVE_INFINITY
+    const bPrev = j > 0 ? at(split + j - 1) - m : Number.NEGATIVE_INFINITY
+    const bCur = j < nb ? at(split + j) - m : Number.POSITIVE_INFINITY
+    if (aPrev > bCur) hi = i - 1
+    else if (bPrev > aCur) lo = i + 1
+    else {
+      const lower = Math.max(aPrev, bPrev)
+      return len % 2 === 1 ? lower : (lower + Math.min(aCur, bCur)) / 2
+    }
+  }
+  return Number.NaN
+}
+
+/** {@link robustScale} of a ranked window (sums in rank order, so the result is the sorted copy's to the bit). */
+export const rankedRobustScale = (s: RankedWindow, median: number, relativeFloor: number): number => {
+  const mad = rankedMedianAbsDeviation(s, median) * 1.482602218505602
+  if (mad > 0) return mad
+  const len = s.count
+  const { ring, order } = s
+  let sum = 0
+  for (let k = 0; k < len; k++) sum += Math.abs(ring[order[k]!]! - median)
+  const meanAd = len === 0 ? Number.NaN : (sum / len) * 1.2533141373155003
+  if (meanAd > 0) return meanAd
+  return Math.max(relativeFloor * Math.abs(median), TINY)
+}
+
+/** The slots of `ring[0, count)` sorted by value, equal values in arrival order (the oldest is at `pos` when full). */
+const orderOf = (ring: Float64Array, count: number, pos: number): Array<number> => {
+  const w = ring.length
+  const start = count < w ? 0 : pos
+  const age = (slot: number): number => (slot - start + w) % w
+  return Array.from({ length: count }, (_, k) => k).sort((a, b) => ring[a]! - ring[b]! || age(a) - age(b))
+}
+
+/** Why a decoded window is inconsistent, or undefined when it is a valid {@link RankedWindow}. */
+const windowIssue = (
+  ring: Float64Array,
+  order: ReadonlyArray<number>,
+  count: number,
+  pos: number
+): string | undefined => {
+  const w = ring.length
+  if (w < 1 || w > 65_536) return `a window of ${w} values`
+  if (!Number.isInteger(count) || count < 0 || count > w) return `count ${count} outside [0, ${w}]`
+  if (!Number.isInteger(pos) || pos < 0 || pos >= w || (count < w && pos !== count))
+    return `pos ${pos} with count ${count} of ${w}`
+  if (order.length !== count) return `${order.length} ranked slots for ${count} values`
+  const seen = new Uint8Array(w)
+  const start = count < w ? 0 : pos
+  for (let k = 0; k < count; k++) {
+    const slot = order[k]!
+    if (!Number.isInteger(slot) || slot < 0 || slot >= count || seen[slot] === 1)
+      return `slot ${slot} ranked twice or out of range`
+    seen[slot] = 1
+    if (!Number.isFinite(ring[slot]!)) return `a non-finite value in slot ${slot}`
+    if (k > 0) {
+      const prev = order[k - 1]!
+      const d = ring[slot]! - ring[prev]!
+      if (d < 0 || (d === 0 && (slot - start + w) % w < (prev - start + w) % w))
+        return `slots ${prev} and ${slot} out of order`
+    }
+  }
+  return undefined
+}
+
 /** The state of a rolling order-statistics detector: its window, the points it learned in total, its resolution. */
-export interface CountedWindow extends SortedWindow, Resolution {
+export interface CountedWindow extends RankedWindow, Resolution {
   /** Points learned in total. */
   n: number
 }
 
-/** Encodes a {@link CountedWindow} for checkpoints. */
-export const CountedWindowSchema = Schema.Struct({
-  ring: Detector.Float64ArrayState,
-  sorted: Detector.Float64ArrayState,
-  count: Schema.Number,
-  pos: Schema.Number,
-  n: Schema.Number,
-  ...ResolutionFields
-})
-
 /** An empty window of `w` points. */
 export const emptyCountedWindow = (w: number): CountedWindow => ({
-  ring: new Float64Array(w),
-  sorted: new Float64Array(w),
+  ...rankedArrays(w),
   count: 0,
   pos: 0,
   n: 0,
@@ -417,10 +583,74 @@ export const emptyCountedWindow = (w: number): CountedWindow => ({
   quantum: 0
 })
 
+const SlotsState = Schema.declare(
+  (u: unknown): u is ReadonlyArray<number> => Array.isArray(u) && u.every((x) => typeof x === "number"),
+  { expected: "an array of ring slots" }
+)
+
+const windowFields = {
+  ring: Detector.Float64ArrayState,
+  count: Schema.Number,
+  pos: Schema.Number,
+  n: Schema.Number,
+  ...ResolutionFields
+}
+
+/** A window as checkpointed: the ring and the ranked slots of its values. */
+const RankedEncoded = Schema.Struct({ ...windowFields, order: SlotsState })
+/** A window as checkpointed by earlier versions (a sorted copy of the values instead of their slots): ranked again. */
+const SortedEncoded = Schema.Struct({ ...windowFields, sorted: Detector.Float64ArrayState })
+
+const isCountedWindow = (u: unknown): u is CountedWindow =>
+  typeof u === "object" && u !== null && (u as CountedWindow).ring instanceof Float64Array
+
+/**
+ * Encodes a {@link CountedWindow} for checkpoints (the ring, and the slots in rank order); decodes both that and
+ * the earlier layout (the ring and a sorted copy of the values, whose slots are then ranked again). A window
+ * whose slots are not a ranking of its values fails to decode.
+ */
+export const CountedWindowSchema: Schema.Codec<CountedWindow, unknown> = Schema.Union([RankedEncoded, SortedEncoded])
+  .check(
+    Schema.makeFilter((e) => {
+      const order = "order" in e ? e.order : orderOf(e.ring, e.count, e.pos)
+      return windowIssue(e.ring, order, e.count, e.pos) ?? true
+    })
+  )
+  .pipe(
+    Schema.decodeTo(
+      Schema.declare(isCountedWindow, { expected: "a counted window" }),
+      SchemaTransformation.transform({
+        decode: (e): CountedWindow => {
+          const w = e.ring.length
+          const s: CountedWindow = {
+            ...rankedArrays(w),
+            count: e.count,
+            pos: e.pos,
+            n: e.n,
+            last: e.last,
+            quantum: e.quantum
+          }
+          s.ring.set(e.ring)
+          s.order.set("order" in e ? e.order : orderOf(e.ring, e.count, e.pos))
+          return s
+        },
+        encode: (s) => ({
+          ring: s.ring,
+          order: Array.from(s.order.subarray(0, s.count)),
+          count: s.count,
+          pos: s.pos,
+          n: s.n,
+          last: s.last,
+          quantum: s.quantum
+        })
+      })
+    )
+  ) as unknown as Schema.Codec<CountedWindow, unknown>
+
 /** Learns a finite `x` into the window in place (a non-finite one is ignored); the resolution is learned by {@link learning}. */
 export const learnCountedWindow = <S extends CountedWindow>(s: S, x: number): S => {
   if (!Number.isFinite(x)) return s
-  windowPush(s, x)
+  rankedPush(s, x)
   s.n++
   return s
 }

@@ -47,3 +47,12 @@ export const roundtrip = <S, In>(
   assert.deepStrictEqual([...first.verdicts, ...rest.verdicts], whole.verdicts)
   return whole
 }
+
+/**
+ * The series of `legacy-snapshots.json`: noise around 1e6 (far from zero, so float32 offsets from zero would not
+ * do), a daily shape in 10-minute points, and a spike every 97 points.
+ */
+export const legacySeries = (n: number): { readonly values: Array<number>; readonly times: Array<number> } => {
+  const values = noise(n, 7).map((x, i) => 1e6 + x + 20 * Math.sin((2 * Math.PI * i) / 144) + (i % 97 === 50 ? 60 : 0))
+  return { values, times: values.map((_, i) => Date.UTC(2026, 0, 5) + i * 600_000) }
+}
