@@ -142,6 +142,11 @@ export const PipelineSection = Schema.Struct({
   checkpointEvery: Schema.optionalKey(DurationInput),
   /** Most live series (default 100000); overflow is counted. */
   maxSeries: Schema.optionalKey(PositiveInt),
+  /**
+   * Memory for the recent points of all live series together, as `GET /v1/series/{id}/points` and the dashboard
+   * show them (default `64 MiB`): each series keeps up to 240 points, fewer when many series share it (at least 8).
+   */
+  seriesHistory: Schema.optionalKey(SizeInput),
   /** One more dimension of the series key besides service × model. */
   dimension: Schema.optionalKey(Schema.Literals(["environment", "provider", "operation"])),
   /** The watched signals (default: every built-in signal, e.g. `latency.p95`, `error.rate`). */

@@ -119,6 +119,8 @@ export interface Options {
   /** The thresholds of the deciding step (default `Defaults.thresholds`, what the default detectors were chosen with). */
   readonly thresholds?: Verdict.Thresholds
   readonly maxSeries?: number
+  /** Bytes for the recent points of all live series together (`pipeline.seriesHistory`, default 64 MiB). */
+  readonly seriesHistoryBytes?: number
   readonly dimension?: "environment" | "provider" | "operation"
   readonly signals?: ReadonlyArray<string>
   /** The alert policy and routing (`alerts:` of the configuration). */
@@ -373,7 +375,10 @@ export const layer = (options: Options) =>
       const base = Layer.mergeAll(
         source,
         Readiness.layer,
-        SeriesRegistry.layer({ detectors: config.detectors }),
+        SeriesRegistry.layer({
+          detectors: config.detectors,
+          ...(options.seriesHistoryBytes === undefined ? {} : { historyBytes: options.seriesHistoryBytes })
+        }),
         AlertLog.layerEmbedded
       ).pipe(Layer.provideMerge(deadLetters))
       const checks = Layer.mergeAll(
@@ -518,7 +523,13 @@ export const layerBackbone = (options: Options, pg: Postgres.Config) =>
         DeadLetters.layerSink,
         SeriesRegistry.layerAlertSink(AlertLog.layerSink(Sinks.layerAlertSink(AlertSink.layerLog)))
       ).pipe(Layer.provideMerge(configuredSinks(options)))
-      const registry = Layer.merge(SeriesRegistry.layer({ detectors: config.detectors }), AlertLog.layerPostgres)
+      const registry = Layer.merge(
+        SeriesRegistry.layer({
+          detectors: config.detectors,
+          ...(options.seriesHistoryBytes === undefined ? {} : { historyBytes: options.seriesHistoryBytes })
+        }),
+        AlertLog.layerPostgres
+      )
       const http = Http.layer({
         host: options.host,
         port: options.port,
@@ -752,6 +763,15 @@ export const fromConfig = (config: Config.Config): Effect.Effect<Options, ServeC
           }),
       ...(config.thresholds !== undefined && rules === undefined ? { thresholds: config.thresholds } : {}),
       ...(p.maxSeries === undefined ? {} : { maxSeries: p.maxSeries }),
+      ...(p.seriesHistory === undefined
+        ? {}
+        : {
+            seriesHistoryBytes: yield* size(
+              "pipeline.seriesHistory",
+              p.seriesHistory,
+              SeriesRegistry.defaultHistoryBytes
+            )
+          }),
       ...(p.dimension === undefined ? {} : { dimension: p.dimension }),
       ...(p.signals === undefined ? {} : { signals: p.signals }),
       ...(config.alerts === undefined ? {} : { alerts: config.alerts }),

@@ -132,6 +132,15 @@ describe("Config", () => {
     })
   )
 
+  it.effect("pipeline.seriesHistory sets the live-series history budget; a bad size names its key", () =>
+    Effect.gen(function* () {
+      const ok = yield* Serve.fromConfig(yield* Config.decode({ pipeline: { seriesHistory: "16 MiB" } }))
+      assert.strictEqual(ok.seriesHistoryBytes, 16 * 2 ** 20)
+      const bad = yield* Effect.flip(Config.decode({ pipeline: { seriesHistory: "lots" } }))
+      assert.strictEqual(bad.issues[0]?.path, "pipeline.seriesHistory")
+    })
+  )
+
   it.effect("without a file the embedded default runs exactly as with the flags' defaults", () =>
     Effect.gen(function* () {
       const config = yield* ConfigLoad.load(noFlags, {})
