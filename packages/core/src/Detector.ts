@@ -287,6 +287,16 @@ const isNumberOrNullArray = (u: unknown): u is ReadonlyArray<number | null> => {
   return true
 }
 
+/** A typed array's entries as numbers, non-finite ones as `null` (JSON has no NaN or Infinity). */
+const finiteOrNull = (arr: ArrayLike<number>): Array<number | null> => {
+  const out: Array<number | null> = new Array(arr.length)
+  for (let i = 0; i < arr.length; i++) {
+    const x = arr[i]!
+    out[i] = Number.isFinite(x) ? x : null
+  }
+  return out
+}
+
 /**
  * A `Float64Array` encoded as an array of numbers (non-finite entries as `null`), for ring buffers in
  * detector state.
@@ -302,14 +312,7 @@ export const Float64ArrayState: Schema.Codec<Float64Array<ArrayBuffer>, Readonly
     Schema.instanceOf(Float64Array),
     SchemaTransformation.transform<Float64Array<ArrayBuffer>, ReadonlyArray<number | null>>({
       decode: (xs) => Float64Array.from(xs, (x) => (x === null ? Number.NaN : x)),
-      encode: (arr) => {
-        const out: Array<number | null> = new Array(arr.length)
-        for (let i = 0; i < arr.length; i++) {
-          const x = arr[i]!
-          out[i] = Number.isFinite(x) ? x : null
-        }
-        return out
-      }
+      encode: finiteOrNull
     })
   )
 )
@@ -344,14 +347,7 @@ export const Float32ArrayState: Schema.Codec<Float32Array<ArrayBuffer>, Readonly
     Schema.instanceOf(Float32Array),
     SchemaTransformation.transform<Float32Array<ArrayBuffer>, ReadonlyArray<number | null>>({
       decode: (xs) => Float32Array.from(xs, (x) => (x === null ? Number.NaN : x)),
-      encode: (arr) => {
-        const out: Array<number | null> = new Array(arr.length)
-        for (let i = 0; i < arr.length; i++) {
-          const x = arr[i]!
-          out[i] = Number.isFinite(x) ? x : null
-        }
-        return out
-      }
+      encode: finiteOrNull
     })
   )
 )

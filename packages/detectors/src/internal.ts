@@ -299,11 +299,16 @@ export const quantile = (sorted: Float64Array, len: number, p: number): number =
  * the median of their union is found by one binary search over how many of the lower half come from the left.
  * For an even `len` the same split also yields the next deviation, so both middle values cost one search.
  */
-export const medianAbsDeviation = (sorted: Float64Array, len: number, m: number): number => {
-  if (len === 0) return Number.NaN
-  const s = lowerBound(sorted, len, m)
-  const na = s
-  const nb = len - s
+export const medianAbsDeviation = (sorted: Float64Array, len: number, m: number): number =>
+  len === 0 ? Number.NaN : medianDeviation((k) => sorted[k]!, len, lowerBound(sorted, len, m), m)
+
+/**
+ * The search of {@link medianAbsDeviation} over a sorted sequence read through `at`, `split` being the first index
+ * whose value is `>= m`: shared by the sorted-array and the ranked-window forms.
+ */
+const medianDeviation = (at: (k: number) => number, len: number, split: number, m: number): number => {
+  const na = split
+  const nb = len - split
   // the lower half of the union: its largest element is the (lower) median deviation
   const count = (len + 1) >>> 1
   let lo = Math.max(0, count - nb)
@@ -311,10 +316,10 @@ export const medianAbsDeviation = (sorted: Float64Array, len: number, m: number)
   while (lo <= hi) {
     const i = (lo + hi) >>> 1
     const j = count - i
-    const aPrev = i > 0 ? m - sorted[s - i]! : Number.NEGATIVE_INFINITY
-    const aCur = i < na ? m - sorted[s - 1 - i]! : Number.POSITIVE_INFINITY
-    const bPrev = j > 0 ? sorted[s + j - 1]! - m : Number.NEGATIVE_INFINITY
-    const bCur = j < nb ? sorted[s + j]! - m : Number.POSITIVE_INFINITY
+    const aPrev = i > 0 ? m - at(split - i) : Number.NEGATIVE_INFINITY
+    const aCur = i < na ? m - at(split - 1 - i) : Number.POSITIVE_INFINITY
+    const bPrev = j > 0 ? at(split + j - 1) - m : Number.NEGATIVE_INFINITY
+    const bCur = j < nb ? at(split + j) - m : Number.POSITIVE_INFINITY
     if (aPrev > bCur) hi = i - 1
     else if (bPrev > aCur) lo = i + 1
     else {
@@ -491,28 +496,7 @@ export const rankedMedianAbsDeviation = (s: RankedWindow, m: number): number => 
   const len = s.count
   if (len === 0) return Number.NaN
   const { ring, order } = s
-  const at = (k: number): number => ring[order[k]!]!
-  const split = rankLowerBound(s, len, m)
-  const na = split
-  const nb = len - split
-  const count = (len + 1) >>> 1
-  let lo = Math.max(0, count - nb)
-  let hi = Math.min(count, na)
-  while (lo <= hi) {
-    const i = (lo + hi) >>> 1
-    const j = count - i
-    const aPrev = i > 0 ? m - at(split - i) : Number.NEGATIVE_INFINITY
-    const aCur = i < na ? m - at(split - 1 - i) : Number.POSITIVE_INFINITY
-    const bPrev = j > 0 ? at(split + j - 1) - m : Number.NEGATIVE_INFINITY
-    const bCur = j < nb ? at(split + j) - m : Number.POSITIVE_INFINITY
-    if (aPrev > bCur) hi = i - 1
-    else if (bPrev > aCur) lo = i + 1
-    else {
-      const lower = Math.max(aPrev, bPrev)
-      return len % 2 === 1 ? lower : (lower + Math.min(aCur, bCur)) / 2
-    }
-  }
-  return Number.NaN
+  return medianDeviation((k) => ring[order[k]!]!, len, rankLowerBound(s, len, m), m)
 }
 
 /** {@link robustScale} of a ranked window (sums in rank order, so the result is the sorted copy's to the bit). */
