@@ -324,7 +324,7 @@ const preview = (text: string): string =>
   text.length > 80 ? `${JSON.stringify(text.slice(0, 77))}...` : JSON.stringify(text)
 
 /** The work one slice of a checkpoint does before it yields to the event loop (ms of CPU). */
-const sliceMs = 4
+const sliceMs = 3
 /** The size of one write of a checkpoint to the `StateStore` (UTF-16 units of keys and values). */
 const writeBytes = 1 << 20
 
@@ -724,7 +724,25 @@ const build = (config: Config, options: MakeOptions): Built => {
       let position: Position | undefined
       if (lastPosition !== undefined) {
         const after = nextPosition ?? lastPosition + 1
-        position = { processed: lastPosition, replayFrom: Math.min(windower.oldestOpenPosition() ?? after, after) }
+        // the oldest open position of every series, in slices too (a scan of 100k series takes tens of ms)
+        let oldest = after
+        const positions = windower.openPositions()
+        let done = false
+        while (!done) {
+          const started = performance.now()
+          do {
+            for (let i = 0; i < 256; i++) {
+              const r = positions.next()
+              if (r.done === true) {
+                done = true
+                break
+              }
+              if (r.value !== undefined && r.value < oldest) oldest = r.value
+            }
+          } while (!done && performance.now() - started < sliceMs)
+          if (!done) yield* Effect.yieldNow
+        }
+        position = { processed: lastPosition, replayFrom: oldest }
         push(positionKey, JSON.stringify(position))
       }
       yield* flush

@@ -274,6 +274,20 @@ export interface Windower {
   readonly clocks: (max?: number) => Array<readonly [seriesId: string, clock: SeriesClock]>
   /** The smallest source position with points in a window not fired yet, if any. */
   readonly oldestOpenPosition: () => number | undefined
+  /**
+   * The same, one series per step: each step yields the oldest open position of one series (`undefined` when it
+   * has none), so a checkpoint of 100k series can take the minimum in slices. Valid while no points are added.
+   */
+  readonly openPositions: () => Iterator<number | undefined, void>
+}
+
+/** The minimum of the positions an {@link Windower.openPositions} iterator yields. */
+const oldestOf = (positions: Iterator<number | undefined, void>): number | undefined => {
+  let oldest: number | undefined
+  for (let r = positions.next(); r.done !== true; r = positions.next()) {
+    if (r.value !== undefined && (oldest === undefined || r.value < oldest)) oldest = r.value
+  }
+  return oldest
 }
 
 const byQuantiles = (key: Series.SeriesKey): boolean => Extract.derivationsOf(key.metric).includes("quantiles")
@@ -465,15 +479,15 @@ export const makeWindower = (options: WindowOptions): Windower => {
     return out
   }
 
-  const oldestOpenPosition = () => {
-    let oldest: number | undefined
+  function* openPositions(): Generator<number | undefined, void> {
     for (const s of series.values()) {
       const firstOpen = s.nextEnd - sizeMs
+      let oldest: number | undefined
       for (const [start, position] of s.positions) {
         if (start + slideMs > firstOpen && (oldest === undefined || position < oldest)) oldest = position
       }
+      yield oldest
     }
-    return oldest
   }
 
   return {
@@ -511,7 +525,8 @@ export const makeWindower = (options: WindowOptions): Windower => {
     },
     counters: () => counters(series.size),
     clocks,
-    oldestOpenPosition
+    oldestOpenPosition: () => oldestOf(openPositions()),
+    openPositions
   }
 }
 
@@ -545,6 +560,17 @@ const makeSessionWindower = (
       } else open.push(session)
     }
     s.sessions = open
+  }
+  function* openPositions(): Generator<number | undefined, void> {
+    for (const s of series.values()) {
+      let oldest: number | undefined
+      for (const session of s.sessions) {
+        if (session.position !== undefined && (oldest === undefined || session.position < oldest)) {
+          oldest = session.position
+        }
+      }
+      yield oldest
+    }
   }
   return {
     points: (input, now, position) => {
@@ -630,17 +656,8 @@ const makeSessionWindower = (
     counters: () => counters(series.size),
     // sessions are not restored from checkpoints: a restart replays their open sessions from the source
     clocks: () => [],
-    oldestOpenPosition: () => {
-      let oldest: number | undefined
-      for (const s of series.values()) {
-        for (const session of s.sessions) {
-          if (session.position !== undefined && (oldest === undefined || session.position < oldest)) {
-            oldest = session.position
-          }
-        }
-      }
-      return oldest
-    }
+    oldestOpenPosition: () => oldestOf(openPositions()),
+    openPositions
   }
 }
 

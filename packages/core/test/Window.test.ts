@@ -120,6 +120,20 @@ describe("window clocks and replay positions", () => {
     assert.strictEqual(w.points([pt(30)], 0).late.length, 1) // [0, 60) has fired
   })
 
+  it("openPositions yields each series' oldest open position, one series per step", () => {
+    const size = win(Window.tumbling({ size: 10 }))
+    const w = Window.makeWindower({ window: size, watermark: wm({ maxDelay: 0 }) })
+    w.points([pt(1, 1), pt(12, 1)], 0, 7) // key: [0, 10) fired, [10, 20) open from position 7
+    w.points([pt(3, 1, other)], 0, 5) // other: [0, 10) open from position 5
+    w.points([pt(14, 1)], 0, 9)
+    assert.deepStrictEqual([...{ [Symbol.iterator]: () => w.openPositions() }].sort(), [5, 7])
+    assert.strictEqual(w.oldestOpenPosition(), 5)
+    const sessions = Window.makeWindower({ window: win(Window.session({ gap: 5 })), watermark: wm({ maxDelay: 0 }) })
+    sessions.points([pt(1, 1), pt(2, 1, other)], 0, 3)
+    sessions.points([pt(30, 1)], 0, 4) // key: the session at 1 closed, one open from position 4
+    assert.deepStrictEqual([...{ [Symbol.iterator]: () => sessions.openPositions() }].sort(), [3, 4])
+  })
+
   it("resumes from a checkpointed clock: replayed points of fired windows are dropped, open ones rebuilt", () => {
     const size = win(Window.tumbling({ size: 10 }))
     const first = Window.makeWindower({ window: size, watermark: wm({ maxDelay: 0 }) })

@@ -9,7 +9,8 @@
  *
  * Durability: the database runs in WAL journal mode with `synchronous=NORMAL`. Every committed transaction survives
  * the process being killed (`kill -9`); an operating-system crash or power loss may lose the last transactions
- * committed before it (the database itself stays consistent).
+ * committed before it (the database itself stays consistent). WAL checkpoints (copying the log into the database
+ * file, with a sync) run on a worker thread with its own connection, not in a commit on the event loop.
  *
  * The schema is created by numbered migrations recorded in `sentinel_migrations`, and its SQL is kept portable
  * to PostgreSQL (`DOUBLE PRECISION` epoch milliseconds, `TEXT`, `ON CONFLICT … DO NOTHING`), so the PostgreSQL
@@ -23,6 +24,7 @@ import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlit
 import { type Anomaly, AnomalyStore, StateStore, StoreError as StoreErrors } from "@llm-sentinel/core"
 import { Clock, Context, Duration, Effect, Layer, Option } from "effect"
 import { adapter, sqliteError, transaction } from "./internal/sqlite.ts"
+import * as WalCheckpointer from "./internal/walCheckpointer.ts"
 
 const { StoreError } = StoreErrors
 type StoreError = StoreErrors.StoreError
@@ -323,7 +325,7 @@ const makeAnomalyStore = (db: DatabaseSync, isOpen: () => boolean): AnomalyStore
 }
 
 /** The statements one transaction of a large `setMany` runs before it commits and yields (ms of work). */
-const sliceMs = 4
+const sliceMs = 2
 
 const makeStateStore = (db: DatabaseSync, isOpen: () => boolean): StateStore.StateStore["Service"] => {
   const get = db.prepare("SELECT value FROM checkpoints WHERE key = ?")
@@ -424,6 +426,13 @@ export const layer = (
             if (db.isOpen) db.close()
           })
       )
+      if (options.path !== ":memory:") {
+        const checkpointer = WalCheckpointer.start(db, options.path, {
+          busyTimeoutMs: Duration.toMillis(options.busyTimeout ?? "5 seconds")
+        })
+        // released before the connection closes (scopes release in reverse order)
+        yield* Effect.addFinalizer(() => Effect.promise(checkpointer.stop))
+      }
       const isOpen = () => db.isOpen
       return Context.make(EmbeddedStore, {
         path: options.path,

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
@@ -197,6 +197,40 @@ describe("EmbeddedStore", () => {
           const state = yield* StateStore.StateStore.use((s) => s.get("detector/a"))
           assert.deepStrictEqual(state, Option.some('{"n":1}'))
         }).pipe(Effect.provide(EmbeddedStore.layer({ path })))
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
+      }
+    })
+  )
+
+  it.live("copies the WAL into the database on its worker thread, not in a commit on the event loop", () =>
+    Effect.gen(function* () {
+      const dir = tempDir()
+      const path = join(dir, "sentinel.db")
+      try {
+        yield* Effect.gen(function* () {
+          const handle = yield* EmbeddedStore.EmbeddedStore
+          // the serving connection never checkpoints in a commit while the worker runs
+          const auto = handle.database.prepare("PRAGMA wal_autocheckpoint").get()
+          assert.strictEqual(auto?.wal_autocheckpoint, 0)
+          const before = statSync(path).size
+          const value = "x".repeat(3_000)
+          yield* StateStore.StateStore.use((s) =>
+            s.setMany(Array.from({ length: 2_000 }, (_, i) => [`detector/d/${i}`, value] as const))
+          )
+          // ~6 MB went to the WAL; the worker's passive checkpoint (every second) moves it into the database file
+          let after = statSync(path).size
+          for (let i = 0; i < 50 && after < before + 5_000_000; i++) {
+            yield* Effect.sleep("100 millis")
+            after = statSync(path).size
+          }
+          assert.isAbove(after, before + 5_000_000)
+        }).pipe(Effect.provide(EmbeddedStore.layer({ path })))
+        // the worker was stopped with the layer: the file reopens, with every entry
+        const n = yield* StateStore.StateStore.use((s) => s.keys("detector/d/")).pipe(
+          Effect.provide(EmbeddedStore.layer({ path }))
+        )
+        assert.strictEqual(n.length, 2_000)
       } finally {
         rmSync(dir, { recursive: true, force: true })
       }
