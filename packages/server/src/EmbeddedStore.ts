@@ -326,6 +326,11 @@ const makeAnomalyStore = (db: DatabaseSync, isOpen: () => boolean): AnomalyStore
 
 /** The statements one transaction of a large `setMany` runs before it commits and yields (ms of work). */
 const sliceMs = 2
+/**
+ * The size of one transaction of a large `setMany` (UTF-16 units of keys and values): its commit writes the pages
+ * it dirtied to the WAL, which took up to 22 ms for 2 ms of upserts, so the size bounds the commit too.
+ */
+const transactionBytes = 128 * 1024
 
 const makeStateStore = (db: DatabaseSync, isOpen: () => boolean): StateStore.StateStore["Service"] => {
   const get = db.prepare("SELECT value FROM checkpoints WHERE key = ?")
@@ -362,10 +367,15 @@ const makeStateStore = (db: DatabaseSync, isOpen: () => boolean): StateStore.Sta
               transaction(db, () => {
                 // performance.now measures the work (where to commit and yield), not event time
                 const started = performance.now()
+                let bytes = 0
                 do {
-                  const end = Math.min(entries.length, next + 64)
-                  for (; next < end; next++) upsert.run(entries[next]![0], entries[next]![1], now)
-                } while (next < entries.length && performance.now() - started < sliceMs)
+                  const end = Math.min(entries.length, next + 16)
+                  for (; next < end; next++) {
+                    const [key, value] = entries[next]!
+                    upsert.run(key, value, now)
+                    bytes += key.length + value.length
+                  }
+                } while (next < entries.length && bytes < transactionBytes && performance.now() - started < sliceMs)
               })
             )
             const loop: Effect.Effect<void, StoreError> = Effect.flatMap(slice, () =>
