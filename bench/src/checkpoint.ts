@@ -18,10 +18,11 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks"
 import { parseArgs } from "node:util"
-import { AlertSink, AnomalySink, DeadLetterSink, EventSource, Extract, Pipeline } from "@llm-sentinel/core"
+import { EventSource, Extract, Pipeline } from "@llm-sentinel/core"
 import { Defaults } from "@llm-sentinel/detectors"
 import { EmbeddedStore } from "@llm-sentinel/server"
 import { Effect, Layer, Result, Stream } from "effect"
+import { nullSinks } from "./nullSinks.ts"
 
 const { values: args } = parseArgs({
   options: {
@@ -69,11 +70,6 @@ function* batches(pairs: number, counter: { sent: number }): Generator<EventSour
   }
 }
 
-const sinks = Layer.mergeAll(
-  AnomalySink.layerNull,
-  Layer.succeed(DeadLetterSink.DeadLetterSink, { write: () => Effect.void }),
-  Layer.succeed(AlertSink.AlertSink, { write: () => Effect.void })
-)
 
 interface Measured {
   readonly maxStallMs: number
@@ -134,7 +130,7 @@ const runOnce = async (pairs: number, withStore: boolean): Promise<Measured> => 
   const dir = mkdtempSync(join(tmpdir(), "sentinel-bench-checkpoint-"))
   const store = withStore ? EmbeddedStore.layer({ path: join(dir, "sentinel.db") }) : Layer.empty
   await Effect.runPromise(
-    pipeline.run.pipe(Effect.provide(Layer.mergeAll(sinks, source, store)), Effect.scoped) as Effect.Effect<void>
+    pipeline.run.pipe(Effect.provide(Layer.mergeAll(nullSinks, source, store)), Effect.scoped) as Effect.Effect<void>
   )
   const checkpointMs = performance.now() - endAt
   histogram.disable()

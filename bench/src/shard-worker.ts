@@ -5,9 +5,10 @@
 // `start` begins a new run (a fresh pipeline); `end` ends it, and `{ done }` reports it.
 
 import { parentPort, workerData } from "node:worker_threads"
-import { AlertSink, AnomalySink, DeadLetterSink, EventSource, Pipeline } from "@llm-sentinel/core"
+import { EventSource, Pipeline } from "@llm-sentinel/core"
 import { ZScore } from "@llm-sentinel/detectors"
 import { type Cause, Effect, Layer, Queue, Result, Stream } from "effect"
+import { nullSinks } from "./nullSinks.ts"
 
 const port = parentPort!
 const { window } = workerData as { readonly window: number }
@@ -19,11 +20,6 @@ type Message =
 
 const config = Result.getOrThrow(
   Pipeline.makeConfig({ detectors: [ZScore.make()], window: `${window} seconds`, maxDelay: "1 second" })
-)
-const sinks = Layer.mergeAll(
-  AnomalySink.layerNull,
-  Layer.succeed(DeadLetterSink.DeadLetterSink, { write: () => Effect.void }),
-  Layer.succeed(AlertSink.AlertSink, { write: () => Effect.void })
 )
 const decoder = new TextDecoder()
 const lines = (bytes: Uint8Array): Array<unknown> => {
@@ -49,7 +45,7 @@ const run = Effect.gen(function* () {
   port.postMessage({ ready: true })
   const pipeline = Pipeline.make(config)
   yield* pipeline.run.pipe(
-    Effect.provide(Layer.mergeAll(sinks, Layer.succeed(EventSource.EventSource, { batches: Stream.fromQueue(q) })))
+    Effect.provide(Layer.mergeAll(nullSinks, Layer.succeed(EventSource.EventSource, { batches: Stream.fromQueue(q) })))
   )
   const stats = yield* pipeline.stats
   port.postMessage({ done: { decoded: stats.decoded, windows: stats.windows } })

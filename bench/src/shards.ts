@@ -18,9 +18,10 @@
 import { availableParallelism, loadavg } from "node:os"
 import { parseArgs } from "node:util"
 import { Worker } from "node:worker_threads"
-import { AlertSink, AnomalySink, DeadLetterSink, EventSource, Pipeline, Shard } from "@llm-sentinel/core"
+import { EventSource, Pipeline, Shard } from "@llm-sentinel/core"
 import { ZScore } from "@llm-sentinel/detectors"
 import { Effect, Layer, Result } from "effect"
+import { nullSinks } from "./nullSinks.ts"
 
 const { values: args } = parseArgs({
   options: {
@@ -80,17 +81,12 @@ for (let i = 0; i < N; i++) {
 const config = Result.getOrThrow(
   Pipeline.makeConfig({ detectors: [ZScore.make()], window: `${WINDOW_S} seconds`, maxDelay: "1 second" })
 )
-const sinks = Layer.mergeAll(
-  AnomalySink.layerNull,
-  Layer.succeed(DeadLetterSink.DeadLetterSink, { write: () => Effect.void }),
-  Layer.succeed(AlertSink.AlertSink, { write: () => Effect.void })
-)
 const inProcess = async (): Promise<number> => {
   const pipeline = Pipeline.make(config)
   const t = performance.now()
   await Effect.runPromise(
     pipeline.run.pipe(
-      Effect.provide(Layer.mergeAll(sinks, EventSource.layerFromIterable(records, { batchSize: BATCH })))
+      Effect.provide(Layer.mergeAll(nullSinks, EventSource.layerFromIterable(records, { batchSize: BATCH })))
     )
   )
   const ms = performance.now() - t

@@ -7,9 +7,10 @@
 
 import { parseArgs } from "node:util"
 import { DDSketch } from "@datadog/sketches-js"
-import { AlertSink, AnomalySink, DeadLetterSink, EventSource, Pipeline } from "@llm-sentinel/core"
+import { EventSource, Pipeline } from "@llm-sentinel/core"
 import { ZScore } from "@llm-sentinel/detectors"
 import { Effect, Layer, Result } from "effect"
+import { nullSinks } from "./nullSinks.ts"
 
 const { values: args } = parseArgs({
   options: {
@@ -63,18 +64,13 @@ const generation = (): number => {
 const config = Result.getOrThrow(
   Pipeline.makeConfig({ detectors: [ZScore.make()], window: `${WINDOW_S} seconds`, maxDelay: "1 second" })
 )
-const sinks = Layer.mergeAll(
-  AnomalySink.layerNull,
-  Layer.succeed(DeadLetterSink.DeadLetterSink, { write: () => Effect.void }),
-  Layer.succeed(AlertSink.AlertSink, { write: () => Effect.void })
-)
 const sentinel = async (): Promise<number> => {
   const pipeline = Pipeline.make(config)
   const t = performance.now()
   await Effect.runPromise(
     pipeline.run.pipe(
       Effect.provide(
-        Layer.mergeAll(sinks, EventSource.layerFromIterable({ [Symbol.iterator]: records }, { batchSize: 1000 }))
+        Layer.mergeAll(nullSinks, EventSource.layerFromIterable({ [Symbol.iterator]: records }, { batchSize: 1000 }))
       )
     )
   )
