@@ -727,21 +727,19 @@ const build = (config: Config, options: MakeOptions): Built => {
         // the oldest open position of every series, in slices too (a scan of 100k series takes tens of ms)
         let oldest = after
         const positions = windower.openPositions()
-        let done = false
-        while (!done) {
+        // one slice: series until its time is used up; true when every series was seen
+        const scan = (): boolean => {
           const started = performance.now()
           do {
             for (let i = 0; i < 256; i++) {
               const r = positions.next()
-              if (r.done === true) {
-                done = true
-                break
-              }
+              if (r.done === true) return true
               if (r.value !== undefined && r.value < oldest) oldest = r.value
             }
-          } while (!done && performance.now() - started < sliceMs)
-          if (!done) yield* Effect.yieldNow
+          } while (performance.now() - started < sliceMs)
+          return false
         }
+        while (!scan()) yield* Effect.yieldNow
         position = { processed: lastPosition, replayFrom: oldest }
         push(positionKey, JSON.stringify(position))
       }

@@ -347,6 +347,13 @@ export const pipelineConfig = (options: Options) =>
     return config.success
   })
 
+/** The live-series registry of both servers, with the configured history budget. */
+const seriesRegistry = (options: Options, detectors: Detector.Selection) =>
+  SeriesRegistry.layer({
+    detectors,
+    ...(options.seriesHistoryBytes === undefined ? {} : { historyBytes: options.seriesHistoryBytes })
+  })
+
 /**
  * The whole server as one layer.
  *
@@ -375,10 +382,7 @@ export const layer = (options: Options) =>
       const base = Layer.mergeAll(
         source,
         Readiness.layer,
-        SeriesRegistry.layer({
-          detectors: config.detectors,
-          ...(options.seriesHistoryBytes === undefined ? {} : { historyBytes: options.seriesHistoryBytes })
-        }),
+        seriesRegistry(options, config.detectors),
         AlertLog.layerEmbedded
       ).pipe(Layer.provideMerge(deadLetters))
       const checks = Layer.mergeAll(
@@ -523,13 +527,7 @@ export const layerBackbone = (options: Options, pg: Postgres.Config) =>
         DeadLetters.layerSink,
         SeriesRegistry.layerAlertSink(AlertLog.layerSink(Sinks.layerAlertSink(AlertSink.layerLog)))
       ).pipe(Layer.provideMerge(configuredSinks(options)))
-      const registry = Layer.merge(
-        SeriesRegistry.layer({
-          detectors: config.detectors,
-          ...(options.seriesHistoryBytes === undefined ? {} : { historyBytes: options.seriesHistoryBytes })
-        }),
-        AlertLog.layerPostgres
-      )
+      const registry = Layer.merge(seriesRegistry(options, config.detectors), AlertLog.layerPostgres)
       const http = Http.layer({
         host: options.host,
         port: options.port,
