@@ -70,7 +70,6 @@ function* batches(pairs: number, counter: { sent: number }): Generator<EventSour
   }
 }
 
-
 interface Measured {
   readonly maxStallMs: number
   readonly maxGcMs: number
