@@ -127,14 +127,18 @@ export const makePeerFn = (options: Options): PeerFn => {
   const onlyAnomalous = options.onlyAnomalous ?? false
   const groups = new Map<string, Group>()
   const groupOf = new Map<string, Group | undefined>()
+  const stepOf = new WeakMap<object, Detector.Step<unknown, Input>>()
   const memberOf = (group: Group, id: string): Member => {
     let m = group.members.get(id)
     if (m === undefined) {
       const d = options.detector()
+      // one step function per detector instance, shared by its members (not a closure per series)
+      let step = stepOf.get(d)
+      if (step === undefined) stepOf.set(d, (step = Detector.step(d, decide) as Detector.Step<unknown, Input>))
       m = {
         time: Number.NEGATIVE_INFINITY,
         state: d.initial(),
-        step: Detector.step(d, decide) as Detector.Step<unknown, Input>,
+        step,
         name: d.name
       }
       group.members.set(id, m)

@@ -221,10 +221,9 @@ interface TimeSeries {
   lastArrival: number
   nextEnd: number
   firedUpTo: number
-  readonly panes: Map<number, Aggregate.Aggregate>
-  readonly revisions: Map<number, number>
-  /** The first source position that added to each pane. */
-  readonly positions: Map<number, number>
+  readonly panes: Map<number, Pane>
+  /** Revisions fired per window end, once a late point re-fired one (most series never need it). */
+  revisions: Map<number, number> | undefined
   /** The pane the last point went to: most points of a series land in the same pane as the one before. */
   lastPaneStart: number
   lastPane: Aggregate.Aggregate | undefined
@@ -232,6 +231,12 @@ interface TimeSeries {
   moved: boolean
   /** Empty windows emitted in a row. */
   emptyRun: number
+}
+
+/** A pane's aggregate and the first source position that added to it. */
+interface Pane {
+  readonly agg: Aggregate.Aggregate
+  readonly position: number | undefined
 }
 
 interface Session {
@@ -357,7 +362,7 @@ export const makeWindower = (options: WindowOptions): Windower => {
     let agg = Aggregate.empty(false)
     for (let p = start; p < end; p += slideMs) {
       const pane = s.panes.get(p)
-      if (pane !== undefined) agg = sizeMs === slideMs ? pane : Aggregate.combine(agg, pane)
+      if (pane !== undefined) agg = sizeMs === slideMs ? pane.agg : Aggregate.combine(agg, pane.agg)
     }
     return { key: s.key, start, end, summary: Aggregate.finish(agg), revision, closedBy }
   }
@@ -397,8 +402,7 @@ export const makeWindower = (options: WindowOptions): Windower => {
     }
     const keepFrom = s.watermark - wm.allowedLatenessMs - sizeMs
     for (const start of s.panes.keys()) if (start < keepFrom) s.panes.delete(start)
-    for (const end of s.revisions.keys()) if (end < keepFrom) s.revisions.delete(end)
-    for (const start of s.positions.keys()) if (start < keepFrom) s.positions.delete(start)
+    if (s.revisions !== undefined) for (const end of s.revisions.keys()) if (end < keepFrom) s.revisions.delete(end)
     if (s.lastPaneStart < keepFrom) s.lastPane = undefined
   }
 
@@ -420,8 +424,7 @@ export const makeWindower = (options: WindowOptions): Windower => {
         nextEnd: clock?.nextEnd ?? floorTo(p.time, slideMs) + slideMs,
         firedUpTo: clock?.firedUpTo ?? Number.NEGATIVE_INFINITY,
         panes: new Map(),
-        revisions: new Map(),
-        positions: new Map(),
+        revisions: undefined,
         lastPaneStart: Number.NaN,
         lastPane: undefined,
         moved: false,
@@ -439,11 +442,10 @@ export const makeWindower = (options: WindowOptions): Windower => {
       return
     }
     points++
-    let pane = paneStart === s.lastPaneStart ? s.lastPane : s.panes.get(paneStart)
+    let pane = paneStart === s.lastPaneStart ? s.lastPane : s.panes.get(paneStart)?.agg
     if (pane === undefined) {
-      s.panes.set(paneStart, (pane = Aggregate.empty(s.quantiles)))
       // positions only grow, so the batch that creates a pane is the oldest one with points in it
-      if (position !== undefined) s.positions.set(paneStart, position)
+      s.panes.set(paneStart, { agg: (pane = Aggregate.empty(s.quantiles)), position })
     }
     s.lastPaneStart = paneStart
     s.lastPane = pane
@@ -456,6 +458,7 @@ export const makeWindower = (options: WindowOptions): Windower => {
       // a late point within allowedLateness: re-fire the closed windows that contain it and are still in time
       for (let end = paneStart + slideMs; end <= s.firedUpTo && end - sizeMs <= p.time; end += slideMs) {
         if (end + wm.allowedLatenessMs <= s.watermark) continue
+        s.revisions ??= new Map()
         const revision = (s.revisions.get(end) ?? 0) + 1
         s.revisions.set(end, revision)
         out.windows.push(windowOf(s, end, "watermark", revision))
@@ -483,7 +486,8 @@ export const makeWindower = (options: WindowOptions): Windower => {
     for (const s of series.values()) {
       const firstOpen = s.nextEnd - sizeMs
       let oldest: number | undefined
-      for (const [start, position] of s.positions) {
+      for (const [start, { position }] of s.panes) {
+        if (position === undefined) continue
         if (start + slideMs > firstOpen && (oldest === undefined || position < oldest)) oldest = position
       }
       yield oldest

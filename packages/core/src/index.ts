@@ -113,6 +113,13 @@ export * as Shard from "./Shard.ts"
 export * as SinkError from "./SinkError.ts"
 
 /**
+ * Small fixed-size typed arrays carved out of shared buffers:
+ *
+ * @since 0.1.0
+ */
+export * as Slab from "./Slab.ts"
+
+/**
  * The error of sources (event sources, partitioned sources, the in-process queue):
  *
  * @since 0.1.0

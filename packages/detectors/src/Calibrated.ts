@@ -28,7 +28,7 @@
  *
  * @since 0.2.0
  */
-import { Detector, type Verdict } from "@llm-sentinel/core"
+import { Detector, Slab, type Verdict } from "@llm-sentinel/core"
 import { Schema, SchemaTransformation } from "effect"
 import { decodeParams, fmt, MIN_CHANGE_SCORE, PositiveInt, rejected, UnitInterval, zFromLogTail } from "./internal.ts"
 import * as RateOfChange from "./RateOfChange.ts"
@@ -354,7 +354,7 @@ export const make = <In = number>(params?: Partial<Params<In>>): Detector.Detect
         decode: (e): State => {
           const wide = { bins: e.bins, total: e.total, weight: e.weight }
           if (wide.weight > RENORMALISE) renormalise(wide)
-          return { ...e, bins: Float32Array.from(wide.bins), total: wide.total, weight: wide.weight }
+          return { ...e, bins: Slab.float32From(wide.bins), total: wide.total, weight: wide.weight }
         },
         encode: (s) => ({ ...s, bins: Float64Array.from(s.bins) })
       })
@@ -376,7 +376,7 @@ export const make = <In = number>(params?: Partial<Params<In>>): Detector.Detect
     state,
     initial: () => ({
       inner: inner.initial(),
-      bins: Float32Array.from(priorBins, (m) => m * p.prior),
+      bins: Slab.float32From(priorBins, (m) => m * p.prior),
       total: p.prior,
       weight: 1,
       seen: 0,

@@ -22,7 +22,7 @@
  *
  * @since 0.1.0
  */
-import { Detector, type Verdict } from "@llm-sentinel/core"
+import { Detector, Slab, type Verdict } from "@llm-sentinel/core"
 import { Schema } from "effect"
 import {
   type Anomalies,
@@ -261,9 +261,9 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     ...adaptOptions(p.anomalies),
     state: StateSchema,
     initial: () => ({
-      ring: new Float64Array(cap),
-      ref: new Float64Array(r),
-      cur: new Float64Array(w - 1),
+      ring: Slab.float64(cap),
+      ref: Slab.float64(r),
+      cur: Slab.float64(w - 1),
       n: 0,
       pos: 0,
       refLen: 0,

@@ -23,7 +23,7 @@
  *
  * @since 0.1.0
  */
-import { Detector, type Verdict } from "@llm-sentinel/core"
+import { Detector, Slab, type Verdict } from "@llm-sentinel/core"
 import { Schema, SchemaTransformation } from "effect"
 import {
   type Anomalies,
@@ -169,7 +169,7 @@ const fromSeparateArrays = (e: Legacy): State => {
       break
     }
   }
-  const buckets = new Float32Array(3 * slots)
+  const buckets = Slab.float32(3 * slots)
   for (let b = 0; b < slots; b++) {
     const count = e.counts[b]!
     buckets[3 * b + OFFSET] = count > 0 ? e.offsets[b]! - base : 0
@@ -330,7 +330,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     ...learning(p.anomalies, learn),
     state: stateSchema(slots),
     initial: () => ({
-      buckets: new Float32Array(3 * slots),
+      buckets: Slab.float32(3 * slots),
       n: 0,
       level: 0,
       pooled: 0,

@@ -17,7 +17,7 @@
  *
  * @since 0.1.0
  */
-import { Detector, type Verdict } from "@llm-sentinel/core"
+import { Detector, Slab, type Verdict } from "@llm-sentinel/core"
 import { Schema } from "effect"
 import {
   type Anomalies,
@@ -133,7 +133,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
   const sized = (s: State, time: number): State => {
     const dt = time - s.firstTime
     const w = dt > 0 ? Math.min(100_000, Math.max(2, Math.round(p.span / dt))) : p.window
-    const ring = new Float64Array(w)
+    const ring = Slab.float64(w)
     ring[0] = s.ring[0]!
     return { ...s, ring, pos: 1 % w }
   }
@@ -205,7 +205,7 @@ export const make = (params?: Partial<Params>): Detector.Detector<State, number>
     ...learning(p.anomalies, learn),
     state: StateSchema,
     initial: () => ({
-      ring: new Float64Array(p.span > 0 ? 1 : p.window),
+      ring: Slab.float64(p.span > 0 ? 1 : p.window),
       n: 0,
       pos: 0,
       mean: 0,

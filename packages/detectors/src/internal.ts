@@ -7,7 +7,7 @@
  *
  * @internal
  */
-import { Detector, Verdict } from "@llm-sentinel/core"
+import { Detector, Slab, Verdict } from "@llm-sentinel/core"
 import { Schema, SchemaTransformation } from "effect"
 
 /** The default warning threshold: bounds are placed where a score would reach it. */
@@ -415,10 +415,10 @@ export interface RankedWindow {
 /** The ring and the slot order of a window of `w` values, in one buffer (one backing store, not two). */
 export const rankedArrays = (w: number): Pick<RankedWindow, "ring" | "order"> => {
   const wide = w > 256
-  const buffer = new ArrayBuffer(w * (wide ? 10 : 9))
+  const { buffer, byteOffset } = Slab.region(w * (wide ? 10 : 9))
   return {
-    ring: new Float64Array(buffer, 0, w),
-    order: wide ? new Uint16Array(buffer, w * 8, w) : new Uint8Array(buffer, w * 8, w)
+    ring: new Float64Array(buffer, byteOffset, w),
+    order: wide ? new Uint16Array(buffer, byteOffset + w * 8, w) : new Uint8Array(buffer, byteOffset + w * 8, w)
   }
 }
 

@@ -33,7 +33,7 @@
  *
  * @since 0.1.0
  */
-import { Detector } from "@llm-sentinel/core"
+import { Detector, Slab } from "@llm-sentinel/core"
 import { Schema } from "effect"
 import * as internal from "../internal.ts"
 
@@ -64,8 +64,8 @@ export type SortedWindow = internal.SortedWindow
  * @since 0.1.0
  */
 export const makeWindow = (size: number): SortedWindow => ({
-  ring: new Float64Array(size),
-  sorted: new Float64Array(size),
+  ring: Slab.float64(size),
+  sorted: Slab.float64(size),
   count: 0,
   pos: 0
 })
