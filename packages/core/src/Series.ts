@@ -70,6 +70,10 @@ export const makeKey = (
   return { id, service, model, metric, dimensions }
 }
 
+// the dimensions of every key without any (one frozen object, not one per series)
+const noDimensions: Readonly<Record<string, string>> = Object.freeze({})
+const noKeys: ReadonlyMap<string, SeriesKey> = new Map()
+
 /**
  * Interns series keys with a bound on how many distinct series may exist.
  *
@@ -100,7 +104,8 @@ export interface Registry {
 export const makeRegistry = (options: { readonly maxSeries?: number; readonly dimension?: string } = {}): Registry => {
   const maxSeries = options.maxSeries ?? 100_000
   const dimensionName = options.dimension
-  const byService = new Map<string, Map<string, Map<string, Map<string, SeriesKey>>>>()
+  // service → model → dimension → the group's keys by metric: the only index (one Map per service × model ×
+  // dimension, not one per series: ~260 B each at 100k series)
   const groups = new Map<string, Map<string, Map<string, Map<string, SeriesKey>>>>()
   const groupOf = (service: string, model: string, dim: string): Map<string, SeriesKey> => {
     let byModel = groups.get(service)
@@ -114,30 +119,32 @@ export const makeRegistry = (options: { readonly maxSeries?: number; readonly di
   let size = 0
   let overflow = 0
   const key = (service: string, model: string, metric: string, dimension?: string): SeriesKey | undefined => {
-    let byModel = byService.get(service)
-    if (byModel === undefined) byService.set(service, (byModel = new Map()))
-    let byMetric = byModel.get(model)
-    if (byMetric === undefined) byModel.set(model, (byMetric = new Map()))
-    let byDim = byMetric.get(metric)
-    if (byDim === undefined) byMetric.set(metric, (byDim = new Map()))
     const dim = dimension ?? ""
-    const found = byDim.get(dim)
-    if (found !== undefined) return found
     if (size >= maxSeries) {
-      overflow++
-      return undefined
+      // full: a lookup only, so that a flood of new names allocates nothing
+      const found = groups.get(service)?.get(model)?.get(dim)?.get(metric)
+      if (found === undefined) overflow++
+      return found
     }
+    const group = groupOf(service, model, dim)
+    const found = group.get(metric)
+    if (found !== undefined) return found
     const made = makeKey(
       service,
       model,
       metric,
-      dimensionName !== undefined && dimension !== undefined ? { [dimensionName]: dimension } : {}
+      dimensionName !== undefined && dimension !== undefined ? { [dimensionName]: dimension } : noDimensions
     )
-    byDim.set(dim, made)
-    groupOf(service, model, dim).set(metric, made)
+    group.set(metric, made)
     size++
     return made
   }
-  const group = (service: string, model: string, dimension?: string) => groupOf(service, model, dimension ?? "")
+  const group = (service: string, model: string, dimension?: string): ReadonlyMap<string, SeriesKey> =>
+    size >= maxSeries
+      ? (groups
+          .get(service)
+          ?.get(model)
+          ?.get(dimension ?? "") ?? noKeys)
+      : groupOf(service, model, dimension ?? "")
   return { key, group, size: () => size, overflow: () => overflow, maxSeries }
 }

@@ -118,8 +118,8 @@ export interface ListQuery {
 interface Entry {
   readonly key: Series.SeriesKey
   /** The detectors, in the order their verdicts were first seen. */
-  readonly names: Array<string>
-  readonly minSamples: Array<number>
+  names: ReadonlyArray<string>
+  minSamples: ReadonlyArray<number>
   readonly seen: Array<number>
   readonly ready: Array<boolean>
   /** Slots allocated. */
@@ -256,6 +256,24 @@ export const make = (options: {
   const capacity = Math.max(1, options.capacity ?? defaultCapacity)
   const historyBytes = options.historyBytes ?? defaultHistoryBytes
   const entries = new Map<string, Entry>()
+  // the detector names and warm-ups of a selection's list, and of a list widened by a detector it did not name (a
+  // peer group's), shared by every series that has them instead of two arrays per series
+  type Columns = Pick<Entry, "names" | "minSamples">
+  const ofList = new WeakMap<ReadonlyArray<Detector.Any>, Columns>()
+  const columnsOf = (list: ReadonlyArray<Detector.Any>): Columns => {
+    let c = ofList.get(list)
+    if (c === undefined)
+      ofList.set(list, (c = { names: list.map((d) => d.name), minSamples: list.map((d) => d.minSamples) }))
+    return c
+  }
+  const wider = new WeakMap<ReadonlyArray<string>, Map<string, Columns>>()
+  const widened = (e: Columns, detector: string): Columns => {
+    let byName = wider.get(e.names)
+    if (byName === undefined) wider.set(e.names, (byName = new Map()))
+    let c = byName.get(detector)
+    if (c === undefined) byName.set(detector, (c = { names: [...e.names, detector], minSamples: [...e.minSamples, 0] }))
+    return c
+  }
   let sorted: Array<string> = []
   let dirty = false
   /** The points a series with `detectors` detectors may keep now. */
@@ -268,11 +286,12 @@ export const make = (options: {
     let e = entries.get(key.id)
     if (e === undefined) {
       const list = typeof options.detectors === "function" ? options.detectors(key) : options.detectors
-      const names = list.map((d) => d.name)
+      const columns = columnsOf(list)
+      const names = columns.names
       e = {
         key,
         names,
-        minSamples: list.map((d) => d.minSamples),
+        minSamples: columns.minSamples,
         seen: names.map(() => 0),
         ready: names.map(() => false),
         capacity: 0,
@@ -317,8 +336,9 @@ export const make = (options: {
       if (j === -1) {
         // a detector the selection did not name: one more column
         j = e.names.length
-        e.names.push(detector)
-        e.minSamples.push(0)
+        const wider = widened(e, detector)
+        e.names = wider.names
+        e.minSamples = wider.minSamples
         e.seen.push(0)
         e.ready.push(false)
         reshape(e, e.capacity, j, j + 1)
