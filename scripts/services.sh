@@ -26,6 +26,21 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 pid_alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
+# A broker left running by an earlier checkout whose directory was removed still answers its port but has lost
+# its files (seen here: InfluxDB answering /ping and failing every CREATE DATABASE). Stops every process matching
+# $2 whose command line names a file ending in $3 that no longer exists, so that this checkout starts its own.
+stop_orphans() {
+  local name=$1 pattern=$2 suffix=$3 pid file i
+  for pid in $(pgrep -f "$pattern" || true); do
+    file=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -m1 -- "$suffix\$") || continue
+    [[ -e "$file" ]] && continue
+    log "$name: stopping pid $pid, left by a removed checkout ($file is gone)"
+    kill "$pid" 2>/dev/null || true
+    for i in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -9 "$pid" 2>/dev/null || true
+  done
+}
+
 # ---------------------------------------------------------------------------------------------------- influxdb
 INFLUX_PORT="${INFLUX_PORT:-8086}"
 INFLUX_DIR="$ROOT/influxdb"
@@ -42,6 +57,7 @@ influxdb_install() {
 }
 
 influxdb_up() {
+  stop_orphans influxdb "influxd -config" "influxdb.conf"
   if influxdb_ping; then
     log "influxdb: already answering on http://127.0.0.1:$INFLUX_PORT"
     return 0
@@ -161,6 +177,7 @@ POM
 }
 
 kafka_up() {
+  stop_orphans kafka "kafka.Kafka" "server.properties"
   if kafka_ping; then
     log "kafka: already answering on 127.0.0.1:$KAFKA_PORT"
     return 0
