@@ -116,13 +116,16 @@ export const makeRegistry = (options: { readonly maxSeries?: number; readonly di
     if (group === undefined) byDim.set(dim, (group = new Map()))
     return group
   }
+  // the lookup alone (nothing made): what a full registry does
+  const findGroup = (service: string, model: string, dim: string): Map<string, SeriesKey> | undefined =>
+    groups.get(service)?.get(model)?.get(dim)
   let size = 0
   let overflow = 0
   const key = (service: string, model: string, metric: string, dimension?: string): SeriesKey | undefined => {
     const dim = dimension ?? ""
     if (size >= maxSeries) {
       // full: a lookup only, so that a flood of new names allocates nothing
-      const found = groups.get(service)?.get(model)?.get(dim)?.get(metric)
+      const found = findGroup(service, model, dim)?.get(metric)
       if (found === undefined) overflow++
       return found
     }
@@ -141,10 +144,7 @@ export const makeRegistry = (options: { readonly maxSeries?: number; readonly di
   }
   const group = (service: string, model: string, dimension?: string): ReadonlyMap<string, SeriesKey> =>
     size >= maxSeries
-      ? (groups
-          .get(service)
-          ?.get(model)
-          ?.get(dimension ?? "") ?? noKeys)
+      ? (findGroup(service, model, dimension ?? "") ?? noKeys)
       : groupOf(service, model, dimension ?? "")
   return { key, group, size: () => size, overflow: () => overflow, maxSeries }
 }

@@ -336,9 +336,9 @@ export const make = (options: {
       if (j === -1) {
         // a detector the selection did not name: one more column
         j = e.names.length
-        const wider = widened(e, detector)
-        e.names = wider.names
-        e.minSamples = wider.minSamples
+        const columns = widened(e, detector)
+        e.names = columns.names
+        e.minSamples = columns.minSamples
         e.seen.push(0)
         e.ready.push(false)
         reshape(e, e.capacity, j, j + 1)

@@ -11,7 +11,7 @@ import * as Cli from "./Cli.ts"
 // The V8 heap may grow to 1 + SENTINEL_HEAP_GROWTH_PERCENT/100 times what survived the last full collection
 // before the next one (default 25; 0 keeps V8's own factor). V8's factor on a large machine lets a server with
 // 100k series hold gigabytes of garbage (window aggregates live for one window, long enough to reach the old
-// generation): `npm run bench:memory` measured RSS growing 406 MiB/min at 32k signals with it, 12 MiB/min at 25.
+// generation): `npm run bench:memory` measured RSS growing 406 MiB/min at 32k signals with it, 12–15 MiB/min at 25.
 const heapGrowth = Number(process.env.SENTINEL_HEAP_GROWTH_PERCENT ?? 25)
 if (Number.isInteger(heapGrowth) && heapGrowth > 0) setFlagsFromString(`--heap-growing-percent=${heapGrowth}`)
 
