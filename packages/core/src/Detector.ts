@@ -19,8 +19,9 @@
  *
  * @since 0.1.0
  */
-import { Pipeable, Result, Schema, SchemaTransformation, Stream } from "effect"
+import { Effect, Pipeable, Result, Schema, SchemaGetter, SchemaIssue, SchemaTransformation, Stream } from "effect"
 import { dual } from "effect/Function"
+import * as TypedBase64 from "./internal/typedBase64.ts"
 import type { MetricPoint, SeriesKey } from "./Series.ts"
 import * as Slab from "./Slab.ts"
 import * as Verdict from "./Verdict.ts"
@@ -277,8 +278,7 @@ export const restore = <S, In>(detector: Detector<S, In>, json: string): Result.
   )
 }
 
-// One check over the whole array instead of a union per element: encoding states for checkpoints is on the
-// checkpoint's critical path (tens of thousands of states at a time).
+// One check over the whole array instead of a union per element: a legacy (pre-0.3) snapshot's state arrays.
 const isNumberOrNullArray = (u: unknown): u is ReadonlyArray<number | null> => {
   if (!Array.isArray(u)) return false
   for (let i = 0; i < u.length; i++) {
@@ -288,70 +288,88 @@ const isNumberOrNullArray = (u: unknown): u is ReadonlyArray<number | null> => {
   return true
 }
 
-/** A typed array's entries as numbers, non-finite ones as `null` (JSON has no NaN or Infinity). */
-const finiteOrNull = (arr: ArrayLike<number>): Array<number | null> => {
-  const out: Array<number | null> = new Array(arr.length)
-  for (let i = 0; i < arr.length; i++) {
-    const x = arr[i]!
-    out[i] = Number.isFinite(x) ? x : null
-  }
-  return out
+/** The largest finite float32: a finite number beyond it would silently become ±Infinity in a `Float32Array`. */
+const FLOAT32_MAX = 3.4028234663852886e38
+
+// the guard only tells a string from a legacy number array: the strict base64 check runs on decode alone (in the
+// guard it would run on every encode too, and encoding is the checkpoint's critical path: tens of thousands of
+// states at a time)
+const floatArrayState = <T extends Float32Array<ArrayBuffer> | Float64Array<ArrayBuffer>>(options: {
+  readonly width: 4 | 8
+  readonly type: typeof Float32Array | typeof Float64Array
+  readonly make: (length: number) => T
+  readonly from: (xs: ReadonlyArray<number | null>) => T
+  /** Why a legacy array cannot be held, or `undefined`. */
+  readonly legacyProblem: (xs: ReadonlyArray<number | null>) => string | undefined
+}): Schema.Codec<T, string | ReadonlyArray<number | null>> => {
+  const entries = `float${options.width * 8}`
+  return Schema.declare(
+    (u: unknown): u is string | ReadonlyArray<number | null> => typeof u === "string" || isNumberOrNullArray(u),
+    { expected: `base64 of ${entries} entries (or an array of numbers or nulls)` }
+  ).pipe(
+    Schema.decodeTo(
+      Schema.instanceOf(options.type) as unknown as Schema.Codec<T>,
+      SchemaTransformation.makeTransformation({
+        decode: SchemaGetter.transformEffect<T, string | ReadonlyArray<number | null>>((e, parseOptions) => {
+          const problem = typeof e === "string" ? TypedBase64.problem(e, options.width) : options.legacyProblem(e)
+          if (problem !== undefined) {
+            return Effect.fail(
+              new SchemaIssue.InvalidValue({ expected: `base64 of ${entries} entries (${problem})` }, e, parseOptions)
+            )
+          }
+          return Effect.succeed(
+            typeof e === "string" ? TypedBase64.decode(e, options.width, options.make) : options.from(e)
+          )
+        }),
+        encode: SchemaGetter.transform<string | ReadonlyArray<number | null>, T>(TypedBase64.encode)
+      })
+    )
+  )
 }
 
+const nullAsNaN = (x: number | null): number => (x === null ? Number.NaN : x)
+
 /**
- * A `Float64Array` encoded as an array of numbers (non-finite entries as `null`), for ring buffers in
- * detector state.
+ * A `Float64Array` encoded as base64 of its little-endian bytes (exact, NaN and ±Infinity included), for ring
+ * buffers in detector state. Decodes the older encoding too, an array of numbers with `null` for non-finite
+ * entries.
  *
  * @category models
  * @since 0.1.0
  */
-export const Float64ArrayState: Schema.Codec<Float64Array<ArrayBuffer>, ReadonlyArray<number | null>> = Schema.declare(
-  isNumberOrNullArray,
-  { expected: "an array of numbers or nulls" }
-).pipe(
-  Schema.decodeTo(
-    Schema.instanceOf(Float64Array),
-    SchemaTransformation.transform<Float64Array<ArrayBuffer>, ReadonlyArray<number | null>>({
-      decode: (xs) => Slab.float64From(xs, (x) => (x === null ? Number.NaN : x)),
-      encode: finiteOrNull
-    })
-  )
-)
-
-/** The largest finite float32: a finite number beyond it would silently become ±Infinity in a `Float32Array`. */
-const FLOAT32_MAX = 3.4028234663852886e38
-
-// a finite entry beyond the float32 range would decode to ±Infinity: reject it (a clean Schema error) instead
-const isFloat32Array = (u: unknown): u is ReadonlyArray<number | null> => {
-  if (!isNumberOrNullArray(u)) return false
-  for (let i = 0; i < u.length; i++) {
-    const x = u[i]
-    if (typeof x === "number" && Number.isFinite(x) && Math.abs(x) > FLOAT32_MAX) return false
-  }
-  return true
-}
+export const Float64ArrayState: Schema.Codec<
+  Float64Array<ArrayBuffer>,
+  string | ReadonlyArray<number | null>
+> = floatArrayState({
+  width: 8,
+  type: Float64Array,
+  make: Slab.float64,
+  from: (xs) => Slab.float64From(xs, nullAsNaN),
+  legacyProblem: () => undefined
+})
 
 /**
- * A `Float32Array` encoded as an array of numbers (non-finite entries as `null`), for compact detector state
- * whose values need float precision only (ratios, offsets from a level, counts up to 2^24). A finite number
- * beyond the float32 range (about ±3.4e38) fails to decode instead of becoming ±Infinity; others are rounded to
- * the nearest float32.
+ * A `Float32Array` encoded as base64 of its little-endian bytes, for compact detector state whose values need
+ * float precision only (ratios, offsets from a level, counts up to 2^24). Decodes the older encoding too, an
+ * array of numbers with `null` for non-finite entries; there, a finite number beyond the float32 range (about
+ * ±3.4e38) fails to decode instead of becoming ±Infinity, and others are rounded to the nearest float32.
  *
  * @category models
  * @since 0.2.0
  */
-export const Float32ArrayState: Schema.Codec<Float32Array<ArrayBuffer>, ReadonlyArray<number | null>> = Schema.declare(
-  isFloat32Array,
-  { expected: "an array of numbers (within the float32 range) or nulls" }
-).pipe(
-  Schema.decodeTo(
-    Schema.instanceOf(Float32Array),
-    SchemaTransformation.transform<Float32Array<ArrayBuffer>, ReadonlyArray<number | null>>({
-      decode: (xs) => Slab.float32From(xs, (x) => (x === null ? Number.NaN : x)),
-      encode: finiteOrNull
-    })
-  )
-)
+export const Float32ArrayState: Schema.Codec<
+  Float32Array<ArrayBuffer>,
+  string | ReadonlyArray<number | null>
+> = floatArrayState({
+  width: 4,
+  type: Float32Array,
+  make: Slab.float32,
+  from: (xs) => Slab.float32From(xs, nullAsNaN),
+  legacyProblem: (xs) =>
+    xs.some((x) => typeof x === "number" && Number.isFinite(x) && Math.abs(x) > FLOAT32_MAX)
+      ? "an entry beyond the float32 range"
+      : undefined
+})
 
 /**
  * A number that may be non-finite (NaN, ±Infinity), encoded as a JSON-safe string for those cases.

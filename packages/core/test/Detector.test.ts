@@ -1,3 +1,4 @@
+import { Buffer } from "node:buffer"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Result, Stream } from "effect"
 import { Detector, Series, Verdict } from "../src/index.ts"
@@ -72,20 +73,31 @@ describe("Detector contract", () => {
     assert.ok(Result.isFailure(Detector.restore(welford, "not json")))
   })
 
-  it("Float64ArrayState roundtrips non-finite entries", () => {
+  it("Float64ArrayState encodes base64 of little-endian bytes, exact, and still decodes number arrays", () => {
     const d = Detector.make({
       name: "ring",
       minSamples: 0,
       state: Detector.Float64ArrayState,
-      initial: () => new Float64Array([1, Number.NaN, 3]),
+      initial: () => new Float64Array([1, Number.NaN, 0.1, Number.NEGATIVE_INFINITY]),
       score: () => ({ score: 0, expected: 0, lower: 0, upper: 0, ready: true }),
       learn: (s) => s
     })
-    const back = Result.getOrThrow(Detector.restore(d, Detector.snapshot(d, d.initial())))
-    assert.deepStrictEqual(Array.from(back), [1, Number.NaN, 3])
+    const json = Detector.snapshot(d, d.initial())
+    const bytes = Buffer.alloc(32)
+    for (const [i, x] of [1, Number.NaN, 0.1, Number.NEGATIVE_INFINITY].entries()) bytes.writeDoubleLE(x, i * 8)
+    assert.strictEqual(json, JSON.stringify(bytes.toString("base64")))
+    const back = Result.getOrThrow(Detector.restore(d, json))
+    assert.ok(back instanceof Float64Array)
+    assert.deepStrictEqual(Array.from(back), [1, Number.NaN, 0.1, Number.NEGATIVE_INFINITY])
+    // a snapshot of an earlier version: numbers, null for non-finite entries
+    assert.deepStrictEqual(Array.from(Result.getOrThrow(Detector.restore(d, "[1, null, 3]"))), [1, Number.NaN, 3])
+    // 12 bytes are not whole float64 entries; "*" is not base64 (Buffer.from would skip it silently)
+    assert.ok(Result.isFailure(Detector.restore(d, JSON.stringify(Buffer.alloc(12).toString("base64")))))
+    assert.ok(Result.isFailure(Detector.restore(d, '"AAAAAAAA*AAAAAAA"')))
+    assert.ok(Result.isFailure(Detector.restore(d, '[1, "x"]')))
   })
 
-  it("Float32ArrayState roundtrips to float precision and rejects values beyond the float32 range", () => {
+  it("Float32ArrayState roundtrips exactly, reads legacy arrays to float precision, rejects what it cannot hold", () => {
     const d = Detector.make({
       name: "bins",
       minSamples: 0,
@@ -94,16 +106,24 @@ describe("Detector contract", () => {
       score: () => ({ score: 0, expected: 0, lower: 0, upper: 0, ready: true }),
       learn: (s) => s
     })
-    const back = Result.getOrThrow(Detector.restore(d, Detector.snapshot(d, d.initial())))
+    const json = Detector.snapshot(d, d.initial())
+    assert.strictEqual(json, JSON.stringify(Buffer.from(d.initial().buffer).toString("base64")))
+    const back = Result.getOrThrow(Detector.restore(d, json))
     assert.ok(back instanceof Float32Array)
-    // non-finite entries encode as null and come back as NaN
-    assert.deepStrictEqual(Array.from(back), [Math.fround(0.1), Number.NaN, 3, Math.fround(-1e30), Number.NaN])
-    // a float64 value is rounded to the nearest float32
-    assert.deepStrictEqual(Array.from(Result.getOrThrow(Detector.restore(d, "[0.1, 2]"))), [Math.fround(0.1), 2])
+    assert.deepStrictEqual(Array.from(back), Array.from(d.initial()))
+    // legacy arrays: a float64 value is rounded to the nearest float32, null is NaN
+    assert.deepStrictEqual(Array.from(Result.getOrThrow(Detector.restore(d, "[0.1, 2, null]"))), [
+      Math.fround(0.1),
+      2,
+      Number.NaN
+    ])
     // beyond ±3.4e38 a float32 would be ±Infinity: a Schema error, not a silently broken state
     assert.ok(Result.isFailure(Detector.restore(d, "[1, 1e39]")))
     assert.ok(Result.isFailure(Detector.restore(d, "[1, -1e300]")))
     assert.ok(Result.isFailure(Detector.restore(d, '[1, "x"]')))
+    // 6 bytes are not whole float32 entries
+    assert.ok(Result.isFailure(Detector.restore(d, '"AAAAAAAA"')))
+    assert.ok(Result.isFailure(Detector.restore(d, "42")))
   })
 
   it.effect("the detect operator keeps per-series state and equals the one-shot run", () =>
