@@ -6,9 +6,12 @@
  *    200 service × model pairs (1,600 signals), 1-second windows, with a latency spike on each pair in one window
  *    in 97 (staggered across pairs). First the same input runs unpaced (saturation, in the same run); then it is replayed paced at half
  *    that rate (`--load 0.5`), `--rounds` times (default 5) with the gaps pooled (one run holds ~100 alerts, so
- *    its p99 would be its maximum: whichever full GC pause landed between a scoring and its sink). For every verdict the pipeline's `onScored` hook stamps the moment the detect stage
- *    scored the window (the window closed in the same step, just before); the anomaly and alert sinks stamp when
- *    they receive it. Printed: p50/p99/max of the gap for anomalies and for opened alerts.
+ *    its p99 would be its maximum: whichever full GC pause landed between a scoring and its sink). The pipeline's `onClosed` hook stamps the moment the
+ *    windowing closed each window, its `onScored` hook the moment the detect stage scored it (later in the same
+ *    step: a step scores every window it closed, all 1,600 signals' at once here, before any verdict moves on);
+ *    the anomaly and alert sinks stamp when they receive a verdict. Printed: p50/p99/max of the gap from the
+ *    close (the target) and from the scoring, for anomalies and for opened alerts. The batches are built as the
+ *    pipeline pulls them.
  * 2. **Closing event → queryable**, through `sentinel serve` (embedded store): per sample a fresh series is warmed
  *    up (one request of normal windows), sent a spike window, then the event that closes it (its time past the
  *    window end + max delay). From that request's start, `GET /v1/anomalies?service=…` is polled back to back until
@@ -59,14 +62,13 @@ const dist = (xs: ReadonlyArray<number>) =>
 
 // ---- 1. in process
 /** 200 pairs, one event per millisecond of event time; after 150 s each pair's latency is 10× in one 1-second window in 97 (staggered). */
-const batches: Array<ReadonlyArray<unknown>> = []
-for (let b = 0; b < N / BATCH; b++) {
-  const batch: Array<unknown> = []
+const batchOf = (b: number): ReadonlyArray<unknown> => {
+  const batch: Array<unknown> = new Array(BATCH)
   for (let i = b * BATCH; i < (b + 1) * BATCH; i++) {
     const pair = i % 200
     const second = Math.floor(i / 1000)
     const spike = second > 150 && (second + pair * 7) % 97 === 0
-    batch.push({
+    batch[i - b * BATCH] = {
       timestamp: T0 + i,
       service: `service-${pair % 20}`,
       model: `model-${Math.floor(pair / 20)}`,
@@ -76,14 +78,24 @@ for (let b = 0; b < N / BATCH; b++) {
       outputTokens: 100 + ((i * 31) % 30),
       costUsd: 0.001,
       status: "ok"
-    })
+    }
   }
-  batches.push(batch)
+  return batch
 }
 
+/** A window of one pair (its signals' points carry the window's start as their time). */
+const windowId = (service: string, model: string, start: number) => `${service}\u0000${model}@${start}`
+const closedAt = new Map<string, number>()
 const scoredAt = new Map<string, number>()
-const anomalyGaps: Array<number> = []
-const alertGaps: Array<number> = []
+type Gaps = { fromClose: Array<number>; fromScored: Array<number> }
+const anomalyGaps: Gaps = { fromClose: [], fromScored: [] }
+const alertGaps: Gaps = { fromClose: [], fromScored: [] }
+const record = (gaps: Gaps, now: number, series: { service: string; model: string; id: string }, time: number) => {
+  const closed = closedAt.get(windowId(series.service, series.model, time))
+  const scored = scoredAt.get(`${series.id}@${time}`)
+  if (closed !== undefined) gaps.fromClose.push(now - closed)
+  if (scored !== undefined) gaps.fromScored.push(now - scored)
+}
 const config = Result.getOrThrow(
   Pipeline.makeConfig({ ...Defaults.config.detectOptions(), window: "1 second", maxDelay: "0 seconds" })
 )
@@ -92,38 +104,41 @@ const sinks = Layer.mergeAll(
     write: (anomalies: ReadonlyArray<Anomaly.Anomaly>) =>
       Effect.sync(() => {
         const now = performance.now()
-        for (const a of anomalies) {
-          const at = scoredAt.get(`${a.series.id}@${a.time}`)
-          if (at !== undefined) anomalyGaps.push(now - at)
-        }
+        for (const a of anomalies) record(anomalyGaps, now, a.series, a.time)
       })
   }),
   Layer.succeed(AlertSink.AlertSink, {
     write: (events: ReadonlyArray<Alert.AlertEvent>) =>
       Effect.sync(() => {
         const now = performance.now()
-        for (const e of events) {
-          if (e._tag !== "opened") continue
-          const at = scoredAt.get(`${e.alert.series.id}@${e.alert.openedAt}`)
-          if (at !== undefined) alertGaps.push(now - at)
-        }
+        for (const e of events) if (e._tag === "opened") record(alertGaps, now, e.alert.series, e.alert.openedAt)
       })
   }),
   Layer.succeed(DeadLetterSink.DeadLetterSink, { write: () => Effect.void })
 )
 const runPipeline = async (rate: number | undefined): Promise<number> => {
+  closedAt.clear()
   scoredAt.clear()
   const pipeline = Pipeline.make(config, {
+    onClosed: (windows) => {
+      const now = performance.now()
+      for (const w of windows) {
+        const id = windowId(w.key.service, w.key.model, w.start)
+        if (!closedAt.has(id)) closedAt.set(id, now)
+      }
+    },
     onScored: (scored) => {
       const now = performance.now()
       for (const s of scored) if (s.verdict.anomalous) scoredAt.set(`${s.point.key.id}@${s.point.time}`, now)
     }
   })
   const began = performance.now()
-  const source = Stream.fromIterable(batches).pipe(
-    Stream.mapEffect((raw, b) => {
+  // built batch by batch as the pipeline pulls them: the fixture is not held in memory
+  const source = Stream.range(0, N / BATCH - 1).pipe(
+    Stream.mapEffect((b) => {
       const due = rate === undefined ? 0 : began + ((b * BATCH) / rate) * 1000 - performance.now()
-      return Effect.as(due > 1 ? Effect.sleep(`${Math.floor(due)} millis`) : Effect.void, EventSource.rawBatch(raw))
+      const batch = Effect.sync(() => EventSource.rawBatch(batchOf(b)))
+      return due > 1 ? Effect.andThen(Effect.sleep(`${Math.floor(due)} millis`), batch) : batch
     })
   )
   await Effect.runPromise(
@@ -139,8 +154,10 @@ const saturation = N / ((await runPipeline(undefined)) / 1000)
 const rate = saturation * LOAD
 // the paced run `--rounds` times, gaps pooled: one run holds ~100 alerts, whose p99 is its maximum (decided by
 // whether a full GC's pause lands between a scoring and its sink)
-anomalyGaps.length = 0
-alertGaps.length = 0
+for (const gaps of [anomalyGaps, alertGaps]) {
+  gaps.fromClose.length = 0
+  gaps.fromScored.length = 0
+}
 let paced = 0
 for (let r = 0; r < ROUNDS; r++) paced += await runPipeline(rate)
 console.log(
@@ -149,12 +166,21 @@ console.log(
 console.log(
   `1. window close → sink, in process, paced at ${LOAD} × saturation (${Math.round(saturation).toLocaleString("en")} events/s unpaced, in this run; ${ROUNDS} paced runs, gaps pooled, took ${(paced / 1000).toFixed(1)} s for ${((ROUNDS * N) / rate).toFixed(1)} s of schedule)`
 )
-console.log(`   anomaly → anomaly sink     ${dist(anomalyGaps)}`)
-console.log(`   alert opened → alert sink  ${dist(alertGaps)}`)
+console.log(`   from the window's close (the windowing closed it; the target is judged here):`)
+console.log(`     anomaly → anomaly sink     ${dist(anomalyGaps.fromClose)}`)
+console.log(`     alert opened → alert sink  ${dist(alertGaps.fromClose)}`)
+console.log(`   from its scoring (the detect stage's verdict on it):`)
+console.log(`     anomaly → anomaly sink     ${dist(anomalyGaps.fromScored)}`)
+console.log(`     alert opened → alert sink  ${dist(alertGaps.fromScored)}`)
 console.log(
-  `   target p99 < 5 ms: ${quantile(alertGaps, 0.99) < 5 && quantile(anomalyGaps, 0.99) < 5 ? "met" : "NOT met"}`
+  `   target p99 < 5 ms from the close: ${quantile(alertGaps.fromClose, 0.99) < 5 && quantile(anomalyGaps.fromClose, 0.99) < 5 ? "met" : "NOT met"}`
 )
-if (anomalyGaps.length === 0 || alertGaps.length === 0) throw new Error("no anomalies or alerts were measured")
+if (anomalyGaps.fromClose.length === 0 || alertGaps.fromClose.length === 0) {
+  throw new Error("no anomalies or alerts were measured")
+}
+if (anomalyGaps.fromClose.length !== anomalyGaps.fromScored.length) {
+  throw new Error("an anomaly's window was not seen closing")
+}
 
 // ---- 2. through the server
 const dataDir = mkdtempSync(join(tmpdir(), "sentinel-bench-latency-"))

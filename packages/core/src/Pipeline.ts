@@ -432,6 +432,12 @@ export interface MakeOptions {
    */
   readonly onScored?: (scored: ReadonlyArray<Detector.Scored>) => void
   /**
+   * Sees the windows each step closes, synchronously, as soon as the windowing closed them and before any of
+   * them is turned into signals and scored (e.g. to measure how long a closed window takes to reach a sink).
+   * Must be quick and must not throw.
+   */
+  readonly onClosed?: (windows: ReadonlyArray<Window.WindowResult>) => void
+  /**
    * Sees every closed window (its key and summary) in the analyze stage, e.g. to write window aggregates to a
    * time-series database. Must be quick (buffer, do not wait for a server): the pipeline waits for it.
    */
@@ -620,6 +626,7 @@ const build = (config: Config, options: MakeOptions): Built => {
     // as arguments (a RangeError that stopped the pipeline)
     if (input.tick) for (const w of windower.tick(now).windows) out.windows.push(w)
     if (input.end && config.flushOnEnd) for (const w of windower.flush().windows) out.windows.push(w)
+    if (options.onClosed !== undefined && out.windows.length > 0) options.onClosed(out.windows)
     const signals = signalFn(out.windows)
     const scored = detectFn.apply(signals)
     if (peerFn !== undefined) for (const sc of peerFn.apply(signals, input.end && config.flushOnEnd)) scored.push(sc)
@@ -967,7 +974,7 @@ const addStats = (a: Stats, b: Stats): Stats => {
  */
 export const makePartitioned = (
   config: Config,
-  options: Pick<MakeOptions, "onScored" | "onWindows"> = {}
+  options: Pick<MakeOptions, "onScored" | "onClosed" | "onWindows"> = {}
 ): Partitioned => {
   const running = new Map<string, Built>()
   const finished = new Map<string, Stats>()

@@ -72,6 +72,45 @@ describe("Pipeline", () => {
     }).pipe(Effect.provide(sinks))
   )
 
+  it.effect("onClosed sees every closed window once, before onScored sees a verdict on it", () =>
+    Effect.gen(function* () {
+      const input = events({
+        seconds: 600,
+        services: ["chat", "search"],
+        spike: (i, service) => (service === "search" && i >= 300 && i < 310 ? 3000 : undefined)
+      })
+      const closed = new Set<string>()
+      const closedPairs = new Set<string>()
+      let closedCount = 0
+      let scoredCount = 0
+      const unseen: Array<string> = []
+      const windowOf = (service: string, model: string, start: number) => `${service}/${model}@${start}`
+      const pipeline = Pipeline.make(config(), {
+        onClosed: (windows) => {
+          for (const w of windows) {
+            closedCount++
+            closed.add(`${w.key.id}@${w.start}`)
+            closedPairs.add(windowOf(w.key.service, w.key.model, w.start))
+          }
+        },
+        onScored: (scored) => {
+          for (const sc of scored) {
+            scoredCount++
+            const k = sc.point.key
+            if (!closedPairs.has(windowOf(k.service, k.model, sc.point.time))) unseen.push(`${k.id}@${sc.point.time}`)
+          }
+        }
+      })
+      yield* pipeline.run.pipe(Effect.provide(EventSource.layerFromIterable(input, { batchSize: 300 })))
+      const stats = yield* pipeline.stats
+      assert.strictEqual(closedCount, stats.windows)
+      assert.strictEqual(closed.size, stats.windows) // each window once
+      assert.isAbove(scoredCount, 0)
+      assert.deepStrictEqual(unseen, [])
+      assert.isAbove((yield* AnomalySink.Memory.use((s) => s.written)).length, 0)
+    }).pipe(Effect.provide(sinks))
+  )
+
   it.effect("a flush that closes 150,000 windows at once completes (no spread-argument RangeError)", () =>
     Effect.gen(function* () {
       // 30,000 service × model pairs, one event each: the end of the input closes 5 base-metric windows per pair
