@@ -24,6 +24,7 @@ import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlit
 import { type Anomaly, AnomalyStore, StateStore, StoreError as StoreErrors } from "@llm-sentinel/core"
 import { Clock, Context, Duration, Effect, Layer, Option } from "effect"
 import { adapter, sqliteError, transaction } from "./internal/sqlite.ts"
+import * as StateWriter from "./internal/stateWriter.ts"
 import * as WalCheckpointer from "./internal/walCheckpointer.ts"
 
 const { StoreError } = StoreErrors
@@ -332,7 +333,11 @@ const sliceMs = 2
  */
 const transactionBytes = 128 * 1024
 
-const makeStateStore = (db: DatabaseSync, isOpen: () => boolean): StateStore.StateStore["Service"] => {
+const makeStateStore = (
+  db: DatabaseSync,
+  isOpen: () => boolean,
+  writer: StateWriter.StateWriter | undefined
+): StateStore.StateStore["Service"] => {
   const get = db.prepare("SELECT value FROM checkpoints WHERE key = ?")
   const upsert = db.prepare(
     "INSERT INTO checkpoints (key, value, updated_at) VALUES (?, ?, ?) " +
@@ -348,42 +353,68 @@ const makeStateStore = (db: DatabaseSync, isOpen: () => boolean): StateStore.Sta
         ? Effect.try({ try: f, catch: (e) => sqliteError(what, e) })
         : Effect.fail(new StoreError({ adapter, reason: "Unavailable", message: "the embedded store is closed" }))
     )
+  const setManyHere = (entries: ReadonlyArray<readonly [string, string]>, now: number) => {
+    let next = 0
+    const slice = guarded(`cannot write ${entries.length} checkpoints`, () =>
+      transaction(db, () => {
+        // performance.now measures the work (where to commit and yield), not event time
+        const started = performance.now()
+        let bytes = 0
+        do {
+          const end = Math.min(entries.length, next + 16)
+          for (; next < end; next++) {
+            const [key, value] = entries[next]!
+            upsert.run(key, value, now)
+            bytes += key.length + value.length
+          }
+        } while (next < entries.length && bytes < transactionBytes && performance.now() - started < sliceMs)
+      })
+    )
+    const loop: Effect.Effect<void, StoreError> = Effect.flatMap(slice, () =>
+      next < entries.length ? Effect.andThen(Effect.yieldNow, loop) : Effect.void
+    )
+    return loop
+  }
+  // through the writer thread while it works; when it has failed (the write's own error otherwise stands), here
+  const offThread = (
+    what: string,
+    write: (w: StateWriter.StateWriter) => Promise<void>,
+    here: () => Effect.Effect<void, StoreError>
+  ): Effect.Effect<void, StoreError> =>
+    Effect.suspend(() => {
+      if (!isOpen()) return guarded(what, () => undefined)
+      if (writer === undefined || writer.failed()) return here()
+      return Effect.tryPromise({ try: () => write(writer), catch: (e) => sqliteError(what, e) }).pipe(
+        Effect.catch((e) => (writer.failed() ? here() : Effect.fail(e)))
+      )
+    })
   return {
     get: (key) =>
       guarded(`cannot read checkpoint ${key}`, () => {
         const row = get.get(key)
         return row === undefined ? Option.none() : Option.some(row.value as string)
       }),
-    // A large write (a checkpoint of 100k series) is committed as several transactions in order, each of about
-    // `sliceMs` of statements, with a yield to the event loop between them: one transaction would block it for
-    // seconds. A crash part-way through leaves a prefix of the entries written (the pipeline orders a checkpoint's
-    // entries so that a prefix is safe, and writes its position last).
+    // A large write (a checkpoint of 100k series) is committed as several transactions in order. With the writer
+    // thread (a file database) they run there, off the event loop; on this connection (`:memory:`, or once that
+    // thread failed) each is about `sliceMs` of statements, with a yield to the event loop between them: one
+    // transaction would block it for seconds. A crash part-way through leaves a prefix of the entries written (the
+    // pipeline orders a checkpoint's entries so that a prefix is safe, and writes its position last).
     setMany: (entries) =>
       entries.length === 0
         ? Effect.void
-        : Effect.flatMap(Clock.currentTimeMillis, (now) => {
-            let next = 0
-            const slice = guarded(`cannot write ${entries.length} checkpoints`, () =>
-              transaction(db, () => {
-                // performance.now measures the work (where to commit and yield), not event time
-                const started = performance.now()
-                let bytes = 0
-                do {
-                  const end = Math.min(entries.length, next + 16)
-                  for (; next < end; next++) {
-                    const [key, value] = entries[next]!
-                    upsert.run(key, value, now)
-                    bytes += key.length + value.length
-                  }
-                } while (next < entries.length && bytes < transactionBytes && performance.now() - started < sliceMs)
-              })
+        : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            offThread(
+              `cannot write ${entries.length} checkpoints`,
+              (w) => w.setMany(entries, now),
+              () => setManyHere(entries, now)
             )
-            const loop: Effect.Effect<void, StoreError> = Effect.flatMap(slice, () =>
-              next < entries.length ? Effect.andThen(Effect.yieldNow, loop) : Effect.void
-            )
-            return loop
-          }),
-    delete: (key) => guarded(`cannot delete checkpoint ${key}`, () => void del.run(key)),
+          ),
+    delete: (key) =>
+      offThread(
+        `cannot delete checkpoint ${key}`,
+        (w) => w.delete(key),
+        () => guarded(`cannot delete checkpoint ${key}`, () => void del.run(key))
+      ),
     keys: (prefix) =>
       guarded(`cannot list checkpoints under ${prefix}`, () => {
         const out: Array<string> = []
@@ -443,6 +474,12 @@ export const layer = (
         // released before the connection closes (scopes release in reverse order)
         yield* Effect.addFinalizer(() => Effect.promise(checkpointer.stop))
       }
+      const writer =
+        options.path === ":memory:"
+          ? undefined
+          : StateWriter.start(options.path, { busyTimeoutMs: Duration.toMillis(options.busyTimeout ?? "5 seconds") })
+      // stopped (its writes finished) before the WAL checkpointer and the connection
+      if (writer !== undefined) yield* Effect.addFinalizer(() => Effect.promise(writer.stop))
       const isOpen = () => db.isOpen
       return Context.make(EmbeddedStore, {
         path: options.path,
@@ -451,7 +488,7 @@ export const layer = (
         database: db
       }).pipe(
         Context.add(AnomalyStore.AnomalyStore, makeAnomalyStore(db, isOpen)),
-        Context.add(StateStore.StateStore, makeStateStore(db, isOpen))
+        Context.add(StateStore.StateStore, makeStateStore(db, isOpen, writer))
       )
     })
   )

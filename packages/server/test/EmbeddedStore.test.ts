@@ -3,7 +3,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Anomaly, AnomalyStore, StateStore } from "@llm-sentinel/core"
-import { Effect, Layer, Option } from "effect"
+import { Effect, Fiber, Layer, Option } from "effect"
 import * as EmbeddedStore from "../src/EmbeddedStore.ts"
 
 const services = ["chat", "search", "agent"]
@@ -235,6 +235,52 @@ describe("EmbeddedStore", () => {
         rmSync(dir, { recursive: true, force: true })
       }
     })
+  )
+
+  it.live(
+    "writes checkpoints on its writer thread: a write lock held by the serving connection does not block it",
+    () =>
+      Effect.gen(function* () {
+        const dir = tempDir()
+        const path = join(dir, "sentinel.db")
+        try {
+          yield* Effect.gen(function* () {
+            const handle = yield* EmbeddedStore.EmbeddedStore
+            const state = yield* StateStore.StateStore
+            yield* state.setMany([["det/a", "1"]])
+            // the serving connection takes the write lock; a write on this connection would fail at once (no nested
+            // transaction) or wait here, blocking the event loop. The writer thread's connection waits for the lock.
+            handle.database.exec("BEGIN IMMEDIATE")
+            const write = yield* Effect.forkChild(
+              state.setMany([
+                ["det/a", "2"],
+                ["det/b", "3"]
+              ])
+            )
+            let turns = 0
+            for (let i = 0; i < 10; i++) {
+              yield* Effect.sleep("20 millis")
+              turns++
+            }
+            assert.strictEqual(turns, 10)
+            assert.isUndefined(write.pollUnsafe())
+            assert.deepStrictEqual(yield* state.get("det/a"), Option.some("1"))
+            handle.database.exec("COMMIT")
+            yield* Fiber.join(write)
+            assert.deepStrictEqual(yield* state.get("det/a"), Option.some("2"))
+            assert.deepStrictEqual(yield* state.get("det/b"), Option.some("3"))
+            // in order with the writes: a delete after them
+            yield* state.delete("det/b")
+            assert.deepStrictEqual(yield* state.keys("det/"), ["det/a"])
+            // its errors are the write's own, typed
+            const failed = yield* state.setMany([["tx/1", null as unknown as string]]).pipe(Effect.flip)
+            assert.strictEqual(failed._tag, "StoreError")
+            assert.deepStrictEqual(yield* state.keys("tx/"), [])
+          }).pipe(Effect.provide(EmbeddedStore.layer({ path })))
+        } finally {
+          rmSync(dir, { recursive: true, force: true })
+        }
+      })
   )
 
   it.effect("reports closed after release, and fails typed on an unusable path", () =>
