@@ -186,7 +186,12 @@ const timed = <E>(
     const started = performance.now()
     return write.pipe(
       Effect.ensuring(Metric.update(histogramOf(d, items), (performance.now() - started) / 1000)),
-      Effect.withSpan(`sentinel.sink.${d.type}`, { attributes: { "sink.name": d.name, items, count } })
+      Effect.withSpan(
+        `sentinel.sink.${d.type}`,
+        { attributes: { "sink.name": d.name, items, count } },
+        // no stack trace: it is an Error per write
+        { captureStackTrace: false }
+      )
     )
   })
 
