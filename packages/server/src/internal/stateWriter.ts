@@ -19,14 +19,15 @@
  */
 import { Worker } from "node:worker_threads"
 
-// one transaction per ~512 KiB of keys and values (~3 ms of upserts): the write lock it holds makes the serving
+// SQLite's auto-checkpoint stays on for this connection: should the WAL checkpointer's thread die, a commit here
+// (off the event loop) still keeps the WAL bounded.
+// One transaction per ~512 KiB of keys and values (~3 ms of upserts): the write lock it holds makes the serving
 // connection's own writes (anomalies, dead letters) wait, on the event loop, so it is held briefly
 const source = `
 const { workerData, parentPort } = require("node:worker_threads")
 const { DatabaseSync } = require("node:sqlite")
 const db = new DatabaseSync(workerData.path, { timeout: workerData.busyTimeoutMs })
 db.exec("PRAGMA synchronous = NORMAL")
-db.exec("PRAGMA wal_autocheckpoint = 0")
 const upsert = db.prepare(
   "INSERT INTO checkpoints (key, value, updated_at) VALUES (?, ?, ?) " +
     "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"
