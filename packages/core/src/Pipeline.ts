@@ -323,8 +323,12 @@ export const readPosition = (store: StateStore["Service"]): Effect.Effect<Option
 const preview = (text: string): string =>
   text.length > 80 ? `${JSON.stringify(text.slice(0, 77))}...` : JSON.stringify(text)
 
-/** The work one slice of a checkpoint does before it yields to the event loop (ms of CPU). */
-const sliceMs = 3
+/**
+ * The work one slice of a checkpoint does before it yields to the event loop (ms of CPU). A young-generation GC
+ * landing in a slice adds its pause to it: with 3 ms slices `npm run bench:checkpoint` stalled 11–14 ms at 100k
+ * series, with 1.5 ms 8–11 ms (four runs each, same hour), for about the same checkpoint time.
+ */
+const sliceMs = 1.5
 
 /**
  * A per-batch span's options: its attributes, no stack trace. Capturing one is an `Error` per span, and with
