@@ -333,13 +333,15 @@ export const make = <In = number>(params?: Partial<Params<In>>): Detector.Detect
     else if (inner.learnAnomaly !== undefined) s.inner = inner.learnAnomaly(s.inner, x, time, a)
     return s
   }
-  // the bins are encoded as plain numbers and rounded to float32 on decoding; a checkpoint of an earlier version
-  // (float64 bins, renormalised only beyond 1e100) is renormalised first, so that its bins fit
+  // the bins are encoded as float32 (base64 of their bytes), as they are held. Also decoded: float64 bins (base64,
+  // or the number arrays of earlier versions, whose bins were renormalised only beyond 1e100 and may exceed the
+  // float32 range: renormalised first, then rounded to float32)
+  const binCount = Schema.makeFilter(
+    (bins: Float32Array | Float64Array) => bins.length === BINS || `expected ${BINS} bins, got ${bins.length}`
+  )
   const state = Schema.Struct({
     inner: inner.state,
-    bins: Detector.Float64ArrayState.check(
-      Schema.makeFilter((bins) => bins.length === BINS || `expected ${BINS} bins, got ${bins.length}`)
-    ),
+    bins: Schema.Union([Detector.Float32ArrayState.check(binCount), Detector.Float64ArrayState.check(binCount)]),
     total: Schema.Number,
     weight: Schema.Finite.check(Schema.isGreaterThan(0)),
     seen: Schema.Number,
@@ -356,7 +358,7 @@ export const make = <In = number>(params?: Partial<Params<In>>): Detector.Detect
           if (wide.weight > RENORMALISE) renormalise(wide)
           return { ...e, bins: Slab.float32From(wide.bins), total: wide.total, weight: wide.weight }
         },
-        encode: (s) => ({ ...s, bins: Float64Array.from(s.bins) })
+        encode: (s) => s
       })
     )
   ) as unknown as Schema.Codec<State, unknown>

@@ -1,6 +1,7 @@
 // Checkpoints written before the compact detector states (float64 arrays, a sorted copy of the window, three
 // seasonal arrays, histograms renormalised beyond 1e100) still restore: the detectors resume where the old code
 // was and give its scores (to the bit where the state is still float64, to float precision where it is float32).
+import { Buffer } from "node:buffer"
 import { readFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { Detector } from "@llm-sentinel/core"
@@ -70,6 +71,21 @@ describe("checkpoints of earlier versions", () => {
     const restored = Result.getOrThrow(Detector.restore(heavy, legacy.calibratedHeavyWeight!.snapshot))
     assert.strictEqual(restored.weight, 1)
     resumes("calibratedHeavyWeight", heavy as Detector.Detector<unknown, number>, 3300, 3200, 1e-6)
+  })
+
+  it("Calibrated: bins are written as base64 of float32 (as held); base64 of float64 bins restores too", () => {
+    const d = Calibrated.make({ detector: Mad.make({ window: 16, minSamples: 10 }) })
+    const { values, times } = legacySeries(300)
+    const { state } = Detector.run(d, values, { times })
+    const json = JSON.parse(Detector.snapshot(d, state))
+    assert.strictEqual(json.bins, Buffer.from(state.bins.buffer, state.bins.byteOffset, 96 * 4).toString("base64"))
+    const wide = JSON.stringify({ ...json, bins: Buffer.from(Float64Array.from(state.bins).buffer).toString("base64") })
+    const back = Result.getOrThrow(Detector.restore(d, wide))
+    assert.ok(back.bins instanceof Float32Array)
+    assert.deepStrictEqual(Array.from(back.bins), Array.from(state.bins))
+    // 10 float32 bins are not 96 in either width
+    const short = JSON.stringify({ ...json, bins: Buffer.alloc(40).toString("base64") })
+    assert.isTrue(Result.isFailure(Detector.restore(d, short)))
   })
 
   it("a window whose slots are not a ranking of its values fails to decode", () => {
