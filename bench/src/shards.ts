@@ -223,3 +223,5 @@ console.log(
     .map((l) => l.toFixed(2))
     .join(" ")}`
 )
+// the pools' workers would keep the process alive (the bench printed its table, then hung until killed)
+await Promise.all([...pools.values()].flat().map((s) => s.worker.terminate()))
