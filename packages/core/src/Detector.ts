@@ -295,14 +295,14 @@ const FLOAT32_MAX = 3.4028234663852886e38
 // guard it would run on every encode too, and encoding is the checkpoint's critical path: tens of thousands of
 // states at a time)
 const floatArrayState = <T extends Float32Array<ArrayBuffer> | Float64Array<ArrayBuffer>>(options: {
-  readonly width: 4 | 8
   readonly type: typeof Float32Array | typeof Float64Array
   readonly make: (length: number) => T
   readonly from: (xs: ReadonlyArray<number | null>) => T
   /** Why a legacy array cannot be held, or `undefined`. */
   readonly legacyProblem: (xs: ReadonlyArray<number | null>) => string | undefined
 }): Schema.Codec<T, string | ReadonlyArray<number | null>> => {
-  const entries = `float${options.width * 8}`
+  const width = options.type.BYTES_PER_ELEMENT
+  const entries = `float${width * 8}`
   return Schema.declare(
     (u: unknown): u is string | ReadonlyArray<number | null> => typeof u === "string" || isNumberOrNullArray(u),
     { expected: `base64 of ${entries} entries (or an array of numbers or nulls)` }
@@ -311,15 +311,13 @@ const floatArrayState = <T extends Float32Array<ArrayBuffer> | Float64Array<Arra
       Schema.instanceOf(options.type) as unknown as Schema.Codec<T>,
       SchemaTransformation.makeTransformation({
         decode: SchemaGetter.transformEffect<T, string | ReadonlyArray<number | null>>((e, parseOptions) => {
-          const problem = typeof e === "string" ? TypedBase64.problem(e, options.width) : options.legacyProblem(e)
+          const problem = typeof e === "string" ? TypedBase64.problem(e, width) : options.legacyProblem(e)
           if (problem !== undefined) {
             return Effect.fail(
               new SchemaIssue.InvalidValue({ expected: `base64 of ${entries} entries (${problem})` }, e, parseOptions)
             )
           }
-          return Effect.succeed(
-            typeof e === "string" ? TypedBase64.decode(e, options.width, options.make) : options.from(e)
-          )
+          return Effect.succeed(typeof e === "string" ? TypedBase64.decode(e, width, options.make) : options.from(e))
         }),
         encode: SchemaGetter.transform<string | ReadonlyArray<number | null>, T>(TypedBase64.encode)
       })
@@ -341,7 +339,6 @@ export const Float64ArrayState: Schema.Codec<
   Float64Array<ArrayBuffer>,
   string | ReadonlyArray<number | null>
 > = floatArrayState({
-  width: 8,
   type: Float64Array,
   make: Slab.float64,
   from: (xs) => Slab.float64From(xs, nullAsNaN),
@@ -361,7 +358,6 @@ export const Float32ArrayState: Schema.Codec<
   Float32Array<ArrayBuffer>,
   string | ReadonlyArray<number | null>
 > = floatArrayState({
-  width: 4,
   type: Float32Array,
   make: Slab.float32,
   from: (xs) => Slab.float32From(xs, nullAsNaN),

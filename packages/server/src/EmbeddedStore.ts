@@ -23,7 +23,7 @@ import { dirname, join } from "node:path"
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite"
 import { type Anomaly, AnomalyStore, StateStore, StoreError as StoreErrors } from "@llm-sentinel/core"
 import { Clock, Context, Duration, Effect, Layer, Option } from "effect"
-import { adapter, sqliteError, transaction } from "./internal/sqlite.ts"
+import { adapter, deleteCheckpointSql, sqliteError, transaction, upsertCheckpointSql } from "./internal/sqlite.ts"
 import * as StateWriter from "./internal/stateWriter.ts"
 import * as WalCheckpointer from "./internal/walCheckpointer.ts"
 
@@ -339,20 +339,15 @@ const makeStateStore = (
   writer: StateWriter.StateWriter | undefined
 ): StateStore.StateStore["Service"] => {
   const get = db.prepare("SELECT value FROM checkpoints WHERE key = ?")
-  const upsert = db.prepare(
-    "INSERT INTO checkpoints (key, value, updated_at) VALUES (?, ?, ?) " +
-      "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"
-  )
-  const del = db.prepare("DELETE FROM checkpoints WHERE key = ?")
+  const upsert = db.prepare(upsertCheckpointSql)
+  const del = db.prepare(deleteCheckpointSql)
   // Keys with a common prefix are contiguous in byte order, so scan from the prefix and stop at the first miss.
   const from = db.prepare("SELECT key FROM checkpoints WHERE key >= ? ORDER BY key")
   const entriesFrom = db.prepare("SELECT key, value FROM checkpoints WHERE key >= ? ORDER BY key")
+  const closed = () =>
+    Effect.fail(new StoreError({ adapter, reason: "Unavailable", message: "the embedded store is closed" }))
   const guarded = <A>(what: string, f: () => A): Effect.Effect<A, StoreError> =>
-    Effect.suspend(() =>
-      isOpen()
-        ? Effect.try({ try: f, catch: (e) => sqliteError(what, e) })
-        : Effect.fail(new StoreError({ adapter, reason: "Unavailable", message: "the embedded store is closed" }))
-    )
+    Effect.suspend(() => (isOpen() ? Effect.try({ try: f, catch: (e) => sqliteError(what, e) }) : closed()))
   const setManyHere = (entries: ReadonlyArray<readonly [string, string]>, now: number) => {
     let next = 0
     const slice = guarded(`cannot write ${entries.length} checkpoints`, () =>
@@ -382,7 +377,7 @@ const makeStateStore = (
     here: () => Effect.Effect<void, StoreError>
   ): Effect.Effect<void, StoreError> =>
     Effect.suspend(() => {
-      if (!isOpen()) return guarded(what, () => undefined)
+      if (!isOpen()) return closed()
       if (writer === undefined || writer.failed()) return here()
       return Effect.tryPromise({ try: () => write(writer), catch: (e) => sqliteError(what, e) }).pipe(
         Effect.catch((e) => (writer.failed() ? here() : Effect.fail(e)))

@@ -42,3 +42,11 @@ export const transaction = <A>(db: DatabaseSync, body: () => A): A => {
     throw e
   }
 }
+
+/** The checkpoint upsert (key, value, updated_at), shared by the serving connection and the writer thread. */
+export const upsertCheckpointSql =
+  "INSERT INTO checkpoints (key, value, updated_at) VALUES (?, ?, ?) " +
+  "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"
+
+/** The checkpoint delete (key), shared by the serving connection and the writer thread. */
+export const deleteCheckpointSql = "DELETE FROM checkpoints WHERE key = ?"

@@ -18,6 +18,7 @@
  * @internal
  */
 import { Worker } from "node:worker_threads"
+import { deleteCheckpointSql, upsertCheckpointSql } from "./sqlite.ts"
 
 // SQLite's auto-checkpoint stays on for this connection: should the WAL checkpointer's thread die, a commit here
 // (off the event loop) still keeps the WAL bounded.
@@ -28,11 +29,8 @@ const { workerData, parentPort } = require("node:worker_threads")
 const { DatabaseSync } = require("node:sqlite")
 const db = new DatabaseSync(workerData.path, { timeout: workerData.busyTimeoutMs })
 db.exec("PRAGMA synchronous = NORMAL")
-const upsert = db.prepare(
-  "INSERT INTO checkpoints (key, value, updated_at) VALUES (?, ?, ?) " +
-    "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"
-)
-const del = db.prepare("DELETE FROM checkpoints WHERE key = ?")
+const upsert = db.prepare(workerData.upsertSql)
+const del = db.prepare(workerData.deleteSql)
 const limit = 512 * 1024
 const setMany = (entries, now) => {
   let next = 0
@@ -86,7 +84,16 @@ interface Pending {
 export const start = (path: string, options: { readonly busyTimeoutMs: number }): StateWriter | undefined => {
   let worker: Worker
   try {
-    worker = new Worker(source, { eval: true, workerData: { path, busyTimeoutMs: options.busyTimeoutMs } })
+    worker = new Worker(source, {
+      eval: true,
+      // the statements are the serving connection's own (one definition, in sqlite.ts)
+      workerData: {
+        path,
+        busyTimeoutMs: options.busyTimeoutMs,
+        upsertSql: upsertCheckpointSql,
+        deleteSql: deleteCheckpointSql
+      }
+    })
   } catch {
     return undefined
   }
